@@ -1,0 +1,344 @@
+package dev.tandem.runtime.cpu;
+
+import dev.tandem.model.ModelConfig;
+import dev.tandem.model.ModelFile;
+import dev.tandem.model.RopeLayout;
+import dev.tandem.model.Tensor;
+import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.ForwardResult;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.KvType;
+import dev.tandem.runtime.LoadOptions;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.PagedKvCache;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A Llama/Qwen2 transformer on the CPU. One {@link #forward} runs all rows of a batch through each layer
+ * together, so every weight matrix is streamed from memory once per pass (per chunk of {@code maxBatchRows}).
+ *
+ * <p>Bitwise contract: a row's values never depend on the other rows of its pass. Matrix products reduce each
+ * output in an order fixed by the row length ({@link CpuMatrix}); norms, RoPE and attention work row by row
+ * with sequential, position-ordered reductions.
+ *
+ * <p>Scratch layout: row {@code r} of a {@code width}-wide buffer is {@code buf[r*width .. r*width+width)}.
+ * All scratch is allocated at load time; a pass allocates nothing.
+ */
+final class CpuModel implements LoadedModel {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    private record Layer(float[] attnNorm, CpuMatrix wq, CpuMatrix wk, CpuMatrix wv, CpuMatrix wo,
+                         float[] bq, float[] bk, float[] bv,
+                         float[] ffnNorm, CpuMatrix gate, CpuMatrix up, CpuMatrix down) {}
+
+    private final ModelConfig c;
+    private final KvType kvType;
+    private final WorkerPool pool;
+    private final int maxRows;
+    private final CpuMatrix embedding, output;
+    private final float[] outputNorm;
+    private final Layer[] layers;
+    private final float attentionScale;
+    private final float ropeThetaScale;
+    private final float[] ropeFactors;
+
+    // Per-pass scratch (see class comment for the layout).
+    private final float[] x, xb, q, k, v, att, proj, gate, up, ropeCos, ropeSin;
+    private final Activations act;
+    private final int[] rowSlot;        // K/V slot each row writes
+    private int[][] rowTables = new int[0][];  // block table of each row's sequence
+    private final ThreadLocal<float[]> scores;
+    private float[] logits = new float[0];
+
+    CpuModel(ModelFile file, LoadOptions options) {
+        this.c = file.config();
+        this.kvType = options.kvType();
+        this.pool = new WorkerPool(options.threads());
+        this.maxRows = options.maxBatchRows();
+        this.embedding = CpuMatrix.of(file.tensor("token_embd.weight"));
+        this.output = c.tiedEmbeddings() ? embedding : CpuMatrix.of(file.tensor("output.weight"));
+        this.outputNorm = vector(file.tensor("output_norm.weight"));
+        this.layers = new Layer[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            String p = "blk." + l + ".";
+            layers[l] = new Layer(
+                    vector(file.tensor(p + "attn_norm.weight")),
+                    CpuMatrix.of(file.tensor(p + "attn_q.weight")),
+                    CpuMatrix.of(file.tensor(p + "attn_k.weight")),
+                    CpuMatrix.of(file.tensor(p + "attn_v.weight")),
+                    CpuMatrix.of(file.tensor(p + "attn_output.weight")),
+                    c.qkvBias() ? vector(file.tensor(p + "attn_q.bias")) : null,
+                    c.qkvBias() ? vector(file.tensor(p + "attn_k.bias")) : null,
+                    c.qkvBias() ? vector(file.tensor(p + "attn_v.bias")) : null,
+                    vector(file.tensor(p + "ffn_norm.weight")),
+                    CpuMatrix.of(file.tensor(p + "ffn_gate.weight")),
+                    CpuMatrix.of(file.tensor(p + "ffn_up.weight")),
+                    CpuMatrix.of(file.tensor(p + "ffn_down.weight")));
+        }
+        this.attentionScale = 1.0f / (float) Math.sqrt(c.headDim());
+        this.ropeThetaScale = (float) Math.pow(c.ropeTheta(), -2.0f / c.ropeDimensions());
+        this.ropeFactors = c.ropeFrequencyFactors();
+        int h = c.hiddenSize();
+        x = new float[maxRows * h];
+        xb = new float[maxRows * Math.max(h, c.qDim())];
+        q = new float[maxRows * c.qDim()];
+        k = new float[maxRows * c.kvDim()];
+        v = new float[maxRows * c.kvDim()];
+        att = new float[maxRows * c.qDim()];
+        proj = new float[maxRows * h];
+        gate = new float[maxRows * c.ffnSize()];
+        up = new float[maxRows * c.ffnSize()];
+        ropeCos = new float[maxRows * c.ropeDimensions() / 2];
+        ropeSin = new float[maxRows * c.ropeDimensions() / 2];
+        act = new Activations(maxRows, Math.max(Math.max(h, c.qDim()), c.ffnSize()));
+        rowSlot = new int[maxRows];
+        int context = c.contextLength();
+        scores = ThreadLocal.withInitial(() -> new float[context]);
+    }
+
+    private static float[] vector(Tensor t) {
+        float[] out = new float[Math.toIntExact(t.elements())];
+        CpuMatrix.of(t.dimensions() == 1 ? new Tensor(t.name(), t.type(), new long[] {t.elements(), 1}, t.data()) : t).copyRow(0, out, 0);
+        return out;
+    }
+
+    @Override public ModelConfig config() { return c; }
+
+    @Override public long kvBytesPerPosition() { return c.kvBytesPerPosition(kvType.bytes()); }
+
+    @Override
+    public KvCache createKvCache(PagedKvCache tables) {
+        return new CpuKvCache(tables, kvType, c.layers(), c.kvDim());
+    }
+
+    @Override
+    public ForwardResult forward(Batch batch, KvCache kvCache) {
+        if (!(kvCache instanceof CpuKvCache kv) || kv.kvDim != c.kvDim() || kv.keys16 == null && kv.keys.length != c.layers()
+                || kv.keys != null && kv.keys.length != c.layers()) {
+            throw new IllegalArgumentException("K/V cache was not made by this model");
+        }
+        int n = batch.size();
+        int[] logitRows = batch.logitRows();
+        int vocab = c.vocabularySize();
+        if (logits.length < logitRows.length * vocab) logits = new float[logitRows.length * vocab];
+        int nextLogit = 0;
+        for (int start = 0; start < n; start += maxRows) {
+            int rows = Math.min(maxRows, n - start);
+            runChunk(batch, start, rows, kv);
+            int first = nextLogit;
+            while (nextLogit < logitRows.length && logitRows[nextLogit] < start + rows) nextLogit++;
+            if (nextLogit > first) outputHead(logitRows, first, nextLogit, start);
+        }
+        return new Result(logits, logitRows.length, vocab);
+    }
+
+    /** Runs batch rows {@code [start, start+rows)} through all layers; their final hidden states stay in {@link #x}. */
+    private void runChunk(Batch batch, int start, int rows, CpuKvCache kv) {
+        int h = c.hiddenSize(), kvDim = c.kvDim();
+        PagedKvCache tables = kv.tables();
+        if (rowTables.length < rows) rowTables = new int[maxRows][];
+        for (int r = 0; r < rows; r++) {
+            int token = batch.tokens()[start + r], pos = batch.positions()[start + r], seq = batch.sequences()[start + r];
+            if (token < 0 || token >= c.vocabularySize()) {
+                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary (size " + c.vocabularySize() + ")");
+            }
+            if (pos >= c.contextLength()) {
+                throw new IllegalArgumentException("position " + pos + " is beyond the context length " + c.contextLength());
+            }
+            rowSlot[r] = tables.block(seq, pos) * tables.blockSize() + pos % tables.blockSize();
+            rowTables[r] = tables.blockTable(seq, rowTables[r]);
+            embedding.copyRow(token, x, r * h);
+            ropeAngles(pos, r);
+        }
+        for (int l = 0; l < layers.length; l++) {
+            Layer L = layers[l];
+            // Attention block: x += Wo · attention(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
+            for (int r = 0; r < rows; r++) rmsNorm(x, r * h, L.attnNorm, xb, r * h, h);
+            act.load(xb, rows, h);
+            L.wq.multiply(act, q, pool);
+            L.wk.multiply(act, k, pool);
+            L.wv.multiply(act, v, pool);
+            if (L.bq != null) {
+                addBias(q, L.bq, rows);
+                addBias(k, L.bk, rows);
+                addBias(v, L.bv, rows);
+            }
+            for (int r = 0; r < rows; r++) {
+                rope(q, r * c.qDim(), c.heads(), r);
+                rope(k, r * kvDim, c.kvHeads(), r);
+                kv.store(l, rowSlot[r], k, v, r * kvDim);
+            }
+            final int layer = l;
+            pool.forEach(rows * c.heads(), task -> attend(kv, layer, batch, start, task / c.heads(), task % c.heads()));
+            act.load(att, rows, c.qDim());
+            L.wo.multiply(act, proj, pool);
+            for (int i = 0; i < rows * h; i++) x[i] += proj[i];
+            // Feed-forward block: x += Wdown · (silu(Wgate·n(x)) * Wup·n(x))
+            for (int r = 0; r < rows; r++) rmsNorm(x, r * h, L.ffnNorm, xb, r * h, h);
+            act.load(xb, rows, h);
+            L.gate.multiply(act, gate, pool);
+            L.up.multiply(act, up, pool);
+            int f = rows * c.ffnSize();
+            for (int i = 0; i < f; i++) {
+                float g = gate[i];
+                gate[i] = g / (1.0f + (float) Math.exp(-g)) * up[i];
+            }
+            act.load(gate, rows, c.ffnSize());
+            L.down.multiply(act, proj, pool);
+            for (int i = 0; i < rows * h; i++) x[i] += proj[i];
+        }
+    }
+
+    /** Logits for result rows {@code [from, to)}, whose batch rows lie in the chunk starting at {@code start}. */
+    private void outputHead(int[] logitRows, int from, int to, int start) {
+        int h = c.hiddenSize(), vocab = c.vocabularySize();
+        int count = to - from;
+        for (int i = 0; i < count; i++) rmsNorm(x, (logitRows[from + i] - start) * h, outputNorm, xb, i * h, h);
+        act.load(xb, count, h);
+        if (from == 0) {
+            output.multiply(act, logits, pool);
+        } else {
+            // The head writes rows from 0; results of later chunks go through a scratch copy.
+            float[] tmp = new float[count * vocab];
+            output.multiply(act, tmp, pool);
+            System.arraycopy(tmp, 0, logits, from * vocab, count * vocab);
+        }
+    }
+
+    private void addBias(float[] m, float[] bias, int rows) {
+        int w = bias.length;
+        for (int r = 0; r < rows; r++) for (int i = 0; i < w; i++) m[r * w + i] += bias[i];
+    }
+
+    /**
+     * RMSNorm as the reference engine computes it: the mean square summed in double, the scale rounded to
+     * float, then {@code x * scale * weight} in float.
+     */
+    private void rmsNorm(float[] in, int inOff, float[] weight, float[] out, int outOff, int n) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float xi = in[inOff + i];
+            sum += xi * xi;
+        }
+        float scale = 1.0f / (float) Math.sqrt((float) (sum / n + c.rmsNormEps()));
+        for (int i = 0; i < n; i++) out[outOff + i] = in[inOff + i] * scale * weight[i];
+    }
+
+    /**
+     * cos/sin of each rotary pair's angle at {@code pos}, as the reference engine builds its cache: the base
+     * angle is multiplied by theta^(-2/d) pair after pair in float, then divided by the pair's frequency factor.
+     */
+    private void ropeAngles(int pos, int r) {
+        int pairs = c.ropeDimensions() / 2;
+        float theta = pos;
+        for (int i = 0; i < pairs; i++) {
+            float angle = ropeFactors == null ? theta : theta / ropeFactors[i];
+            ropeCos[r * pairs + i] = (float) Math.cos(angle);
+            ropeSin[r * pairs + i] = (float) Math.sin(angle);
+            theta *= ropeThetaScale;
+        }
+    }
+
+    private void rope(float[] m, int off, int heads, int r) {
+        int pairs = c.ropeDimensions() / 2, hd = c.headDim();
+        boolean adjacent = c.ropeLayout() == RopeLayout.ADJACENT;
+        for (int hh = 0; hh < heads; hh++) {
+            int base = off + hh * hd;
+            for (int i = 0; i < pairs; i++) {
+                int a = adjacent ? base + 2 * i : base + i;
+                int b = adjacent ? a + 1 : a + pairs;
+                float cos = ropeCos[r * pairs + i], sin = ropeSin[r * pairs + i];
+                float x0 = m[a], x1 = m[b];
+                m[a] = x0 * cos - x1 * sin;
+                m[b] = x0 * sin + x1 * cos;
+            }
+        }
+    }
+
+    /**
+     * Attention of chunk row {@code r}, query head {@code head}, over positions {@code 0..pos} of its sequence,
+     * read in position order (softmax as the reference engine: max, exp in float summed in double, scale).
+     */
+    private void attend(CpuKvCache kv, int layer, Batch batch, int start, int r, int head) {
+        int hd = c.headDim(), kvDim = c.kvDim(), bs = kv.tables().blockSize();
+        int pos = batch.positions()[start + r];
+        int[] table = rowTables[r];
+        int qOff = r * c.qDim() + head * hd;
+        int kvOff = (head / c.groupSize()) * hd;
+        float[] s = scores.get();
+        float max = Float.NEGATIVE_INFINITY;
+        for (int t = 0; t <= pos; t++) {
+            int slot = table[t / bs] * bs + t % bs;
+            float dot = kv.keys != null ? dot(q, qOff, kv.keys[layer], slot * kvDim + kvOff, hd)
+                    : dot16(kv, q, qOff, kv.keys16[layer], slot * kvDim + kvOff, hd);
+            s[t] = dot * attentionScale;
+            if (s[t] > max) max = s[t];
+        }
+        double sum = 0;
+        for (int t = 0; t <= pos; t++) {
+            float e = (float) Math.exp(s[t] - max);
+            s[t] = e;
+            sum += e;
+        }
+        float inv = (float) (1.0 / sum);
+        int outOff = r * c.qDim() + head * hd;
+        java.util.Arrays.fill(att, outOff, outOff + hd, 0f);
+        for (int t = 0; t <= pos; t++) {
+            int slot = table[t / bs] * bs + t % bs;
+            float p = s[t] * inv;
+            int vOff = slot * kvDim + kvOff;
+            if (kv.values != null) {
+                float[] vv = kv.values[layer];
+                for (int i = 0; i < hd; i++) att[outOff + i] += p * vv[vOff + i];
+            } else {
+                short[] vv = kv.values16[layer];
+                for (int i = 0; i < hd; i++) att[outOff + i] += p * kv.decode(vv[vOff + i]);
+            }
+        }
+    }
+
+    /** Dot product in a fixed lane order: vector partial sums, reduced lane by lane, then the scalar tail. */
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
+        return sum;
+    }
+
+    private static float dot16(CpuKvCache kv, float[] a, int aOff, short[] b, int bOff, int n) {
+        float sum = 0;
+        for (int i = 0; i < n; i++) sum += a[aOff + i] * kv.decode(b[bOff + i]);
+        return sum;
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+
+    /** Logit rows in a buffer the model reuses. */
+    private record Result(float[] logits, int rows, int vocabularySize) implements ForwardResult {
+        @Override public float logit(int row, int token) { return logits[row * vocabularySize + token]; }
+
+        @Override public void copyLogits(int row, float[] dst) { System.arraycopy(logits, row * vocabularySize, dst, 0, vocabularySize); }
+
+        @Override
+        public int argmax(int row) {
+            int base = row * vocabularySize, best = 0;
+            float bestValue = logits[base];
+            for (int t = 1; t < vocabularySize; t++) {
+                if (logits[base + t] > bestValue) {
+                    bestValue = logits[base + t];
+                    best = t;
+                }
+            }
+            return best;
+        }
+    }
+}

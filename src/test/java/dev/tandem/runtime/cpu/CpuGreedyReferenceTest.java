@@ -1,0 +1,71 @@
+package dev.tandem.runtime.cpu;
+
+import dev.tandem.model.ModelFile;
+import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.LoadOptions;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.testing.ReferenceRecords;
+import dev.tandem.testing.ReferenceRecords.Generation;
+import dev.tandem.testing.SharedData;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The CPU backend reproduces the reference engine's greedy continuations token for token, from the prompt
+ * tokens the reference engine used (tokenisation has its own conformance test).
+ */
+class CpuGreedyReferenceTest {
+
+    static int[] greedy(LoadedModel model, int[] prompt, int count) {
+        PagedKvCache tables = new PagedKvCache(16, (prompt.length + count + 15) / 16 + 1);
+        try (KvCache kv = model.createKvCache(tables)) {
+            int seq = tables.createSequence();
+            tables.reserve(seq, prompt.length);
+            int next = model.forward(Batch.of(seq, 0, prompt, false), kv).argmax(0);
+            int[] out = new int[count];
+            for (int i = 0; i < count; i++) {
+                out[i] = next;
+                int pos = prompt.length + i;
+                tables.reserve(seq, pos + 1);
+                next = model.forward(Batch.of(seq, pos, new int[] {next}, false), kv).argmax(0);
+            }
+            return out;
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({
+            "models/kjv/kjv-main-f32.gguf, kjv-main-f32.jsonl",
+            "models/kjv/main-hf, kjv-main-f32.jsonl",
+            "models/kjv/kjv-draft-f32.gguf, kjv-draft-f32.jsonl",
+            "models/kjv/draft-hf, kjv-draft-f32.jsonl",
+            "models/variants/kjv-qwen2-f32.gguf, kjv-qwen2-f32.jsonl",
+            "models/variants/kjv-qwen2-hf, kjv-qwen2-f32.jsonl",
+            "models/variants/kjv-llama31rope-f32.gguf, kjv-llama31rope-f32.jsonl",
+            "models/variants/kjv-llama31rope-hf, kjv-llama31rope-f32.jsonl",
+    })
+    void everyTokenMatchesTheReference(String modelPath, String referenceFile) {
+        List<Generation> refs = ReferenceRecords.generations(referenceFile);
+        Path path = SharedData.root().resolve(modelPath);
+        try (ModelFile file = ModelFile.open(path);
+             LoadedModel model = new CpuBackend().load(file, LoadOptions.defaults().withThreads(2))) {
+            int exact = 0;
+            StringBuilder report = new StringBuilder();
+            for (Generation g : refs) {
+                int[] got = greedy(model, g.promptTokens(), g.tokens().length);
+                int match = ReferenceRecords.matchingPrefix(got, g.tokens());
+                if (match == g.tokens().length) exact++;
+                else report.append(String.format("  '%s': first %d of %d match%n", g.prompt(), match, g.tokens().length));
+            }
+            System.out.printf("%s: %d/%d sequences identical%n%s", modelPath, exact, refs.size(), report);
+            assertEquals(refs.size(), exact, modelPath + " differs from the reference:\n" + report);
+        }
+    }
+}
