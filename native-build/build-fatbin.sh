@@ -16,6 +16,12 @@ if [ -z "$NVCC" ]; then
   echo "build-fatbin: nvcc not found; skipping the CUDA fatbin (the host-emulation library does not need it)"
   exit 0
 fi
+fatbin="$out/tandem_kernels.fatbin"
+if [ -f "$fatbin" ] && [ -z "$(find "$root/kernels" "$0" -newer "$fatbin" -type f 2>/dev/null)" ]; then
+  mkdir -p "$root/target/classes/native" && cp "$fatbin" "$root/target/classes/native/"
+  echo "fatbin: up to date ($fatbin)"
+  exit 0
+fi
 ARCHS="${TANDEM_CUDA_ARCHS:-80 86 89 90}"
 PTX_ARCH="${TANDEM_CUDA_PTX:-90}"
 gencode=()
