@@ -17,7 +17,7 @@ if [ -z "$NVCC" ]; then
   exit 0
 fi
 fatbin="$out/tandem_kernels.fatbin"
-if [ -f "$fatbin" ] && [ -z "$(find "$root/kernels" "$0" -newer "$fatbin" -type f 2>/dev/null)" ]; then
+if [ -f "$fatbin" ] && [ -z "$(find "$root/kernels" -maxdepth 1 \( -name "*.cu" -o -name "*.cuh" \) -newer "$fatbin" 2>/dev/null; find "$0" -newer "$fatbin")" ]; then
   mkdir -p "$root/target/classes/native" && cp "$fatbin" "$root/target/classes/native/"
   echo "fatbin: up to date ($fatbin)"
   exit 0

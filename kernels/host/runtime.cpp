@@ -13,6 +13,45 @@
 #include <thread>
 #include <vector>
 
+// Fiber switching. On x86-64 a ten-instruction stack switch (callee-saved registers, MXCSR and the x87 control
+// word); elsewhere, or with -DTANDEM_HOST_UCONTEXT, ucontext's swapcontext, which also saves the signal mask
+// through a system call on every switch and is many times slower.
+#if defined(__x86_64__) && !defined(TANDEM_HOST_UCONTEXT)
+#define TANDEM_FAST_SWITCH 1
+extern "C" void tandem_switch_stack(void** save, void* load);
+asm(R"(
+    .text
+    .globl tandem_switch_stack
+    .hidden tandem_switch_stack
+    .type tandem_switch_stack, @function
+tandem_switch_stack:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size tandem_switch_stack, .-tandem_switch_stack
+    .section .note.GNU-stack,"",@progbits
+    .text
+)");
+#endif
+
 namespace tandem_host {
 
 namespace {
@@ -55,7 +94,11 @@ struct Stack {
 }  // namespace
 
 struct Fiber {
+#ifdef TANDEM_FAST_SWITCH
+    void* sp;
+#else
     ucontext_t context;
+#endif
     uint3 index;
     int warp;
     int lane;
@@ -69,7 +112,11 @@ struct Block {
     dim3 grid;
     unsigned char* shared;
     const std::function<void()>* kernel;
+#ifdef TANDEM_FAST_SWITCH
+    void* scheduler;
+#else
     ucontext_t scheduler;
+#endif
     std::vector<Fiber> fibers;
     int live;
     int blockArrived;
@@ -92,7 +139,36 @@ int lane_id() { return current_fiber->lane; }
 
 namespace {
 
+#ifdef TANDEM_FAST_SWITCH
+void yield_to_scheduler(Fiber* f) { tandem_switch_stack(&f->sp, current_block->scheduler); }
+void resume(Block& b, Fiber& f) { tandem_switch_stack(&b.scheduler, f.sp); }
+
+[[noreturn]] void fiber_main() {
+    Fiber* f = current_fiber;
+    (*current_block->kernel)();
+    f->state = State::Done;
+    yield_to_scheduler(f);  // never resumed
+    __builtin_unreachable();
+}
+
+// Lays out a fresh stack as tandem_switch_stack leaves a suspended one, "returning" into fiber_main with the
+// stack aligned as right after a call.
+void start(Block&, Fiber& f, char* base, size_t bytes) {
+    uintptr_t top = ((uintptr_t) (base + bytes)) & ~(uintptr_t) 15;
+    void** p = (void**) top;
+    *--p = nullptr;                        // fiber_main's return address: it never returns
+    *--p = (void*) &fiber_main;            // popped by ret
+    for (int i = 0; i < 6; ++i) *--p = nullptr;  // rbp rbx r12 r13 r14 r15
+    uint32_t control[2];
+    __asm__ volatile("stmxcsr %0" : "=m"(control[0]));
+    __asm__ volatile("fnstcw %0" : "=m"(control[1]));
+    --p;
+    std::memcpy(p, control, 8);
+    f.sp = p;
+}
+#else
 void yield_to_scheduler(Fiber* f) { swapcontext(&f->context, &current_block->scheduler); }
+void resume(Block& b, Fiber& f) { swapcontext(&b.scheduler, &f.context); }
 
 void fiber_main() {
     Fiber* f = current_fiber;
@@ -100,6 +176,15 @@ void fiber_main() {
     f->state = State::Done;
     // returning resumes uc_link, the scheduler
 }
+
+void start(Block& b, Fiber& f, char* base, size_t bytes) {
+    getcontext(&f.context);  // per fiber: the context holds a pointer into itself (FP state)
+    f.context.uc_stack.ss_sp = base;
+    f.context.uc_stack.ss_size = bytes;
+    f.context.uc_link = &b.scheduler;
+    makecontext(&f.context, fiber_main, 0);
+}
+#endif
 
 // Releases barriers whose participants have all arrived; threads that exited count as arrived, as on sm_70+.
 void release_barriers(Block& b, int warp) {
@@ -156,11 +241,7 @@ struct Worker {
             f.state = State::Runnable;
             f.collectives = 0;
             b.warpLive[f.warp]++;
-            getcontext(&f.context);  // per fiber: the context holds a pointer into itself (FP state)
-            f.context.uc_stack.ss_sp = (char*) stacks[t].base + 4096;
-            f.context.uc_stack.ss_size = stacks[t].bytes - 4096;
-            f.context.uc_link = &b.scheduler;
-            makecontext(&f.context, fiber_main, 0);
+            start(b, f, (char*) stacks[t].base + 4096, stacks[t].bytes - 4096);
         }
 
         current_block = &b;
@@ -170,7 +251,7 @@ struct Worker {
                 if (f.state != State::Runnable) continue;
                 ran = true;
                 current_fiber = &f;
-                swapcontext(&b.scheduler, &f.context);
+                resume(b, f);
                 if (f.state == State::Done) {
                     b.live--;
                     b.warpLive[f.warp]--;
