@@ -1,0 +1,227 @@
+// Shared device helpers for Tandem's kernels. Compiles with nvcc and, through kernels/host/cuda_host.h, with g++.
+#pragma once
+
+#ifdef __CUDACC__
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+// Host entry points exist only in the host-emulation build.
+#define TANDEM_EXPORT(name, params, args)
+#else
+#include <stdint.h>
+#ifndef TANDEM_HOST
+#error "host builds must -include kernels/host/cuda_host.h"
+#endif
+#endif
+
+namespace tandem {
+
+constexpr int kWarp = 32;
+// The most activation rows one matvec launch takes (decode: 1; verification of 16 draft tokens: 17).
+constexpr int kMaxRows = 17;
+
+// Dynamic shared memory (the launch's sharedBytes), 16-byte aligned.
+template <class T> __device__ __forceinline__ T* dynamic_shared() {
+#ifdef __CUDACC__
+    extern __shared__ __align__(16) unsigned char tandem_dynamic_shared[];
+    return reinterpret_cast<T*>(tandem_dynamic_shared);
+#else
+    return reinterpret_cast<T*>(tandem_host::dynamic_shared());
+#endif
+}
+
+__device__ __forceinline__ float half_to_float(uint16_t bits) { return __half2float(__ushort_as_half(bits)); }
+__device__ __forceinline__ float bf16_to_float(uint16_t bits) { return __bfloat162float(__ushort_as_bfloat16(bits)); }
+
+__device__ __forceinline__ int lane() { return (int) (threadIdx.x & (kWarp - 1)); }
+__device__ __forceinline__ int warp() { return (int) (threadIdx.x / kWarp); }
+
+// Sum over the 32 lanes by a fixed xor butterfly: every lane gets the same bits, whatever the launch.
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, m));
+    return v;
+}
+
+// Sum over a block of `kThreads` threads (a multiple of 32): warp butterflies, then warp 0 adds the warp sums
+// by butterfly. `scratch` holds kThreads/32 floats of shared memory. All threads get the result.
+template <int kThreads> __device__ __forceinline__ float block_sum(float v, float* scratch) {
+    static_assert(kThreads % kWarp == 0 && kThreads <= kWarp * kWarp, "block_sum needs whole warps");
+    v = warp_sum(v);
+    if (lane() == 0) scratch[warp()] = v;
+    __syncthreads();
+    float s = lane() < kThreads / kWarp ? scratch[lane()] : 0.0f;
+    s = warp_sum(s);
+    __syncthreads();  // scratch may be reused right after
+    return s;
+}
+
+template <int kThreads> __device__ __forceinline__ float block_max(float v, float* scratch) {
+    v = warp_max(v);
+    if (lane() == 0) scratch[warp()] = v;
+    __syncthreads();
+    float s = lane() < kThreads / kWarp ? scratch[lane()] : -INFINITY;
+    s = warp_max(s);
+    __syncthreads();
+    return s;
+}
+
+__device__ __forceinline__ uint16_t load_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
+__device__ __forceinline__ uint4 load_16(const uint8_t* p) { return *reinterpret_cast<const uint4*>(p); }
+
+// Weight formats. Each splits a row into units of kUnit consecutive elements and decodes unit u of a row
+// into floats (the ggml block layouts: https://github.com/ggml-org/ggml, ggml-common.h). rowBytes(K) is the
+// byte length of a row of K elements; K must be a multiple of kUnit (and of the format's block size).
+
+struct F32 {
+    static constexpr int kUnit = 8;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) k * 4; }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+        const float4* p = reinterpret_cast<const float4*>(row + (size_t) u * 32);
+        float4 a = p[0], b = p[1];
+        w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w;
+        w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
+    }
+};
+
+__device__ __forceinline__ void split_halves(uint4 v, uint16_t* h) {
+    unsigned words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        h[2 * i] = (uint16_t) (words[i] & 0xffffu);
+        h[2 * i + 1] = (uint16_t) (words[i] >> 16);
+    }
+}
+
+struct F16 {
+    static constexpr int kUnit = 8;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) k * 2; }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+        uint16_t h[8];
+        split_halves(load_16(row + (size_t) u * 16), h);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) w[i] = half_to_float(h[i]);
+    }
+};
+
+struct BF16 {
+    static constexpr int kUnit = 8;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) k * 2; }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+        uint16_t h[8];
+        split_halves(load_16(row + (size_t) u * 16), h);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) w[i] = bf16_to_float(h[i]);
+    }
+};
+
+// Q8_0: 34-byte blocks {f16 d; int8 q[32]}, value = d * q. Blocks are only 2-byte aligned: 16-bit loads.
+struct Q8_0 {
+    static constexpr int kUnit = 32;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 32) * 34; }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+        const uint8_t* b = row + (size_t) u * 34;
+        float d = half_to_float(load_u16(b));
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            uint16_t two = load_u16(b + 2 + 2 * i);
+            w[2 * i] = d * (float) (int8_t) (two & 0xff);
+            w[2 * i + 1] = d * (float) (int8_t) (two >> 8);
+        }
+    }
+};
+
+// Q4_0: 18-byte blocks {f16 d; uint8 q[16]}; element j < 16 is the low nibble of q[j], element j + 16 its
+// high nibble; value = d * (nibble - 8).
+struct Q4_0 {
+    static constexpr int kUnit = 32;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 32) * 18; }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+        const uint8_t* b = row + (size_t) u * 18;
+        float d = half_to_float(load_u16(b));
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            uint16_t two = load_u16(b + 2 + 2 * i);
+            int q0 = two & 0xff, q1 = two >> 8;
+            w[2 * i] = d * (float) ((q0 & 0xf) - 8);
+            w[2 * i + 1] = d * (float) ((q1 & 0xf) - 8);
+            w[2 * i + 16] = d * (float) ((q0 >> 4) - 8);
+            w[2 * i + 17] = d * (float) ((q1 >> 4) - 8);
+        }
+    }
+};
+
+// Q4_K: 144-byte super-blocks of 256 {f16 d; f16 dmin; uint8 scales[12]; uint8 q[128]}. Sub-block c (32
+// elements) has a 6-bit scale sc and min m packed in `scales`; its nibbles are the low (c even) or high (c odd)
+// halves of q[32*(c/2) .. +32]; value = d*sc*nibble - dmin*m. A unit is one sub-block.
+struct Q4_K {
+    static constexpr int kUnit = 32;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 256) * 144; }
+    static __device__ __forceinline__ void scale_min(const uint8_t* s, int c, int& sc, int& m) {
+        if (c < 4) {
+            sc = s[c] & 63;
+            m = s[c + 4] & 63;
+        } else {
+            sc = (s[c + 4] & 0xf) | ((s[c - 4] >> 6) << 4);
+            m = (s[c + 4] >> 4) | ((s[c] >> 6) << 4);
+        }
+    }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+        const uint8_t* b = row + (size_t) (u >> 3) * 144;
+        int c = u & 7;
+        float d = half_to_float(load_u16(b));
+        float dmin = half_to_float(load_u16(b + 2));
+        int sc, m;
+        scale_min(b + 4, c, sc, m);
+        float scale = d * (float) sc, shift = dmin * (float) m;
+        int nibble = (c & 1) * 4;
+        const uint8_t* q = b + 16 + 32 * (c >> 1);  // 16-byte aligned when the row is
+        uint4 halves[2] = {load_16(q), load_16(q + 16)};
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            unsigned words[4] = {halves[h].x, halves[h].y, halves[h].z, halves[h].w};
+#pragma unroll
+            for (int i = 0; i < 16; ++i) {
+                int byte = (int) ((words[i / 4] >> (8 * (i % 4))) & 0xffu);
+                w[16 * h + i] = scale * (float) ((byte >> nibble) & 0xf) - shift;
+            }
+        }
+    }
+};
+
+// Q6_K: 210-byte super-blocks of 256 {uint8 ql[128]; uint8 qh[64]; int8 scales[16]; f16 d}. In each half
+// (128 elements) n, quarter k (32 elements) takes 4 low bits from ql[64n + 32(k&1) + l] (low nibble for
+// k < 2, high for k >= 2) and 2 high bits from qh[32n + l] >> 2k; value = d * scales[8n + 2k + l/16] * (q - 32).
+// A unit is one quarter. Super-blocks are 2-byte aligned only: 16-bit loads.
+struct Q6_K {
+    static constexpr int kUnit = 32;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 256) * 210; }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+        const uint8_t* b = row + (size_t) (u >> 3) * 210;
+        int n = (u & 7) >> 2, k = u & 3;
+        const uint8_t* ql = b + 64 * n + 32 * (k & 1);
+        const uint8_t* qh = b + 128 + 32 * n;
+        const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * n + 2 * k);
+        float d = half_to_float(load_u16(b + 208));
+        float s0 = d * (float) sc[0], s1 = d * (float) sc[1];
+        int lowShift = k < 2 ? 0 : 4, highShift = 2 * k;
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            uint16_t lo = load_u16(ql + 2 * i), hi = load_u16(qh + 2 * i);
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+                int l = 2 * i + j;
+                int q = (((lo >> (8 * j)) >> lowShift) & 0xf) | ((((hi >> (8 * j)) >> highShift) & 3) << 4);
+                w[l] = (l < 16 ? s0 : s1) * (float) (q - 32);
+            }
+        }
+    }
+};
+
+}  // namespace tandem

@@ -1,0 +1,77 @@
+package dev.tandem.runtime.cuda;
+
+import dev.tandem.model.TensorType;
+
+/**
+ * The launch geometry each kernel is written for (see the comment at the top of each {@code kernels/*.cu}).
+ * Block sizes are part of a kernel's reduction order, so they are fixed here and nowhere else; grid sizes
+ * follow from the shapes. Shape rules a kernel relies on are checked here, with messages naming the shape.
+ */
+public final class LaunchGeometry {
+    /** Activation rows one matvec launch handles (1 decode row + 16 draft tokens). */
+    public static final int MAX_ROWS = 17;
+    /** Key positions per attention split; a constant, so the split depends on the context length only. */
+    public static final int ATTENTION_CHUNK = 128;
+
+    private static final int MATVEC_THREADS = 128;
+    private static final int MATVEC_ROWS_PER_BLOCK = MATVEC_THREADS / 32;
+
+    private LaunchGeometry() {}
+
+    /** Elements per decoded unit of a weight row: rows must be a whole number of them. */
+    public static int unit(TensorType type) {
+        return switch (type) {
+            case F32, F16, BF16 -> 8;
+            case Q4_K, Q5_K, Q6_K -> 256;  // whole super-blocks
+            default -> 32;
+        };
+    }
+
+    /** y[R][N] = x[R][K] · W^T for R in 1..17. */
+    public static LaunchDims matvec(TensorType type, int k, int n, int rows) {
+        if (rows < 1 || rows > MAX_ROWS) {
+            throw new IllegalArgumentException("matvec takes 1.." + MAX_ROWS + " activation rows, not " + rows);
+        }
+        checkRowLength(type, k);
+        if (n < 1) throw new IllegalArgumentException("matvec needs at least one output row, not " + n);
+        return LaunchDims.linear(ceilDiv(n, MATVEC_ROWS_PER_BLOCK), MATVEC_THREADS);
+    }
+
+    public static LaunchDims embedding(TensorType type, int k, int rows) {
+        checkRowLength(type, k);
+        return LaunchDims.linear(rows, 256);
+    }
+
+    public static LaunchDims rmsnorm(int rows) { return LaunchDims.linear(rows, 256); }
+
+    public static LaunchDims rope(int rows, int heads, int rotDim) {
+        if (rotDim % 2 != 0) throw new IllegalArgumentException("RoPE dimension must be even, not " + rotDim);
+        return LaunchDims.linear(ceilDiv(Math.multiplyExact(rows * heads, rotDim / 2), 256), 256);
+    }
+
+    /** swiglu and bias_add over n elements. */
+    public static LaunchDims elementwise(int n) { return LaunchDims.linear(ceilDiv(n, 256), 256); }
+
+    /** Chunks a query at context length {@code contextLength} (position + 1) is split into. */
+    public static int attentionChunks(int contextLength) { return ceilDiv(contextLength, ATTENTION_CHUNK); }
+
+    public static LaunchDims attentionPartial(int maxChunks, int heads, int rows, int headDim) {
+        return LaunchDims.of(maxChunks, heads, rows, 128, headDim * Float.BYTES);
+    }
+
+    public static LaunchDims attentionCombine(int heads, int rows) { return LaunchDims.of(heads, rows, 1, 128, 0); }
+
+    public static LaunchDims kvAppend(int rows) { return LaunchDims.linear(rows, 128); }
+
+    public static LaunchDims argmax(int rows) { return LaunchDims.linear(rows, 256); }
+
+    private static void checkRowLength(TensorType type, int k) {
+        int unit = unit(type);
+        if (k < unit || k % unit != 0) {
+            throw new IllegalArgumentException("a " + type + " row of " + k + " elements is not a whole number of " + unit
+                    + "-element units, as the CUDA kernels need");
+        }
+    }
+
+    private static int ceilDiv(int a, int b) { return (a + b - 1) / b; }
+}

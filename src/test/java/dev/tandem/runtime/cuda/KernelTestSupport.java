@@ -1,0 +1,79 @@
+package dev.tandem.runtime.cuda;
+
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+
+/** Native buffers and the host-emulation library for kernel tests; skips when the library could not be built. */
+abstract class KernelTestSupport {
+    protected HostKernels kernels;
+    protected Arena arena;
+
+    @BeforeEach
+    void openKernels() {
+        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
+        kernels = HostKernels.get();
+        arena = Arena.ofConfined();
+    }
+
+    @AfterEach
+    void closeArena() {
+        if (arena != null) arena.close();
+    }
+
+    protected MemorySegment floats(float[] values) {
+        MemorySegment s = arena.allocate((long) values.length * Float.BYTES, 64);
+        MemorySegment.copy(values, 0, s, ValueLayout.JAVA_FLOAT, 0, values.length);
+        return s;
+    }
+
+    protected MemorySegment floats(int count) { return arena.allocate((long) count * Float.BYTES, 64); }
+
+    protected MemorySegment ints(int[] values) {
+        MemorySegment s = arena.allocate((long) Math.max(1, values.length) * Integer.BYTES, 64);
+        MemorySegment.copy(values, 0, s, ValueLayout.JAVA_INT, 0, values.length);
+        return s;
+    }
+
+    protected MemorySegment bytes(byte[] values) {
+        MemorySegment s = arena.allocate(values.length, 64);
+        MemorySegment.copy(values, 0, s, ValueLayout.JAVA_BYTE, 0, values.length);
+        return s;
+    }
+
+    protected static float[] read(MemorySegment s, int count) {
+        float[] out = new float[count];
+        MemorySegment.copy(s, ValueLayout.JAVA_FLOAT, 0, out, 0, count);
+        return out;
+    }
+
+    protected static int[] readInts(MemorySegment s, int count) {
+        int[] out = new int[count];
+        MemorySegment.copy(s, ValueLayout.JAVA_INT, 0, out, 0, count);
+        return out;
+    }
+
+    protected static float[] randomFloats(Random random, int count, float scale) {
+        float[] v = new float[count];
+        for (int i = 0; i < count; i++) v[i] = (random.nextFloat() * 2 - 1) * scale;
+        return v;
+    }
+
+    /** Fails unless |actual - expected| <= tolerance * magnitude at every index. */
+    protected static void assertClose(String what, double[] expected, float[] actual, double[] magnitude, double tolerance) {
+        for (int i = 0; i < expected.length; i++) {
+            double err = Math.abs(actual[i] - expected[i]);
+            if (!(err <= tolerance * magnitude[i])) {
+                fail(what + " at " + i + ": expected " + expected[i] + ", got " + actual[i] + " (error " + err
+                        + " > " + tolerance + " x " + magnitude[i] + ")");
+            }
+        }
+    }
+}
