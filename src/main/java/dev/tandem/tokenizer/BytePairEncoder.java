@@ -17,6 +17,7 @@ final class BytePairEncoder {
     private final PairRanks ranks;
     /** The symbol a merge produces, by rank. */
     private final int[] mergedSymbol;
+    private final String[] merges;
     /** Texts of symbols that are not vocabulary entries (ids from {@code vocab.size()} on). */
     private final List<String> extraTexts = new ArrayList<>();
     private final Map<String, Integer> extraIds = new HashMap<>();
@@ -24,30 +25,48 @@ final class BytePairEncoder {
 
     BytePairEncoder(Vocabulary vocab, String[] merges) {
         this.vocab = vocab;
+        this.merges = merges;
         this.ranks = new PairRanks(merges.length);
         this.mergedSymbol = new int[merges.length];
-        for (int b = 0; b < 256; b++) byteSymbol[b] = symbolOf(String.valueOf(ByteLevel.charOf(b)));
+        for (int b = 0; b < 256; b++) byteSymbol[b] = symbolOf(String.valueOf(ByteLevel.charOf(b)), 0, 1);
         for (int rank = 0; rank < merges.length; rank++) {
             String merge = merges[rank];
             int space = merge.indexOf(' ', 1);   // llama.cpp: word.find(' ', 1)
-            if (space < 0) continue;              // a pair ("", "") that no symbol matches
-            String first = merge.substring(0, space), second = merge.substring(space + 1);
-            if (first.isEmpty() || second.isEmpty()) continue;
-            int l = symbolOf(first), r = symbolOf(second);
-            ranks.putIfAbsent(l, r, rank);
-            mergedSymbol[rank] = symbolOf(first + second);
+            if (space < 0 || space == merge.length() - 1) continue;   // a pair ("", "") no symbol matches
+            ranks.putIfAbsent(symbolOf(merge, 0, space), symbolOf(merge, space + 1, merge.length()), rank);
+            mergedSymbol[rank] = UNKNOWN_YET;
         }
     }
 
-    private int symbolOf(String text) {
-        Integer id = vocab.idOf.get(text);
-        if (id != null) return id;
-        Integer extra = extraIds.get(text);
-        if (extra != null) return extra;
-        int newId = vocab.size() + extraTexts.size();
-        extraTexts.add(text);
-        extraIds.put(text, newId);
-        return newId;
+    private static final int UNKNOWN_YET = -2;
+
+    /** The symbol a merge produces, looked up on first use (most merges are never used by a given text). */
+    private int mergedSymbol(int rank) {
+        int s = mergedSymbol[rank];
+        if (s == UNKNOWN_YET) {
+            String merge = merges[rank];
+            int space = merge.indexOf(' ', 1);
+            synchronized (extraIds) {
+                s = symbolOf(merge.substring(0, space) + merge.substring(space + 1), 0, merge.length() - 1);
+            }
+            mergedSymbol[rank] = s;              // a benign race: every thread finds the same id
+        }
+        return s;
+    }
+
+    /** The symbol id of {@code text[from, to)}: its vocabulary id, or an id past the vocabulary. */
+    private int symbolOf(String text, int from, int to) {
+        int id = vocab.index.find(text, from, to);
+        if (id >= 0) return id;
+        synchronized (extraIds) {
+            String s = text.substring(from, to);
+            Integer extra = extraIds.get(s);
+            if (extra != null) return extra;
+            int newId = vocab.size() + extraTexts.size();
+            extraTexts.add(s);
+            extraIds.put(s, newId);
+            return newId;
+        }
     }
 
     /** Per-call working memory; an encoder is shared between threads, a session is not. */
@@ -62,8 +81,8 @@ final class BytePairEncoder {
             if (vocab.ignoreMerges) {             // a pre-token that is a vocabulary entry is taken whole
                 word.setLength(0);
                 for (int i = from; i < to; i++) word.append(ByteLevel.charOf(utf8[i]));
-                Integer whole = vocab.idOf.get(word.toString());
-                if (whole != null) {
+                int whole = vocab.index.find(word, 0, word.length());
+                if (whole >= 0) {
                     out.add(whole);
                     return;
                 }
@@ -90,7 +109,7 @@ final class BytePairEncoder {
                 if (symbol[l] < 0 || symbol[r] < 0 || next[l] != r) continue;
                 int rank = (int) queue.topPriority;
                 if (ranks.get(symbol[l], symbol[r]) != rank) continue;
-                symbol[l] = mergedSymbol[rank];
+                symbol[l] = mergedSymbol(rank);
                 symbol[r] = -1;
                 next[l] = next[r];
                 if (next[r] >= 0) prev[next[r]] = l;
@@ -105,11 +124,13 @@ final class BytePairEncoder {
                 } else {
                     // Not a vocabulary entry: llama.cpp looks each byte of the symbol's text up as a one-byte
                     // string and silently drops bytes without a token.
-                    for (byte b : extraTexts.get(s - vocab.size()).getBytes(StandardCharsets.UTF_8)) {
-                        if (b >= 0) {
-                            Integer t = vocab.idOf.get(String.valueOf((char) b));
-                            if (t != null) out.add(t);
-                        }
+                    String text;
+                    synchronized (extraIds) {
+                        text = extraTexts.get(s - vocab.size());
+                    }
+                    for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+                        int t = b >= 0 ? vocab.index.find(String.valueOf((char) b)) : -1;
+                        if (t >= 0) out.add(t);
                     }
                 }
             }

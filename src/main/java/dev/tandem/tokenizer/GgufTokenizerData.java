@@ -10,7 +10,7 @@ final class GgufTokenizerData {
         String source = gguf.path().toString();
         Reader r = new Reader(gguf, source);
         String model = r.string("tokenizer.ggml.model", true);
-        String[] tokens = r.strings("tokenizer.ggml.tokens", true);
+        String[] tokens = r.strings("tokenizer.ggml.tokens", false);   // required; checked after the kind
         return new TokenizerData(
                 source,
                 model,

@@ -16,9 +16,9 @@ final class SentencePieceEncoder {
         this.vocab = vocab;
         for (int b = 0; b < 256; b++) {
             // llama_vocab::byte_to_token: "<0xXX>", else the byte itself as a one-character token.
-            Integer id = vocab.idOf.get(String.format("<0x%02X>", b));
-            if (id == null && b < 0x80) id = vocab.idOf.get(String.valueOf((char) b));
-            byteToken[b] = id != null ? id : Vocabulary.NONE;
+            int id = vocab.index.find(String.format("<0x%02X>", b));
+            if (id < 0 && b < 0x80) id = vocab.index.find(String.valueOf((char) b));
+            byteToken[b] = id;
         }
     }
 
@@ -66,12 +66,12 @@ final class SentencePieceEncoder {
             }
 
             for (int i = 0; i >= 0; i = next[i]) {
-                String piece = text.substring(start[i], start[i] + length[i]);
-                Integer id = vocab.idOf.get(piece);
-                if (id != null) {
+                int id = vocab.index.find(text, start[i], start[i] + length[i]);
+                if (id >= 0) {
                     out.add(id);
                     continue;
                 }
+                String piece = text.substring(start[i], start[i] + length[i]);
                 for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
                     int t = byteToken[b & 0xFF];
                     if (t == Vocabulary.NONE) t = vocab.unk;   // llama.cpp would throw (std::out_of_range) here
@@ -87,8 +87,8 @@ final class SentencePieceEncoder {
         private void offer(int l, int r) {
             if (l < 0 || r < 0) return;
             int end = start[r] + length[r];
-            Integer id = vocab.idOf.get(text.substring(start[l], end));
-            if (id == null) return;
+            int id = vocab.index.find(text, start[l], end);
+            if (id < 0) return;
             queue.push(-vocab.score[id], l, r, length[l] + length[r]);
         }
     }

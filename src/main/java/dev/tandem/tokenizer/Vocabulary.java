@@ -4,9 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * A vocabulary after llama.cpp's load step ({@code llama_vocab::impl::load}): token texts and scores, attribute
@@ -26,7 +24,7 @@ final class Vocabulary {
     final String[] text;
     final float[] score;
     final int[] attr;
-    final Map<String, Integer> idOf;
+    final TokenIndex index;
     final int bos, eos, eot, eom, unk, sep, pad, mask, fimPre, fimSuf, fimMid, fimPad, fimRep, fimSep;
     final boolean addBos, addEos, addSpacePrefix, cleanSpaces, ignoreMerges;
     final int[] eogIds;
@@ -38,18 +36,7 @@ final class Vocabulary {
     Vocabulary(TokenizerData data) {
         String src = data.source();
         if (data.model() == null) throw new TokenizerException(src + ": missing key tokenizer.ggml.model");
-        if (data.tokens() == null) throw new TokenizerException(src + ": missing key tokenizer.ggml.tokens");
         this.model = data.model();
-        int n = data.tokens().length;
-        if (data.scores() != null && data.scores().length < n) {
-            throw new TokenizerException(src + ": tokenizer.ggml.scores has " + data.scores().length
-                    + " entries for " + n + " tokens");
-        }
-        if (data.tokenTypes() != null && data.tokenTypes().length < n) {
-            throw new TokenizerException(src + ": tokenizer.ggml.token_type has " + data.tokenTypes().length
-                    + " entries for " + n + " tokens");
-        }
-
         // Kind and the defaults that come with it (llama.cpp: "determine vocab type").
         int defBos, defEos, defUnk;
         boolean defAddBos = false, defAddEos = false, defSpacePrefix = false, clean = false, ignore = false;
@@ -84,6 +71,18 @@ final class Vocabulary {
             default -> throw new TokenizerException(src + ": tokenizer kind '" + model
                     + "' (tokenizer.ggml.model) is not supported; supported: llama (SentencePiece), gpt2 (byte-level BPE)");
         }
+        if (data.tokens() == null) throw new TokenizerException(src + ": missing key tokenizer.ggml.tokens");
+        int n = data.tokens().length;
+        if (data.scores() != null && data.scores().length < n) {
+            throw new TokenizerException(src + ": tokenizer.ggml.scores has " + data.scores().length
+                    + " entries for " + n + " tokens");
+        }
+        if (data.tokenTypes() != null && data.tokenTypes().length < n) {
+            throw new TokenizerException(src + ": tokenizer.ggml.token_type has " + data.tokenTypes().length
+                    + " entries for " + n + " tokens");
+        }
+
+
         this.pre = preName;
         this.splitter = split;
         this.cleanSpaces = clean;
@@ -94,16 +93,16 @@ final class Vocabulary {
         text = new String[n];
         score = new float[n];
         attr = new int[n];
-        idOf = HashMap.newHashMap(n);
+        index = new TokenIndex(text);
         for (int i = 0; i < n; i++) {
             String t = data.tokens()[i];
             if (t == null || t.isEmpty()) t = "[EMPTY_" + i + "]";
-            Integer previous = idOf.putIfAbsent(t, i);
-            if (previous != null) {
+            text[i] = t;
+            int previous = index.add(i);
+            if (previous >= 0) {
                 throw new TokenizerException(src + ": duplicate token in vocabulary: '" + t + "' has ids "
                         + previous + " and " + i);
             }
-            text[i] = t;
             score[i] = data.scores() != null ? data.scores()[i] : 0f;
             attr[i] = data.tokenTypes() != null ? TokenAttribute.bitsOfTokenType(data.tokenTypes()[i])
                     : TokenAttribute.NORMAL.bit;
@@ -153,25 +152,25 @@ final class Vocabulary {
         BitSet eogSet = new BitSet(n);
         for (int id : new int[] {fPad, fRep, fSep}) if (id != NONE) eogSet.set(id);
         for (String t : EOG_TEXTS) {
-            Integer id = idOf.get(t);
-            if (id != null) {
+            int id = index.find(t);
+            if (id >= 0) {
                 eogSet.set(id);
                 attr[id] |= TokenAttribute.CONTROL.bit;
             }
         }
         for (String t : new String[] {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {
-            Integer id = idOf.get(t);                      // gpt-oss: always rendered
-            if (id != null) attr[id] = TokenAttribute.USER_DEFINED.bit;
+            int id = index.find(t);                        // gpt-oss: always rendered
+            if (id >= 0) attr[id] = TokenAttribute.USER_DEFINED.bit;
         }
         for (int id : new int[] {eosId, eotId, eomId}) if (id != NONE) eogSet.set(id);
-        Integer endId = idOf.get("<|end|>");
+        int endId = index.find("<|end|>");
         boolean hasReturn = inSet(eogSet, "<|return|>"), hasCall = inSet(eogSet, "<|call|>") || inSet(eogSet, "<|calls|>");
-        if (endId != null && eogSet.get(endId) && ((hasReturn && hasCall) || (hasCall && inSet(eogSet, "<|flush|>")))) {
+        if (endId >= 0 && eogSet.get(endId) && ((hasReturn && hasCall) || (hasCall && inSet(eogSet, "<|flush|>")))) {
             eogSet.clear(endId);
             attr[endId] = TokenAttribute.USER_DEFINED.bit;
         }
-        Integer sId = idOf.get("</s>");
-        if (sId != null && eogSet.get(sId) && inSet(eogSet, "<|tool_response>")) {
+        int sId = index.find("</s>");
+        if (sId >= 0 && eogSet.get(sId) && inSet(eogSet, "<|tool_response>")) {
             eogSet.clear(sId);
             attr[sId] = TokenAttribute.NORMAL.bit;
         }
@@ -195,16 +194,16 @@ final class Vocabulary {
     }
 
     private boolean inSet(BitSet set, String tokenText) {
-        Integer id = idOf.get(tokenText);
-        return id != null && set.get(id);
+        int id = index.find(tokenText);
+        return id >= 0 && set.get(id);
     }
 
     /** Keeps an id the file gave; otherwise finds the token by its text and makes it CONTROL. */
     private int detectByText(int given, String[] candidates) {
         if (given != NONE) return given;
         for (String t : candidates) {
-            Integer id = idOf.get(t);
-            if (id != null) {
+            int id = index.find(t);
+            if (id >= 0) {
                 attr[id] |= TokenAttribute.CONTROL.bit;
                 return id;
             }
