@@ -8,7 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -109,36 +109,35 @@ final class HuggingFaceTokenizerFolder {
 
     private TokenizerData readByteLevelBpe() {
         Path file = dir.resolve("tokenizer.json");
-        JsonNode tokenizer = readJsonIfPresent(file);
-        JsonNode model = tokenizer.path("model");
-        String type = model.path("type").asText("");
-        if (!type.equals("BPE") || model.path("byte_fallback").asBoolean(false)) {
-            throw new TokenizerException(file + ": model type '" + type + "'"
-                    + (model.path("byte_fallback").asBoolean(false) ? " with byte_fallback" : "")
+        TokenizerJson tokenizer = TokenizerJson.read(file);
+        if (!tokenizer.modelType().equals("BPE") || tokenizer.byteFallback()) {
+            throw new TokenizerException(file + ": model type '" + tokenizer.modelType() + "'"
+                    + (tokenizer.byteFallback() ? " with byte_fallback" : "")
                     + " is not supported without a tokenizer.model; supported: byte-level BPE (GPT-2 style)");
         }
-        JsonNode vocabNode = model.path("vocab");
-        if (!vocabNode.isObject()) throw new TokenizerException(file + ": missing model.vocab");
+        if (tokenizer.vocabCount() == 0) throw new TokenizerException(file + ": missing model.vocab");
+        if (tokenizer.merges().length == 0) throw new TokenizerException(file + ": missing model.merges");
 
-        Map<Integer, String> byId = new HashMap<>(vocabNode.size() * 2);
-        for (Map.Entry<String, JsonNode> e : vocabNode.properties()) byId.put(e.getValue().asInt(), e.getKey());
-        List<AddedToken> addedTokens = addedTokens(tokenizer);
-        Map<String, AddedToken> addedByContent = new LinkedHashMap<>();
+        List<AddedToken> addedTokens = addedTokens(tokenizer.addedTokens());
+        Map<String, AddedToken> addedByContent = new HashMap<>();
+        int maxId = tokenizer.vocab().length - 1;
         for (AddedToken t : addedTokens) {
             addedByContent.putIfAbsent(t.content, t);
-            byId.put(t.id, t.content);
+            maxId = Math.max(maxId, t.id);
         }
-        int vocabSize = configVocabSize().orElse(vocabularyEntries(vocabNode, addedTokens));
+        String[] byId = Arrays.copyOf(tokenizer.vocab(), maxId + 1);
+        for (AddedToken t : addedTokens) if (t.id >= 0) byId[t.id] = t.content;
+        int vocabSize = configVocabSize().orElse(vocabularyEntries(tokenizer, addedTokens));
 
         String[] tokens = new String[vocabSize];
         int[] types = new int[vocabSize];
         for (int i = 0; i < vocabSize; i++) {
-            String token = byId.get(i);
+            String token = i < byId.length ? byId[i] : null;
+            AddedToken added = token == null ? null : addedByContent.get(token);
             if (token == null) {
                 tokens[i] = "[PAD" + i + "]";
                 types[i] = 5;
-            } else if (addedByContent.containsKey(token)) {
-                AddedToken added = addedByContent.get(token);
+            } else if (added != null) {
                 if (isSpecial(added) || looksSpecial(token)) {
                     types[i] = 3;
                 } else {
@@ -151,19 +150,22 @@ final class HuggingFaceTokenizerFolder {
                 types[i] = 1;
             }
         }
-        String[] merges = merges(model.path("merges"), file);
-        String pre = preTokenizerName(tokenizer.path("pre_tokenizer"), file);
-        Specials specials = specials(addedTokens, null, tokenizer);
-        return new TokenizerData(dir.toString(), "gpt2", pre, tokens, null, types, merges,
+        String pre = preTokenizerName(tokenizer.preTokenizer(), file);
+        Specials specials = specials(addedTokens, null, tokenizer.postProcessor());
+        return new TokenizerData(dir.toString(), "gpt2", pre, tokens, null, types, tokenizer.merges(),
                 specials.ids(), specials.addBos, specials.addEos, null, specials.chatTemplate);
     }
 
     /** {@code len(tokenizer.vocab)}: distinct entries of the model vocabulary and the added tokens. */
-    private static int vocabularyEntries(JsonNode vocab, List<AddedToken> added) {
-        Set<String> all = new HashSet<>();
-        vocab.fieldNames().forEachRemaining(all::add);
-        for (AddedToken t : added) all.add(t.content);
-        return all.size();
+    private static int vocabularyEntries(TokenizerJson tokenizer, List<AddedToken> added) {
+        Set<String> extra = new HashSet<>();
+        Set<String> vocab = null;
+        for (AddedToken t : added) {
+            if (t.id < tokenizer.vocab().length && t.content.equals(tokenizer.vocab()[t.id])) continue;
+            if (vocab == null) vocab = new HashSet<>(Arrays.asList(tokenizer.vocab()));
+            if (!vocab.contains(t.content)) extra.add(t.content);
+        }
+        return tokenizer.vocabCount() + extra.size();
     }
 
     private boolean isSpecial(AddedToken t) {
@@ -173,30 +175,12 @@ final class HuggingFaceTokenizerFolder {
 
     private record AddedToken(int id, String content, boolean special) {}
 
-    private static List<AddedToken> addedTokens(JsonNode tokenizer) {
-        if (tokenizer == null) return List.of();
+    private static List<AddedToken> addedTokens(JsonNode addedTokens) {
         List<AddedToken> list = new java.util.ArrayList<>();
-        for (JsonNode t : tokenizer.path("added_tokens")) {
+        for (JsonNode t : addedTokens) {
             list.add(new AddedToken(t.path("id").asInt(), t.path("content").asText(), t.path("special").asBoolean(false)));
         }
         return list;
-    }
-
-    /** Merges as the converter stores them: "left right", pair lists joined with a space (spaces inside as Ġ). */
-    private static String[] merges(JsonNode merges, Path file) {
-        if (!merges.isArray() || merges.isEmpty()) throw new TokenizerException(file + ": missing model.merges");
-        String[] out = new String[merges.size()];
-        for (int i = 0; i < out.length; i++) {
-            JsonNode m = merges.get(i);
-            if (m.isTextual()) {
-                out[i] = m.asText();
-            } else if (m.isArray() && m.size() == 2) {
-                out[i] = m.get(0).asText().replace(' ', '\u0120') + " " + m.get(1).asText().replace(' ', '\u0120');
-            } else {
-                throw new TokenizerException(file + ": model.merges[" + i + "] is neither \"a b\" nor [\"a\", \"b\"]");
-            }
-        }
-        return out;
     }
 
     /**
@@ -242,7 +226,8 @@ final class HuggingFaceTokenizerFolder {
         }
     }
 
-    private Specials specials(List<AddedToken> added, Integer nVocab, JsonNode tokenizer) {
+    /** {@code postProcessor} is tokenizer.json's post_processor, or null when there is no tokenizer.json. */
+    private Specials specials(List<AddedToken> added, Integer nVocab, JsonNode postProcessor) {
         Specials s = new Specials();
         Map<String, String> tokenOf = new HashMap<>();   // "bos" -> "<s>", from tokenizer_config.json
         if (tokenizerConfig != null) {
@@ -252,10 +237,10 @@ final class HuggingFaceTokenizerFolder {
                 else if (entry != null && entry.path("content").isTextual()) tokenOf.put(type, entry.path("content").asText());
             }
         }
-        if (tokenizer != null) {
+        if (postProcessor != null) {
             if (isBlank(tokenOf.get("bos")) && !isBlank(tokenOf.get("cls"))) tokenOf.put("bos", tokenOf.get("cls"));
             if (isBlank(tokenOf.get("eos")) && !isBlank(tokenOf.get("sep"))) tokenOf.put("eos", tokenOf.get("sep"));
-            readPostProcessor(tokenizer.path("post_processor"), tokenOf, s);
+            readPostProcessor(postProcessor, tokenOf, s);
         }
         if (tokenizerConfig != null) {
             s.chatTemplate = chatTemplate();
