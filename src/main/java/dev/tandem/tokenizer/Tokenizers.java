@@ -1,0 +1,28 @@
+package dev.tandem.tokenizer;
+
+import dev.tandem.model.gguf.GgufFile;
+import java.nio.file.Path;
+
+/** Where tokenizers come from: a GGUF file's {@code tokenizer.*} keys, or a Hugging Face folder. */
+public final class Tokenizers {
+    private Tokenizers() {}
+
+    /** The tokenizer stored in a GGUF file; {@link TokenizerException} naming the file and key when unusable. */
+    public static Tokenizer fromGguf(GgufFile file) {
+        return new VocabularyTokenizer(GgufTokenizerData.read(file));
+    }
+
+    /**
+     * The tokenizer of a Hugging Face folder ({@code tokenizer.model} or {@code tokenizer.json}, with
+     * {@code tokenizer_config.json}, {@code added_tokens.json}, {@code config.json} when present), behaving as
+     * llama.cpp does with the GGUF that {@code convert_hf_to_gguf.py} makes from the folder.
+     */
+    public static Tokenizer fromHfFolder(Path dir) {
+        return new VocabularyTokenizer(HuggingFaceTokenizerFolder.read(dir));
+    }
+
+    /** A tokenizer from vocabulary data already in memory. */
+    public static Tokenizer fromData(TokenizerData data) {
+        return new VocabularyTokenizer(data);
+    }
+}
