@@ -1,7 +1,43 @@
 package dev.tandem.cli;
 
-public final class Main {
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code tandem} command: one subcommand per job. */
+@Command(name = "tandem",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = "Speculative decoding for large language models, in Java.",
+        subcommands = {InfoCommand.class, TokenizeCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required");
+    }
+
     public static void main(String[] args) {
-        System.out.println("tandem");
+        System.exit(run(args));
+    }
+
+    /** Runs the command line and returns the exit code (0 success, 1 failure, 2 bad usage). */
+    public static int run(String... args) {
+        return commandLine().execute(args);
+    }
+
+    static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler(new UserErrors());
+        cl.setParameterExceptionHandler(UserErrors::onBadUsage);
+        return cl;
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"tandem " + (v == null ? "dev" : v) + " (Java " + Runtime.version() + ")"};
+        }
     }
 }

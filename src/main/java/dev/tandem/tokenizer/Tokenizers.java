@@ -1,6 +1,8 @@
 package dev.tandem.tokenizer;
 
+import dev.tandem.model.ModelFile;
 import dev.tandem.model.gguf.GgufFile;
+import dev.tandem.model.gguf.GgufModelFile;
 import java.nio.file.Path;
 
 /** Where tokenizers come from: a GGUF file's {@code tokenizer.*} keys, or a Hugging Face folder. */
@@ -19,6 +21,12 @@ public final class Tokenizers {
      */
     public static Tokenizer fromHfFolder(Path dir) {
         return new VocabularyTokenizer(HuggingFaceTokenizerFolder.read(dir));
+    }
+
+    /** The tokenizer that belongs to an opened model (its GGUF metadata, or its Hugging Face folder). */
+    public static Tokenizer forModel(ModelFile model) {
+        if (model instanceof GgufModelFile g) return fromGguf(g.gguf());
+        return fromHfFolder(model.path());
     }
 
     /** A tokenizer from vocabulary data already in memory. */

@@ -1,0 +1,49 @@
+package dev.tandem.cli;
+
+import dev.tandem.model.ModelFormatException;
+import dev.tandem.runtime.KvCacheExhaustedException;
+import dev.tandem.tokenizer.TokenizerException;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+
+/**
+ * Turns failures into one line on stderr and an exit code: 2 for bad usage (flags, values), 1 for everything
+ * else. A stack trace only with {@code --verbose}.
+ */
+final class UserErrors implements CommandLine.IExecutionExceptionHandler {
+    static final int FAILURE = 1;
+    static final int USAGE = 2;
+
+    @Override
+    public int handleExecutionException(Exception e, CommandLine cl, CommandLine.ParseResult parsed) {
+        PrintWriter err = cl.getErr();
+        boolean verbose = parsed.expandedArgs().contains("--verbose");
+        if (e instanceof UsageException) {
+            err.println("tandem " + cl.getCommandName() + ": " + e.getMessage());
+            err.println("Try 'tandem " + cl.getCommandName() + " --help' for more information.");
+            err.flush();
+            return USAGE;
+        }
+        String message = isUserFacing(e) ? e.getMessage()
+                : "internal error: " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
+                + (verbose ? "" : " (run with --verbose for details)");
+        err.println("tandem " + cl.getCommandName() + ": " + message);
+        if (verbose) e.printStackTrace(err);
+        err.flush();
+        return FAILURE;
+    }
+
+    private static boolean isUserFacing(Throwable e) {
+        return e instanceof ModelFormatException || e instanceof TokenizerException || e instanceof KvCacheExhaustedException
+                || e instanceof UserInputException || e instanceof IllegalArgumentException;
+    }
+
+    static int onBadUsage(CommandLine.ParameterException e, String[] args) {
+        CommandLine cl = e.getCommandLine();
+        cl.getErr().println("tandem " + cl.getCommandName() + ": " + e.getMessage());
+        cl.getErr().println("Try 'tandem " + (cl.getCommandName().equals("tandem") ? "" : cl.getCommandName() + " ") + "--help' for more information.");
+        cl.getErr().flush();
+        return USAGE;
+    }
+}
