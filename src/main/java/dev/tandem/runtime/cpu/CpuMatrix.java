@@ -14,7 +14,8 @@ import java.util.function.IntConsumer;
  * row (in groups of {@link #ROW_GROUP} rows so that the activations stay in cache). Every output is written
  * by one task and computed the same way whatever the batch, the thread or the chunk it falls in.
  *
- * <p>One multiply at a time per matrix (multiply is synchronized).
+ * <p>One multiply at a time per matrix (multiply is synchronized). The pool's threads read the weights, so
+ * the tensor's segment must not be confined to one thread (map files with a shared or global arena).
  */
 public final class CpuMatrix {
     /** Output rows per task. */
