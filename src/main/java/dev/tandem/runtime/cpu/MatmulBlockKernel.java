@@ -129,21 +129,24 @@ final class MatmulBlockKernel extends MatmulKernel {
                 long ql = at + Q6KFormat.QL + 64 * n, qh = at + Q6KFormat.QH + 32 * n;
                 int y = wo + 256 * g + 128 * n, is = 8 * n;
                 for (int i = 0; i < 32; i += BL) {
-                    ByteVector l0 = bytes(data, ql + i), l1 = bytes(data, ql + 32 + i), h = bytes(data, qh + i);
-                    int k = is + i / 16;
-                    ByteVector q1 = l0.and((byte) 0x0F).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q2 = l1.and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q3 = l0.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
-                            .or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q4 = l1.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
-                            .or(h.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    toFloats(q1, sc[k], s.weights, y + i);
-                    toFloats(q2, sc[k + 2], s.weights, y + 32 + i);
-                    toFloats(q3, sc[k + 4], s.weights, y + 64 + i);
-                    toFloats(q4, sc[k + 6], s.weights, y + 96 + i);
+                    // quarter q (elements 32q..32q+31 of the half): ql[32*(q&1)], nibble q>>1, qh bits 2q
+                    for (int q = 0; q < 4; q++) {  // one call site: four inlined copies exceeded C2's node budget and boxed
+                        q6Part(ql + 32 * (q & 1) + i, 4 * (q >> 1), qh + i, 2 * q, sc[is + i / 16 + 2 * q], s.weights, y + 32 * q + i);
+                    }
                 }
             }
         }
+    }
+
+    /**
+     * BL elements of a Q6_K quarter: 4 low bits from a nibble of ql (lowShift 0 or 4), 2 high bits from qh at {@code shift},
+     * minus 32, times the group scale. A method of its own so that each compiled unit stays small enough
+     * for C2 to keep the vectors in registers (one big method made it box them).
+     */
+    private void q6Part(long lowAt, int lowShift, long highAt, int shift, int scale, float[] dst, int at) {
+        ByteVector low = bytes(data, lowAt).lanewise(VectorOperators.LSHR, lowShift);   // no branch: a vector phi would box
+        ByteVector high = bytes(data, highAt).lanewise(VectorOperators.LSHR, shift).and((byte) 3).lanewise(VectorOperators.LSHL, 4);
+        toFloats(low.and((byte) 0x0F).or(high).sub((byte) 32), scale, dst, at);
     }
 
     @Override
