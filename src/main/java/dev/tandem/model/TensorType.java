@@ -1,5 +1,9 @@
 package dev.tandem.model;
 
+import dev.tandem.model.quant.WeightFormats;
+
+import java.lang.foreign.MemorySegment;
+
 /**
  * The element formats a weight tensor can have, with their ggml ids and block geometry.
  *
@@ -45,6 +49,31 @@ public enum TensorType {
             throw new IllegalArgumentException(elements + " elements is not a whole number of " + this + " blocks of " + blockSize);
         }
         return elements / blockSize * blockBytes;
+    }
+
+    /** Dequantises {@code count} elements (a whole number of blocks) starting at byteOffset into dst[dstOffset..]. */
+    public void dequantize(MemorySegment src, long byteOffset, float[] dst, int dstOffset, int count) {
+        bytesFor(count);
+        WeightFormats.of(this).dequantize(src, byteOffset, dst, dstOffset, count);
+    }
+
+    /**
+     * Quantises {@code count} elements (whole blocks) of src into this format at dst/byteOffset, with the
+     * rounding of ggml's reference quantisers (K-quants: a plain min/max scale fit, see
+     * {@code dev.tandem.model.quant.KQuantizer}).
+     */
+    public void quantize(float[] src, int srcOffset, int count, MemorySegment dst, long byteOffset) {
+        bytesFor(count);
+        WeightFormats.of(this).quantize(src, srcOffset, count, dst, byteOffset);
+    }
+
+    /** The test oracle: dequantise, then a plain sequential dot product with x[xOffset..] in double. */
+    public double dotReference(MemorySegment w, long byteOffset, float[] x, int xOffset, int count) {
+        float[] values = new float[count];
+        dequantize(w, byteOffset, values, 0, count);
+        double sum = 0;
+        for (int i = 0; i < count; i++) sum += (double) values[i] * x[xOffset + i];
+        return sum;
     }
 
     /** The type for a ggml id, or {@code null} when Tandem does not support it. */

@@ -3,38 +3,107 @@ package dev.tandem.runtime.cpu;
 import dev.tandem.model.Tensor;
 import dev.tandem.model.TensorType;
 
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
+import java.util.function.IntConsumer;
 
-/** PLACEHOLDER (replaced by the quant branch): scalar F32/F16/BF16 only. */
+/**
+ * A weight matrix prepared for multiplication on the CPU. Wraps a {@link Tensor} view; weights are not
+ * copied.
+ *
+ * <p>Weights are read once per pass: each task takes a fixed chunk of {@link #CHUNK} output rows, unpacks
+ * them {@link MatmulKernel#TILE} at a time into per-thread scratch and dots each tile with every activation
+ * row (in groups of {@link #ROW_GROUP} rows so that the activations stay in cache). Every output is written
+ * by one task and computed the same way whatever the batch, the thread or the chunk it falls in.
+ *
+ * <p>One multiply at a time per matrix (multiply is synchronized). The pool's threads read the weights, so
+ * the tensor's segment must not be confined to one thread (map files with a shared or global arena).
+ */
 public final class CpuMatrix {
-    private final Tensor t;
-    private CpuMatrix(Tensor t) { this.t = t; }
-    public static CpuMatrix of(Tensor t) { return new CpuMatrix(t); }
-    public int rows() { return t.rows(); }
-    public int columns() { return t.columns(); }
-    public TensorType type() { return t.type(); }
-    private float[][] cache;
-    public void multiply(Activations x, float[] out, WorkerPool pool) {
-        if (cache == null) { cache = new float[rows()][columns()]; for (int o = 0; o < rows(); o++) copyRow(o, cache[o], 0); }
-        for (int o = 0; o < rows(); o++) {
-            float[] w = cache[o];
-            for (int r = 0; r < x.rows; r++) {
-                float s = 0;
-                for (int i = 0; i < w.length; i++) s += w[i] * x.x[r * x.columns + i];
-                out[r * rows() + o] = s;
+    /** Output rows per task. */
+    static final int CHUNK = 16;
+    /** Activation rows that share one unpacking of a weight tile. */
+    static final int ROW_GROUP = 32;
+
+    private final Tensor tensor;
+    private final MatmulKernel kernel;
+    private final int rows;
+    private final int columns;
+    private final IntConsumer chunkTask = this::multiplyChunk;
+    private Activations x;      // of the multiply in progress
+    private float[] out;
+
+    private CpuMatrix(Tensor tensor, MatmulKernel kernel) {
+        this.tensor = tensor;
+        this.kernel = kernel;
+        this.rows = tensor.rows();
+        this.columns = tensor.columns();
+    }
+
+    public static CpuMatrix of(Tensor weights) {
+        if (weights.dimensions() != 2) {
+            throw new IllegalArgumentException("tensor '" + weights.name() + "' has shape " + java.util.Arrays.toString(weights.shape()) + ": a matrix needs 2 dimensions");
+        }
+        TensorType type = weights.type();
+        long columns = weights.shape()[0];
+        if (columns < 1 || weights.shape()[1] < 1) {
+            throw new IllegalArgumentException("tensor '" + weights.name() + "' is empty: shape " + java.util.Arrays.toString(weights.shape()));
+        }
+        if (columns % type.blockSize() != 0) {
+            throw new IllegalArgumentException("tensor '" + weights.name() + "': row length " + columns + " is not a multiple of the " + type + " block size " + type.blockSize());
+        }
+        if (weights.data().byteSize() < weights.byteSize()) {
+            throw new IllegalArgumentException("tensor '" + weights.name() + "' needs " + weights.byteSize() + " bytes but its data has " + weights.data().byteSize());
+        }
+        MatmulKernel kernel = type.isQuantized() ? new MatmulBlockKernel(weights) : new MatmulFloatKernel(weights);
+        return new CpuMatrix(weights, kernel);
+    }
+
+    /** Output size. */
+    public int rows() { return rows; }
+
+    /** Input size. */
+    public int columns() { return columns; }
+
+    public TensorType type() { return tensor.type(); }
+
+    /** out[r*rows() + o] = dot(weight row o, activation row r) for r < x.rows(), o < rows(). */
+    public synchronized void multiply(Activations x, float[] out, WorkerPool pool) {
+        if (x.columns() != columns) {
+            throw new IllegalArgumentException("tensor '" + tensor.name() + "' takes rows of " + columns + " but the activations have " + x.columns());
+        }
+        if (out.length < (long) x.rows() * rows) {
+            throw new IllegalArgumentException("output of " + out.length + " floats is too short for " + x.rows() + " x " + rows + " (tensor '" + tensor.name() + "')");
+        }
+        kernel.prepare(x, pool);
+        this.x = x;
+        this.out = out;
+        try {
+            pool.forEach((rows + CHUNK - 1) / CHUNK, chunkTask);
+        } finally {
+            this.x = null;
+            this.out = null;
+        }
+    }
+
+    private void multiplyChunk(int chunk) {
+        Activations x = this.x;
+        float[] out = this.out;
+        MatmulScratch s = MatmulScratch.forColumns(columns);
+        int first = chunk * CHUNK, end = Math.min(rows, first + CHUNK), batch = x.rows();
+        for (int r0 = 0; r0 < batch; r0 += ROW_GROUP) {
+            int r1 = Math.min(batch, r0 + ROW_GROUP);
+            for (int o = first; o < end; o += MatmulKernel.TILE) {
+                int n = Math.min(MatmulKernel.TILE, end - o);
+                for (int k = 0; k < n; k++) kernel.unpack(o + k, s, k);
+                for (int r = r0; r < r1; r++) kernel.dot(s, n, x, r, out, r * rows + o);
             }
         }
     }
+
+    /** Dequantises weight row {@code row} into dst[offset..offset+columns()) (embedding lookup). */
     public void copyRow(int row, float[] dst, int offset) {
-        var seg = t.row(row);
-        for (int i = 0; i < columns(); i++) {
-            dst[offset + i] = switch (t.type()) {
-                case F32 -> seg.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i);
-                case BF16 -> Float.intBitsToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i) << 16);
-                case F16 -> Float.float16ToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i));
-                default -> throw new UnsupportedOperationException(t.type().toString());
-            };
+        if (row < 0 || row >= rows) {
+            throw new IndexOutOfBoundsException("row " + row + " of tensor '" + tensor.name() + "' with " + rows + " rows");
         }
+        tensor.type().dequantize(tensor.data(), row * tensor.rowBytes(), dst, offset, columns);
     }
 }

@@ -1,0 +1,76 @@
+package dev.tandem.runtime.cpu;
+
+import dev.tandem.model.Tensor;
+import dev.tandem.model.quant.LittleEndian;
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * F32, F16 and BF16 weights against F32 activations: rows are converted to floats in the scratch, then
+ * each lane accumulates w*x with FMA; a scalar FMA tail handles row lengths that are not a lane multiple.
+ */
+final class MatmulFloatKernel extends MatmulKernel {
+    private final int upper = F.loopBound(columns);
+
+    MatmulFloatKernel(Tensor tensor) {
+        super(tensor);
+    }
+
+    @Override
+    void prepare(Activations x, WorkerPool pool) {}
+
+    @Override
+    void unpack(int row, MatmulScratch s, int slot) {
+        long at = row * rowBytes;
+        float[] w = s.weights;
+        int wo = slot * columns;
+        switch (tensor.type()) {
+            case F32 -> java.lang.foreign.MemorySegment.copy(data, LittleEndian.FLOAT, at, w, wo, columns);
+            case F16 -> {
+                short[] h = s.halves;
+                java.lang.foreign.MemorySegment.copy(data, LittleEndian.SHORT, at, h, 0, columns);
+                for (int i = 0; i < columns; i++) w[wo + i] = Float.float16ToFloat(h[i]); // vectorised by C2 (vcvtph2ps)
+            }
+            case BF16 -> {
+                short[] h = s.halves;
+                java.lang.foreign.MemorySegment.copy(data, LittleEndian.SHORT, at, h, 0, columns);
+                for (int i = 0; i < columns; i++) w[wo + i] = Float.intBitsToFloat(h[i] << 16);
+            }
+            default -> throw new IllegalStateException(tensor.type() + " is not a float type");
+        }
+    }
+
+    @Override
+    void dot(MatmulScratch s, int n, Activations x, int r, float[] out, int outAt) {
+        float[] w = s.weights, xv = x.values();
+        int xo = r * columns;
+        if (n == TILE) {
+            int w1 = columns, w2 = 2 * columns, w3 = 3 * columns;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int i = 0; i < upper; i += L) {
+                FloatVector xx = FloatVector.fromArray(F, xv, xo + i);
+                a0 = FloatVector.fromArray(F, w, i).fma(xx, a0);
+                a1 = FloatVector.fromArray(F, w, w1 + i).fma(xx, a1);
+                a2 = FloatVector.fromArray(F, w, w2 + i).fma(xx, a2);
+                a3 = FloatVector.fromArray(F, w, w3 + i).fma(xx, a3);
+            }
+            out[outAt] = tail(sumLanes(a0, s.lanes), w, 0, xv, xo);
+            out[outAt + 1] = tail(sumLanes(a1, s.lanes), w, w1, xv, xo);
+            out[outAt + 2] = tail(sumLanes(a2, s.lanes), w, w2, xv, xo);
+            out[outAt + 3] = tail(sumLanes(a3, s.lanes), w, w3, xv, xo);
+            return;
+        }
+        for (int k = 0; k < n; k++) {
+            int wo = k * columns;
+            FloatVector a = FloatVector.zero(F);
+            for (int i = 0; i < upper; i += L) {
+                a = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, xv, xo + i), a);
+            }
+            out[outAt + k] = tail(sumLanes(a, s.lanes), w, wo, xv, xo);
+        }
+    }
+
+    private float tail(float sum, float[] w, int wo, float[] xv, int xo) {
+        for (int i = upper; i < columns; i++) sum = Math.fma(w[wo + i], xv[xo + i], sum);
+        return sum;
+    }
+}
