@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The CPU backend reproduces the reference engine's greedy continuations token for token, from the prompt
@@ -66,6 +67,34 @@ class CpuGreedyReferenceTest {
             }
             System.out.printf("%s: %d/%d sequences identical%n%s", modelPath, exact, refs.size(), report);
             assertEquals(refs.size(), exact, modelPath + " differs from the reference:\n" + report);
+        }
+    }
+
+    /**
+     * Q8_0: the reference engine quantises activations too but uses other kernels for prompt batches, so
+     * tokens may part where logits nearly tie (its own Q8_0 output parts from its F32 output on 3 of 32
+     * prompts). Required: the first 32 tokens match on at least 29 of 32 prompts.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({
+            "models/kjv/kjv-main-q8_0.gguf, kjv-main-q8_0.jsonl",
+            "models/kjv/kjv-draft-q8_0.gguf, kjv-draft-q8_0.jsonl",
+    })
+    void quantisedModelsMatchTheFirst32TokensOnAtLeast29Prompts(String modelPath, String referenceFile) {
+        List<Generation> refs = ReferenceRecords.generations(referenceFile);
+        try (ModelFile file = ModelFile.open(SharedData.root().resolve(modelPath));
+             LoadedModel model = new CpuBackend().load(file, LoadOptions.defaults().withThreads(2))) {
+            int first32 = 0, all = 0;
+            StringBuilder lengths = new StringBuilder();
+            for (Generation g : refs) {
+                int match = ReferenceRecords.matchingPrefix(greedy(model, g.promptTokens(), g.tokens().length), g.tokens());
+                if (match >= 32) first32++;
+                if (match == g.tokens().length) all++;
+                lengths.append(match).append(' ');
+            }
+            System.out.printf("%s: first 32 tokens match on %d/%d prompts, all 64 on %d; matching lengths: %s%n",
+                    modelPath, first32, refs.size(), all, lengths.toString().trim());
+            assertTrue(first32 >= 29, modelPath + ": only " + first32 + " of " + refs.size() + " prompts match 32 tokens: " + lengths);
         }
     }
 }
