@@ -68,8 +68,10 @@ public final class GgufFile implements AutoCloseable {
         }
         long tensorCount = in.u64();
         long kvCount = in.u64();
-        if (tensorCount < 0 || tensorCount > file.byteSize() / 8) throw error("corrupt header: tensor count " + tensorCount);
-        if (kvCount < 0 || kvCount > file.byteSize() / 8) throw error("corrupt header: metadata count " + kvCount);
+        if (tensorCount < 0 || tensorCount > file.byteSize() / 8 || kvCount < 0 || kvCount > file.byteSize() / 8) {
+            throw error("truncated or corrupt file: the header declares " + tensorCount + " tensors and " + kvCount
+                    + " metadata keys, more than " + file.byteSize() + " bytes can hold");
+        }
 
         Map<String, Object> kv = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
