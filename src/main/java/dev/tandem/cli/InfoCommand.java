@@ -9,6 +9,8 @@ import dev.tandem.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -19,6 +21,8 @@ import java.util.concurrent.Callable;
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = "Show a model's architecture, sizes, tensor types, tokenizer and context length.")
 final class InfoCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
     @Mixin ModelOptions model;
 
     @Option(names = "--json", description = "Print one JSON object.")
@@ -29,7 +33,7 @@ final class InfoCommand implements Callable<Integer> {
         try (ModelFile file = ModelFile.open(model.model())) {
             Tokenizer tokenizer = Tokenizers.forModel(file);
             Map<String, Object> info = describe(file, tokenizer);
-            System.out.println(json ? Json.write(info) : text(info));
+            spec.commandLine().getOut().println(json ? Json.write(info) : text(info));
         }
         return 0;
     }

@@ -7,6 +7,8 @@ import dev.tandem.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -19,6 +21,8 @@ import java.util.concurrent.Callable;
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
         description = "Tokenize text with a model's tokenizer (BOS per the model, special-token text parsed).")
 final class TokenizeCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
     @Mixin ModelOptions model;
 
     @Option(names = {"-t", "--text"}, required = true, description = "The text to tokenize.")
@@ -40,11 +44,11 @@ final class TokenizeCommand implements Callable<Integer> {
         if (json) {
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("tokens", tokens);
-            System.out.println(Json.write(out));
+            spec.commandLine().getOut().println(Json.write(out));
         } else {
             for (int t : tokens) {
                 byte[] piece = tokenizer.tokenBytes(t, true);
-                System.out.printf("%6d -> '%s'%n", t, printable(piece));
+                spec.commandLine().getOut().printf("%6d -> '%s'%n", t, printable(piece));
             }
         }
         return 0;

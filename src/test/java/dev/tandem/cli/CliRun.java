@@ -1,0 +1,24 @@
+package dev.tandem.cli;
+
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+
+/** Runs the {@code tandem} command line in-process and keeps what it printed. */
+record CliRun(int exitCode, String out, String err) {
+    static CliRun of(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute(args);
+        return new CliRun(code, out.toString(), err.toString());
+    }
+
+    /** One line of error, no stack trace. */
+    boolean failedWithOneLine() {
+        String e = err.strip();
+        return exitCode != 0 && !e.isEmpty() && !e.contains("\tat ") && !e.contains("Exception in thread");
+    }
+}
