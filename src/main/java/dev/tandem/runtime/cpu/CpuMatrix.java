@@ -28,6 +28,8 @@ public final class CpuMatrix {
     private final int rows;
     private final int columns;
     private final IntConsumer chunkTask = this::multiplyChunk;
+    /** Q8_0 through {@link MatmulQ80Direct} (same results as the unpacking kernel, fewer instructions). */
+    private final boolean direct;
     private Activations x;      // of the multiply in progress
     private float[] out;
 
@@ -36,6 +38,8 @@ public final class CpuMatrix {
         this.kernel = kernel;
         this.rows = tensor.rows();
         this.columns = tensor.columns();
+        this.direct = tensor.type() == TensorType.Q8_0 && MatmulQ80Direct.supported()
+                && !Boolean.getBoolean("tandem.cpu.unpackingKernels");
     }
 
     public static CpuMatrix of(Tensor weights) {
@@ -89,6 +93,11 @@ public final class CpuMatrix {
         float[] out = this.out;
         MatmulScratch s = MatmulScratch.forColumns(columns);
         int first = chunk * CHUNK, end = Math.min(rows, first + CHUNK), batch = x.rows();
+        if (direct) {
+            MatmulQ80Direct.multiply(tensor.data(), tensor.rowBytes(), columns, first, end,
+                    x.q80Values(), x.q80Scales(), batch, out, rows, s.lanes);
+            return;
+        }
         for (int r0 = 0; r0 < batch; r0 += ROW_GROUP) {
             int r1 = Math.min(batch, r0 + ROW_GROUP);
             for (int o = first; o < end; o += MatmulKernel.TILE) {
