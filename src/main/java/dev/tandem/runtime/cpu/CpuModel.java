@@ -290,13 +290,22 @@ final class CpuModel implements LoadedModel {
             float p = s[t] * inv;
             int vOff = slot * kvDim + kvOff;
             if (kv.values != null) {
-                float[] vv = kv.values[layer];
-                for (int i = 0; i < hd; i++) att[outOff + i] += p * vv[vOff + i];
+                axpy(p, kv.values[layer], vOff, att, outOff, hd);
             } else {
                 short[] vv = kv.values16[layer];
                 for (int i = 0; i < hd; i++) att[outOff + i] += p * kv.decode(vv[vOff + i]);
             }
         }
+    }
+
+    /** y[yOff..+n) += a * x[xOff..+n): a rounded product, then a rounded sum, as the scalar loop it replaces. */
+    private static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
+        FloatVector va = FloatVector.broadcast(F, a);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector.fromArray(F, x, xOff + i).mul(va).add(FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) y[yOff + i] += a * x[xOff + i];
     }
 
     /** Dot product in a fixed lane order: vector partial sums, reduced lane by lane, then the scalar tail. */
