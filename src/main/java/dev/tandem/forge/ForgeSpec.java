@@ -1,0 +1,130 @@
+package dev.tandem.forge;
+
+import dev.tandem.model.Architecture;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The shape and content of a forged model. Validation messages name the {@code tandem forge} flag at fault,
+ * since that is where users meet them.
+ *
+ * @param type           element type scheme of the matrices (vectors stay F32)
+ * @param tied           the output head is the token embedding (no {@code output.weight})
+ * @param seed           seed of every random weight; the vocabulary does not depend on it
+ * @param agreementEps   factor on the output projections ({@code attn_output}, {@code ffn_down}) of layers
+ *                       {@code >= draftLayers}: 1 leaves them as drawn, 0 makes those layers contribute nothing
+ * @param draftLayers    layers a draft made with {@code --draft-of} will keep (0: no draft planned)
+ * @param tokenizerFrom  a GGUF file whose {@code tokenizer.*} metadata is copied, or {@code null} for the
+ *                       synthetic SentencePiece vocabulary of {@link SyntheticVocabulary}
+ */
+public record ForgeSpec(
+        Architecture architecture,
+        int vocab,
+        int hidden,
+        int layers,
+        int heads,
+        int kvHeads,
+        int headDim,
+        int ffn,
+        int context,
+        ForgeType type,
+        boolean tied,
+        float ropeTheta,
+        long seed,
+        float agreementEps,
+        int draftLayers,
+        Path tokenizerFrom) {
+
+    public static final List<String> PRESETS = List.of("tiny", "llama-3.2-3b", "llama-3-8b");
+
+    public ForgeSpec {
+        if (architecture == null) throw new IllegalArgumentException("--arch is required (llama or qwen2)");
+        if (type == null) throw new IllegalArgumentException("--type is required");
+        positive("--vocab", vocab);
+        positive("--hidden", hidden);
+        positive("--layers", layers);
+        positive("--heads", heads);
+        positive("--kv-heads", kvHeads);
+        positive("--head-dim", headDim);
+        positive("--ffn", ffn);
+        positive("--context", context);
+        if (heads % kvHeads != 0) throw new IllegalArgumentException("--heads " + heads + " is not a multiple of --kv-heads " + kvHeads);
+        if (headDim % 2 != 0) throw new IllegalArgumentException("--head-dim " + headDim + " must be even (RoPE rotates pairs)");
+        if (tokenizerFrom == null && vocab < SyntheticVocabulary.MIN_SIZE) {
+            throw new IllegalArgumentException("--vocab " + vocab + " is too small: the synthetic vocabulary needs at least "
+                    + SyntheticVocabulary.MIN_SIZE + " tokens (3 special, 256 bytes, 1 piece)");
+        }
+        int block = type.blockSize();
+        if (block > 1) {
+            String rule = " is not a multiple of the " + type + " block size " + block;
+            if (hidden % block != 0) throw new IllegalArgumentException("--hidden " + hidden + rule);
+            if ((long) heads * headDim % block != 0) throw new IllegalArgumentException("--heads × --head-dim = " + (long) heads * headDim + rule);
+            if (ffn % block != 0) throw new IllegalArgumentException("--ffn " + ffn + rule);
+        }
+        if (!(ropeTheta > 0) || Float.isInfinite(ropeTheta)) throw new IllegalArgumentException("--rope-theta must be positive, got " + ropeTheta);
+        if (!(agreementEps >= 0) || Float.isInfinite(agreementEps)) {
+            throw new IllegalArgumentException("--agreement-eps must be a finite number ≥ 0, got " + agreementEps);
+        }
+        if (draftLayers < 0 || draftLayers > layers) {
+            throw new IllegalArgumentException("--draft-layers " + draftLayers + " must be between 0 and --layers " + layers);
+        }
+        if (agreementEps != 1f && draftLayers == 0) {
+            throw new IllegalArgumentException("--agreement-eps needs --draft-layers N: the layers from N on are the ones it scales");
+        }
+    }
+
+    private static void positive(String flag, int value) {
+        if (value <= 0) throw new IllegalArgumentException(flag + " must be positive, got " + value);
+    }
+
+    /**
+     * A named shape: {@code tiny} (a small llama for tests: vocab 1024, hidden 256, 4 layers, 4/2 heads of 64,
+     * FFN 512, F32, untied), {@code llama-3.2-3b} (hidden 3072, 28 layers, 24/8 heads of 128, FFN 8192, vocab
+     * 128256, tied, RoPE θ 500000, context capped at 8192, Q8_0) and {@code llama-3-8b} (4096, 32 layers,
+     * 32/8 heads, FFN 14336, vocab 128256, untied, Q8_0). Seed 1, no draft scaling.
+     */
+    public static ForgeSpec preset(String name) {
+        return switch (name.trim().toLowerCase()) {
+            case "tiny" -> new ForgeSpec(Architecture.LLAMA, 1024, 256, 4, 4, 2, 64, 512, 1024, ForgeType.F32,
+                    false, 10000f, 1, 1f, 0, null);
+            case "llama-3.2-3b" -> new ForgeSpec(Architecture.LLAMA, 128256, 3072, 28, 24, 8, 128, 8192, 8192,
+                    ForgeType.Q8_0, true, 500000f, 1, 1f, 0, null);
+            case "llama-3-8b" -> new ForgeSpec(Architecture.LLAMA, 128256, 4096, 32, 32, 8, 128, 14336, 8192,
+                    ForgeType.Q8_0, false, 500000f, 1, 1f, 0, null);
+            default -> throw new IllegalArgumentException("--preset: unknown preset '" + name + "' (known: " + String.join(", ", PRESETS) + ")");
+        };
+    }
+
+    public int qDim() { return heads * headDim; }
+
+    public int kvDim() { return kvHeads * headDim; }
+
+    /** RMSNorm epsilon written to the file: what the real models of the family use. */
+    public float rmsNormEps() { return architecture == Architecture.QWEN2 ? 1e-6f : 1e-5f; }
+
+    public ForgeSpec withArchitecture(Architecture a) {
+        return new ForgeSpec(a, vocab, hidden, layers, heads, kvHeads, headDim, ffn, context, type, tied, ropeTheta, seed, agreementEps, draftLayers, tokenizerFrom);
+    }
+
+    public ForgeSpec withType(ForgeType t) {
+        return new ForgeSpec(architecture, vocab, hidden, layers, heads, kvHeads, headDim, ffn, context, t, tied, ropeTheta, seed, agreementEps, draftLayers, tokenizerFrom);
+    }
+
+    public ForgeSpec withTied(boolean tiedHead) {
+        return new ForgeSpec(architecture, vocab, hidden, layers, heads, kvHeads, headDim, ffn, context, type, tiedHead, ropeTheta, seed, agreementEps, draftLayers, tokenizerFrom);
+    }
+
+    public ForgeSpec withSeed(long s) {
+        return new ForgeSpec(architecture, vocab, hidden, layers, heads, kvHeads, headDim, ffn, context, type, tied, ropeTheta, s, agreementEps, draftLayers, tokenizerFrom);
+    }
+
+    /** The same model with the output projections of layers {@code >= draftLayers} scaled by {@code eps}. */
+    public ForgeSpec withAgreement(float eps, int draft) {
+        return new ForgeSpec(architecture, vocab, hidden, layers, heads, kvHeads, headDim, ffn, context, type, tied, ropeTheta, seed, eps, draft, tokenizerFrom);
+    }
+
+    public ForgeSpec withTokenizerFrom(Path file, int vocabSize) {
+        return new ForgeSpec(architecture, vocabSize, hidden, layers, heads, kvHeads, headDim, ffn, context, type, tied, ropeTheta, seed, agreementEps, draftLayers, file);
+    }
+}
