@@ -29,7 +29,8 @@ import java.util.regex.Pattern;
  * {@code split}, ...), which {@link PythonStringMethods} supplies; two constructs its parser lacks are rewritten
  * before parsing: the reversing slice {@code [::-1]} becomes {@code |reverse}, and keyword values of
  * {@code namespace(...)} are parenthesised (Jinjava would apply a filter in {@code n=xs|length - 1} to the
- * keyword pair rather than to {@code xs}). Immutable and thread-safe.
+ * keyword pair rather than to {@code xs}); and the whitespace control of expressions, {@code {{-} and
+ * {@code -}}}, which Jinjava parses but does not apply, is applied to the source. Immutable and thread-safe.
  */
 public final class ChatTemplate {
     private static final Jinjava JINJAVA = createJinjava();
@@ -108,12 +109,16 @@ public final class ChatTemplate {
         return jinjava;
     }
 
+    private static final Pattern TRIM_BEFORE_EXPRESSION = Pattern.compile("\\s*\\{\\{-");
+    private static final Pattern TRIM_AFTER_EXPRESSION = Pattern.compile("-}}\\s*");
     private static final Pattern REVERSED = Pattern.compile("\\[\\s*:\\s*:\\s*-1\\s*]");
     private static final Pattern NAMESPACE = Pattern.compile("namespace\\(");
 
     /** The two rewrites described in the class comment. */
     static String rewrite(String template) {
-        String s = REVERSED.matcher(template).replaceAll("|reverse");
+        String s = TRIM_BEFORE_EXPRESSION.matcher(template).replaceAll("{{");
+        s = TRIM_AFTER_EXPRESSION.matcher(s).replaceAll("}}");
+        s = REVERSED.matcher(s).replaceAll("|reverse");
         StringBuilder out = new StringBuilder();
         Matcher m = NAMESPACE.matcher(s);
         int done = 0;

@@ -34,7 +34,7 @@ class EngineTest {
 
     @BeforeAll
     static void load() {
-        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(2).parallel(4).maxQueue(8).build();
+        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(4).maxQueue(8).build();
     }
 
     @AfterAll

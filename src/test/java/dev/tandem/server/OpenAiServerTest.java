@@ -40,7 +40,7 @@ class OpenAiServerTest {
 
     @BeforeAll
     static void start() {
-        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(2).parallel(4).maxQueue(16).build();
+        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(4).maxQueue(16).build();
         server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0).withMaxBodyBytes(64 * 1024)).start();
     }
 
