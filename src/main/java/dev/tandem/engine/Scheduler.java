@@ -253,7 +253,8 @@ final class Scheduler implements AutoCloseable {
         double ttft = count == 0 && s.firstTokenNanos == 0 ? 0 : (s.firstTokenNanos - s.submittedNanos) / 1e9;
         double decodeSeconds = (end - s.firstTokenNanos) / 1e9;
         double tps = count > 1 && decodeSeconds > 0 ? (count - 1) / decodeSeconds : count == 1 && ttft > 0 ? 1 / ttft : 0;
-        return new GenerationStats(s.prompt.length, count, ttft, tps, 0, 0, 0, 0, s.draftName);
+        // Speculation is not wired in yet (it comes with dev.tandem.decode): no draft ran, so none is reported.
+        return new GenerationStats(s.prompt.length, count, ttft, tps, 0, 0, 0, 0, null);
     }
 
     @Override
