@@ -1,0 +1,119 @@
+package dev.tandem.cli;
+
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.Tandem;
+import dev.tandem.server.OpenAiServer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/** {@code tandem serve}: the OpenAI-compatible HTTP server. Runs until interrupted (Ctrl-C), then shuts down cleanly. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
+public final class ServeCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Mixin ModelOptions model;
+
+    @Option(names = "--draft", paramLabel = "PATH", description = "Draft model (GGUF file or Hugging Face folder); repeatable.")
+    List<Path> drafts = new ArrayList<>();
+
+    @Option(names = "--host", description = "Interface to bind (default: ${DEFAULT-VALUE}; 0.0.0.0 for every interface).")
+    String host = "127.0.0.1";
+
+    @Option(names = "--port", description = "TCP port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
+    int port = 8080;
+
+    @Option(names = "--backend", description = "auto, cpu, cuda or cuda-host (default: ${DEFAULT-VALUE}).")
+    String backend = "auto";
+
+    @Option(names = "--ctx", paramLabel = "N", description = "Context length per sequence (default: the model's).")
+    int contextLength;
+
+    @Option(names = "--kv-memory", paramLabel = "SIZE", description = "K/V cache budget, e.g. 512M or 2G (default: --parallel full contexts).")
+    String kvMemory;
+
+    @Option(names = "--parallel", paramLabel = "N", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).")
+    int parallel = 4;
+
+    @Option(names = "--queue", paramLabel = "N", description = "Requests that may wait for a slot before new ones get 503 (default: ${DEFAULT-VALUE}).")
+    int queue = 64;
+
+    @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    @Option(names = "--api-key", paramLabel = "KEY", description = "Require 'Authorization: Bearer KEY' on /v1 requests.")
+    String apiKey;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        if (port < 0 || port > 65535) throw new UsageException("--port must be in 0..65535, got " + port);
+        if (parallel < 1) throw new UsageException("--parallel must be at least 1, got " + parallel);
+        if (queue < 0) throw new UsageException("--queue must be at least 0, got " + queue);
+        if (threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
+        if (contextLength < 0) throw new UsageException("--ctx must be positive, got " + contextLength);
+        Tandem.Builder builder = Tandem.builder().model(model.model()).backend(backend).contextLength(contextLength)
+                .threads(threads).parallel(parallel).maxQueue(queue);
+        if (kvMemory != null) builder.kvMemory(parseSize(kvMemory));
+        for (Path d : drafts) builder.draft(d);
+        Engine engine = builder.build();
+        OpenAiServer server;
+        try {
+            server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withHost(host).withPort(port).withApiKey(apiKey)).start();
+        } catch (RuntimeException e) {
+            engine.close();
+            throw new UserInputException("cannot listen on " + host + ":" + port + ": " + rootMessage(e));
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        out.println("tandem serve: " + engine.mainModel().id() + (drafts.isEmpty() ? "" : " (drafts: "
+                + String.join(", ", engine.models().stream().skip(1).map(m -> m.id()).toList()) + ")")
+                + " at " + server.url() + "/v1  (Ctrl-C to stop)");
+        out.flush();
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            engine.close();
+            stopped.countDown();
+        }, "tandem-serve-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    private static String rootMessage(Throwable e) {
+        while (e.getCause() != null) e = e.getCause();
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    /** "1048576", "512K", "512M", "2G" (powers of 1024), case-insensitive, optional trailing "B"/"iB". */
+    static long parseSize(String text) {
+        String s = text.trim().toUpperCase(Locale.ROOT).replaceAll("I?B$", "");
+        long unit = 1;
+        if (!s.isEmpty()) {
+            switch (s.charAt(s.length() - 1)) {
+                case 'K' -> unit = 1L << 10;
+                case 'M' -> unit = 1L << 20;
+                case 'G' -> unit = 1L << 30;
+                case 'T' -> unit = 1L << 40;
+                default -> { }
+            }
+            if (unit > 1) s = s.substring(0, s.length() - 1);
+        }
+        try {
+            double v = Double.parseDouble(s);
+            if (!(v > 0)) throw new NumberFormatException();
+            return (long) (v * unit);
+        } catch (NumberFormatException e) {
+            throw new UsageException("--kv-memory: '" + text + "' is not a size like 512M or 2G");
+        }
+    }
+}

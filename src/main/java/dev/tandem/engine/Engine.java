@@ -1,0 +1,266 @@
+package dev.tandem.engine;
+
+import dev.tandem.model.ModelFile;
+import dev.tandem.runtime.Backend;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.LoadOptions;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.runtime.cpu.CpuBackend;
+import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.tokenizer.Tokenizers;
+
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * Loaded models and the scheduler that runs requests on them. Thread-safe: any number of threads may call
+ * {@link #generate} at once; their sequences are decoded together. Close it to free the models.
+ */
+public final class Engine implements AutoCloseable {
+    static final int BLOCK_SIZE = 16;
+
+    private final List<Loaded> models;
+    private final Loaded main;
+    private final Map<String, Loaded> drafts = new LinkedHashMap<>();
+    private final Tokenizer tokenizer;
+    private final Optional<ChatTemplate> chatTemplate;
+    private final int contextLength;
+    private final PagedKvCache tables;
+    private final List<KvCache> caches = new ArrayList<>();
+    private final Scheduler scheduler;
+    private final ExecutorService delivery = Executors.newVirtualThreadPerTaskExecutor();
+    private final Backend ownedBackend;
+
+    /** A model file, its loaded form and its info. */
+    private record Loaded(ModelInfo info, ModelFile file, LoadedModel model) {}
+
+    private Engine(Tandem.Builder b) {
+        if (b.main == null) throw new IllegalArgumentException("no model given: call model(path) on the builder");
+        if (b.threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + b.threads);
+        if (b.parallel < 1) throw new IllegalArgumentException("parallel must be at least 1, got " + b.parallel);
+        if (b.maxQueue < 0) throw new IllegalArgumentException("the queue size must be at least 0, got " + b.maxQueue);
+        Backend backend = b.backend != null ? b.backend : backendNamed(b.backendName);
+        this.ownedBackend = b.backend != null ? null : backend;
+        LoadOptions options = LoadOptions.defaults().withThreads(b.threads).withKvType(b.kvType);
+        List<Loaded> loaded = new ArrayList<>();
+        try {
+            Loaded m = load(backend, b.main, ModelInfo.Role.MAIN, options);
+            loaded.add(m);
+            this.main = m;
+            this.tokenizer = Tokenizers.forModel(m.file);
+            for (Tandem.ModelSource d : b.drafts) {
+                Loaded draft = load(backend, d, ModelInfo.Role.DRAFT, options);
+                loaded.add(draft);
+                if (draft.info.id().equals(main.info.id()) || drafts.containsKey(draft.info.id())) {
+                    throw new IllegalArgumentException("two models are named '" + draft.info.id() + "'; give the draft another id");
+                }
+                checkVocabulary(draft);
+                drafts.put(draft.info.id(), draft);
+            }
+            int trained = m.info.contextLength();
+            if (b.contextLength < 0 || b.contextLength > trained) {
+                throw new IllegalArgumentException("context length " + b.contextLength + " is outside 1.." + trained + " (the model's trained context)");
+            }
+            this.contextLength = b.contextLength == 0 ? trained : b.contextLength;
+            long bytesPerPosition = 0;
+            for (Loaded l : loaded) bytesPerPosition += l.model.kvBytesPerPosition();
+            this.tables = b.kvMemory > 0
+                    ? PagedKvCache.forBudget(b.kvMemory, bytesPerPosition, BLOCK_SIZE)
+                    : new PagedKvCache(BLOCK_SIZE, b.parallel * ((contextLength + BLOCK_SIZE - 1) / BLOCK_SIZE));
+            for (Loaded l : loaded) caches.add(l.model.createKvCache(tables));
+            this.chatTemplate = tokenizer.chatTemplate().map(src -> new ChatTemplate(src,
+                    tokenizer.bos() >= 0 ? tokenizer.tokenText(tokenizer.bos()) : "",
+                    tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : ""));
+            this.models = List.copyOf(loaded);
+            this.scheduler = new Scheduler(main.model, caches.get(0), tokenizer, b.parallel, b.maxQueue);
+        } catch (RuntimeException e) {
+            for (KvCache c : caches) c.close();
+            for (Loaded l : loaded) close(l);
+            if (ownedBackend != null) ownedBackend.close();
+            throw e;
+        }
+    }
+
+    static Engine open(Tandem.Builder b) { return new Engine(b); }
+
+    private static Backend backendNamed(String name) {
+        return switch (name == null ? "auto" : name) {
+            case "auto", "cpu" -> new CpuBackend();
+            case "cuda", "cuda-host" -> throw new IllegalArgumentException("backend '" + name + "' is not available in this build; use cpu");
+            default -> throw new IllegalArgumentException("unknown backend '" + name + "'; expected auto, cpu, cuda or cuda-host");
+        };
+    }
+
+    private static Loaded load(Backend backend, Tandem.ModelSource source, ModelInfo.Role role, LoadOptions options) {
+        ModelFile file = ModelFile.open(source.path());
+        try {
+            LoadedModel model = backend.load(file, options);
+            String id = source.id() != null ? source.id() : idOf(source.path());
+            ModelInfo info = new ModelInfo(id, role, source.path(), model.config().contextLength(),
+                    model.config().vocabularySize(), file.weightBytes());
+            return new Loaded(info, file, model);
+        } catch (RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    /** The file name without its extension ("kjv-main-q8_0" for kjv-main-q8_0.gguf; a folder's name as is). */
+    static String idOf(Path path) {
+        String name = path.toAbsolutePath().normalize().getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        return dot > 0 && !path.toFile().isDirectory() ? name.substring(0, dot) : name;
+    }
+
+    /** The minimum a draft must share with the main model until decode's VocabularyCheck takes over. */
+    private void checkVocabulary(Loaded draft) {
+        Tokenizer t = Tokenizers.forModel(draft.file);
+        String id = draft.info.id();
+        if (!t.kind().equals(tokenizer.kind())) {
+            throw new IllegalArgumentException("draft '" + id + "' uses a " + t.kind() + " tokenizer, the main model " + tokenizer.kind());
+        }
+        if (t.bos() != tokenizer.bos() || t.eos() != tokenizer.eos()) {
+            throw new IllegalArgumentException("draft '" + id + "' has BOS/EOS " + t.bos() + "/" + t.eos() + ", the main model " + tokenizer.bos() + "/" + tokenizer.eos());
+        }
+        int shared = Math.min(t.vocabularySize(), tokenizer.vocabularySize());
+        if (Math.abs(t.vocabularySize() - tokenizer.vocabularySize()) > 128) {
+            throw new IllegalArgumentException("draft '" + id + "' has " + t.vocabularySize() + " tokens, the main model " + tokenizer.vocabularySize());
+        }
+        for (int i = 0; i < shared; i++) {
+            if (!t.tokenText(i).equals(tokenizer.tokenText(i))) {
+                throw new IllegalArgumentException("draft '" + id + "': token " + i + " is '" + tokenizer.tokenText(i) + "' in the main model, '" + t.tokenText(i) + "' in the draft");
+            }
+        }
+    }
+
+    /** The main model first, then its drafts. */
+    public List<ModelInfo> models() {
+        List<ModelInfo> out = new ArrayList<>();
+        for (Loaded l : models) out.add(l.info);
+        return out;
+    }
+
+    public ModelInfo mainModel() { return main.info; }
+
+    public Tokenizer tokenizer() { return tokenizer; }
+
+    /** Positions per sequence (prompt and generated tokens). */
+    public int contextLength() { return contextLength; }
+
+    public Optional<ChatTemplate> chatTemplate() { return chatTemplate; }
+
+    public EngineStats stats() { return scheduler.stats(); }
+
+    /** The prompt text the model's chat template makes of {@code messages}, ending where the reply starts. */
+    public String renderChat(List<ChatMessage> messages) {
+        ChatTemplate t = chatTemplate.orElseThrow(() -> new ChatTemplateException(
+                "model '" + main.info.id() + "' has no chat template; send a plain prompt to /v1/completions instead"));
+        return t.render(messages, true);
+    }
+
+    /** The prompt's token ids, as a request's prompt would be tokenised. */
+    public int[] promptTokens(GenerationRequest request) {
+        if (request.promptTokens() != null) {
+            for (int t : request.promptTokens()) {
+                if (t < 0 || t >= tokenizer.vocabularySize()) {
+                    throw new InvalidRequestException("prompt token " + t + " is outside the vocabulary 0.." + (tokenizer.vocabularySize() - 1), "prompt");
+                }
+            }
+            return request.promptTokens();
+        }
+        if (request.prompt() != null) return tokenizer.encode(request.prompt(), true, true);
+        String text = renderChat(request.messages());
+        // Templates that write bos_token themselves (Llama 3) must not get a second BOS from the tokenizer.
+        String bos = tokenizer.bos() >= 0 ? tokenizer.tokenText(tokenizer.bos()) : null;
+        boolean hasBos = bos != null && !bos.isEmpty() && text.startsWith(bos);
+        return tokenizer.encode(text, !hasBos, true);
+    }
+
+    /**
+     * Starts a generation. Bad requests fail here, before anything runs: {@link InvalidRequestException} (and
+     * its {@link PromptTooLongException}, {@link UnknownModelException}, {@link ChatTemplateException}), and
+     * {@link EngineOverloadedException} when the queue is full.
+     */
+    public Generation generate(GenerationRequest request) {
+        return start(request, true);
+    }
+
+    /** {@link #generate} and wait for the output. */
+    public GenerationOutput generateBlocking(GenerationRequest request) {
+        return start(request, false).await();
+    }
+
+    private Generation start(GenerationRequest request, boolean stream) {
+        if (request.model() != null && !request.model().equals(main.info.id())) {
+            if (drafts.containsKey(request.model())) {
+                throw new InvalidRequestException("'" + request.model() + "' is loaded as a draft model; use it as draft_model with model '"
+                        + main.info.id() + "'", "model", "model_not_found");
+            }
+            throw new UnknownModelException("model", request.model(), "model", List.of(main.info.id()));
+        }
+        String draftName = draftName(request.draft());
+        if (request.maxTokens() > contextLength) {
+            throw new InvalidRequestException("max_tokens is " + request.maxTokens() + " but the context holds only " + contextLength + " tokens", "max_tokens");
+        }
+        int[] prompt = promptTokens(request);
+        String promptParam = request.messages() != null ? "messages" : "prompt";
+        if (prompt.length >= contextLength) throw new PromptTooLongException(prompt.length, contextLength, promptParam);
+        int room = contextLength - prompt.length;
+        int maxTokens = request.maxTokens() == 0 ? room : Math.min(request.maxTokens(), room);
+        int blocks = scheduler.blocksFor(prompt.length + maxTokens);
+        if (blocks > scheduler.totalBlocks()) {
+            throw new InvalidRequestException("this request needs " + blocks + " K/V blocks of " + BLOCK_SIZE + " positions (" + prompt.length
+                    + " prompt + " + maxTokens + " new tokens) but the cache holds " + scheduler.totalBlocks()
+                    + "; lower max_tokens or start the server with more --kv-memory", "max_tokens", "kv_cache_too_small");
+        }
+        Instant deadline = request.deadline();
+        long deadlineNanos = deadline == null ? 0 : System.nanoTime() + java.time.Duration.between(Instant.now(), deadline).toNanos();
+        Generation generation = new Generation(delivery, stream);
+        Sequence s = new Sequence(generation, prompt, maxTokens, deadlineNanos, deadline != null, request.ignoreEndOfGeneration(),
+                TokenSampler.of(request.sampling(), tokenizer.vocabularySize()), tokenizer.streamDecoder(),
+                new StopStrings(request.stop()), blocks, draftName);
+        scheduler.submit(s);
+        return generation;
+    }
+
+    /** The draft a request asks for, checked; null without speculation. */
+    private String draftName(DraftSettings d) {
+        return switch (d.mode()) {
+            case OFF -> null;
+            case NGRAM -> "ngram";
+            case MODEL -> {
+                if (d.draftModel() == null) {
+                    if (drafts.isEmpty()) throw new InvalidRequestException("no draft model is loaded", "draft_model", "model_not_found");
+                    yield drafts.keySet().iterator().next();
+                }
+                if (!drafts.containsKey(d.draftModel())) {
+                    if (d.draftModel().equals("ngram")) yield "ngram";
+                    throw new UnknownModelException("draft model", d.draftModel(), "draft_model", List.copyOf(drafts.keySet()));
+                }
+                yield d.draftModel();
+            }
+        };
+    }
+
+    @Override
+    public void close() {
+        scheduler.close();
+        delivery.close();
+        for (KvCache c : caches) c.close();
+        for (Loaded l : models) close(l);
+        if (ownedBackend != null) ownedBackend.close();
+    }
+
+    private static void close(Loaded l) {
+        l.model.close();
+        l.file.close();
+    }
+}

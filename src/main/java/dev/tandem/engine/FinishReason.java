@@ -1,0 +1,16 @@
+package dev.tandem.engine;
+
+/** Why a generation ended. */
+public enum FinishReason {
+    /** An end-of-generation token or a stop string. */
+    STOP,
+    /** {@code maxTokens} reached, or the context is full. */
+    LENGTH,
+    /** Cancelled by the caller (or the client went away). */
+    CANCELLED,
+    /** The request's deadline passed. */
+    DEADLINE;
+
+    /** The lower-case name used in JSON ("stop", "length", ...). */
+    public String apiName() { return name().toLowerCase(java.util.Locale.ROOT); }
+}

@@ -1,0 +1,13 @@
+package dev.tandem.engine;
+
+/** What a {@link Generation} publishes: token chunks, then exactly one {@link Finished}. */
+public sealed interface GenerationEvent {
+    /**
+     * New text and the token ids it came from. {@code text} may be empty while a UTF-8 character or a possible
+     * stop string is held back, and {@code tokenIds} may be empty when held-back text is released at the end.
+     */
+    record Chunk(String text, int[] tokenIds) implements GenerationEvent {}
+
+    /** The last event. */
+    record Finished(FinishReason reason, GenerationStats stats) implements GenerationEvent {}
+}

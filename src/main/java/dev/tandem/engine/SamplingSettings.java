@@ -1,0 +1,41 @@
+package dev.tandem.engine;
+
+/**
+ * How the next token is chosen from the logits. Temperature 0 is greedy (argmax, ties to the lower id).
+ * The same fields as {@code dev.tandem.decode.SamplerSettings}, and the same meaning as llama.cpp's samplers:
+ * repetition penalty over the last {@code repeatLastN} tokens, then top-k (0: off), top-p (1: off), min-p
+ * (0: off), then temperature.
+ */
+public record SamplingSettings(double temperature, int topK, double topP, double minP,
+                               double repetitionPenalty, int repeatLastN, long seed) {
+    public SamplingSettings {
+        if (!(temperature >= 0)) throw new InvalidRequestException("temperature must be at least 0, got " + temperature, "temperature");
+        if (topK < 0) throw new InvalidRequestException("top_k must be at least 0, got " + topK, "top_k");
+        if (!(topP > 0 && topP <= 1)) throw new InvalidRequestException("top_p must be in (0, 1], got " + topP, "top_p");
+        if (!(minP >= 0 && minP <= 1)) throw new InvalidRequestException("min_p must be in [0, 1], got " + minP, "min_p");
+        if (!(repetitionPenalty > 0)) throw new InvalidRequestException("repetition penalty must be positive, got " + repetitionPenalty, "repeat_penalty");
+        if (repeatLastN < 0) throw new InvalidRequestException("repeat_last_n must be at least 0, got " + repeatLastN, "repeat_last_n");
+    }
+
+    /** Argmax decoding. */
+    public static SamplingSettings greedy() {
+        return new SamplingSettings(0, 0, 1, 0, 1, 64, 0);
+    }
+
+    /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no repetition penalty. */
+    public static SamplingSettings defaults(long seed) {
+        return new SamplingSettings(0.8, 40, 0.95, 0.05, 1, 64, seed);
+    }
+
+    public boolean isGreedy() { return temperature == 0; }
+
+    public SamplingSettings withTemperature(double t) { return new SamplingSettings(t, topK, topP, minP, repetitionPenalty, repeatLastN, seed); }
+
+    public SamplingSettings withTopK(int k) { return new SamplingSettings(temperature, k, topP, minP, repetitionPenalty, repeatLastN, seed); }
+
+    public SamplingSettings withTopP(double p) { return new SamplingSettings(temperature, topK, p, minP, repetitionPenalty, repeatLastN, seed); }
+
+    public SamplingSettings withMinP(double p) { return new SamplingSettings(temperature, topK, topP, p, repetitionPenalty, repeatLastN, seed); }
+
+    public SamplingSettings withSeed(long s) { return new SamplingSettings(temperature, topK, topP, minP, repetitionPenalty, repeatLastN, s); }
+}

@@ -1,0 +1,72 @@
+package dev.tandem.engine;
+
+import dev.tandem.runtime.Backend;
+import dev.tandem.runtime.KvType;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Where embedding starts:
+ * <pre>{@code
+ * try (Engine engine = Tandem.builder().model(Path.of("main.gguf")).draft(Path.of("draft.gguf")).build()) {
+ *     GenerationOutput out = engine.generateBlocking(GenerationRequest.builder().prompt("In the beginning").maxTokens(32).build());
+ * }
+ * }</pre>
+ */
+public final class Tandem {
+    private Tandem() {}
+
+    public static Builder builder() { return new Builder(); }
+
+    /** A model to load: its id (null: the file name without extension) and path. */
+    record ModelSource(String id, Path path) {}
+
+    public static final class Builder {
+        ModelSource main;
+        final List<ModelSource> drafts = new ArrayList<>();
+        String backendName = "auto";
+        Backend backend;
+        int contextLength;
+        long kvMemory;
+        int threads = Runtime.getRuntime().availableProcessors();
+        int parallel = 4;
+        int maxQueue = 64;
+        KvType kvType = KvType.F32;
+
+        /** The main model: a GGUF file or a Hugging Face folder; its id is the file name without extension. */
+        public Builder model(Path path) { return model(null, path); }
+
+        public Builder model(String id, Path path) { this.main = new ModelSource(id, path); return this; }
+
+        /** A draft model for the main model; several may be added, requests choose by id. */
+        public Builder draft(Path path) { return draft(null, path); }
+
+        public Builder draft(String id, Path path) { drafts.add(new ModelSource(id, path)); return this; }
+
+        /** "auto" or "cpu" ("cuda" and "cuda-host" where the build has them). */
+        public Builder backend(String name) { this.backendName = name; this.backend = null; return this; }
+
+        /** A backend instance the caller owns (the engine does not close it). */
+        public Builder backend(Backend b) { this.backend = b; return this; }
+
+        /** Positions per sequence; 0 (default) is the main model's trained context. */
+        public Builder contextLength(int n) { this.contextLength = n; return this; }
+
+        /** Bytes for the K/V cache of all sequences and models; 0 (default) holds {@code parallel} full contexts. */
+        public Builder kvMemory(long bytes) { this.kvMemory = bytes; return this; }
+
+        public Builder kvType(KvType t) { this.kvType = t; return this; }
+
+        public Builder threads(int n) { this.threads = n; return this; }
+
+        /** Most sequences decoded together in one batch. */
+        public Builder parallel(int n) { this.parallel = n; return this; }
+
+        /** Most requests waiting for a batch slot; beyond it requests fail with {@link EngineOverloadedException}. */
+        public Builder maxQueue(int n) { this.maxQueue = n; return this; }
+
+        public Engine build() { return Engine.open(this); }
+    }
+}

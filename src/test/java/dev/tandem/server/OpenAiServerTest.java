@@ -1,0 +1,316 @@
+package dev.tandem.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.engine.ChatMessage;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.GenerationOutput;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.Tandem;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** A real server on 127.0.0.1 (ephemeral port) over the bundled KJV Q8_0 pair, driven with java.net.http. */
+class OpenAiServerTest {
+    static final Path MAIN = Path.of("test-models/kjv-main-q8_0.gguf");
+    static final Path DRAFT = Path.of("test-models/kjv-draft-q8_0.gguf");
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+
+    static Engine engine;
+    static OpenAiServer server;
+
+    @BeforeAll
+    static void start() {
+        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(4).maxQueue(16).build();
+        server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0).withMaxBodyBytes(64 * 1024)).start();
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+        engine.close();
+    }
+
+    static HttpResponse<String> post(OpenAiServer s, String path, String body, String... headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(s.url() + path)).POST(HttpRequest.BodyPublishers.ofString(body))
+                .header("Content-Type", "application/json");
+        for (int i = 0; i < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
+        return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static HttpResponse<String> post(String path, String body) throws Exception {
+        return post(server, path, body);
+    }
+
+    static JsonNode json(HttpResponse<String> r) throws Exception {
+        return JSON.readTree(r.body());
+    }
+
+    /** The JSON payloads of an SSE body, "[DONE]" as a text node. */
+    static List<JsonNode> events(String body) throws Exception {
+        List<JsonNode> out = new ArrayList<>();
+        for (String block : body.split("\n\n")) {
+            if (block.isBlank()) continue;
+            assertTrue(block.startsWith("data: "), "SSE block: " + block);
+            String data = block.substring(6);
+            out.add(data.equals("[DONE]") ? JSON.getNodeFactory().textNode("[DONE]") : JSON.readTree(data));
+        }
+        return out;
+    }
+
+    static String chatBody(String content, String extra) {
+        return "{\"model\":\"kjv-main-q8_0\",\"messages\":[{\"role\":\"user\",\"content\":" + JSON.getNodeFactory().textNode(content) + "}]"
+                + ",\"temperature\":0,\"max_tokens\":16" + extra + "}";
+    }
+
+    static String completionBody(String prompt, String extra) {
+        return "{\"prompt\":" + JSON.getNodeFactory().textNode(prompt) + ",\"temperature\":0,\"max_tokens\":16" + extra + "}";
+    }
+
+    @Test
+    void modelsListsTheMainModelAndItsDraft() throws Exception {
+        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/models")).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode());
+        JsonNode data = json(r).get("data");
+        assertEquals("list", json(r).get("object").asText());
+        assertEquals("kjv-main-q8_0", data.get(0).get("id").asText());
+        assertEquals("model", data.get(0).get("object").asText());
+        assertEquals("kjv-draft-q8_0", data.get(1).get("id").asText());
+    }
+
+    @Test
+    void greedyChatEqualsTheEngineAndCountsUsage() throws Exception {
+        HttpResponse<String> r = post("/v1/chat/completions", chatBody("Who made the heaven?", ""));
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode body = json(r);
+        GenerationOutput direct = engine.generateBlocking(GenerationRequest.builder()
+                .messages(ChatMessage.user("Who made the heaven?")).maxTokens(16).build());
+        assertEquals("chat.completion", body.get("object").asText());
+        JsonNode choice = body.get("choices").get(0);
+        assertEquals("assistant", choice.get("message").get("role").asText());
+        assertEquals(direct.text(), choice.get("message").get("content").asText());
+        assertEquals(direct.finishReason().apiName(), choice.get("finish_reason").asText());
+        JsonNode usage = body.get("usage");
+        assertEquals(direct.stats().promptTokens(), usage.get("prompt_tokens").asInt());
+        assertEquals(direct.tokenIds().length, usage.get("completion_tokens").asInt());
+        assertEquals(usage.get("prompt_tokens").asInt() + usage.get("completion_tokens").asInt(), usage.get("total_tokens").asInt());
+        assertTrue(body.get("stats").has("tokens_per_second") && body.get("stats").has("time_to_first_token"));
+    }
+
+    @Test
+    void streamedChatCarriesTheSameTextInChunks() throws Exception {
+        String plain = json(post("/v1/chat/completions", chatBody("Tell of Moses", ""))).get("choices").get(0).get("message").get("content").asText();
+        HttpResponse<String> r = post("/v1/chat/completions", chatBody("Tell of Moses", ",\"stream\":true,\"stream_options\":{\"include_usage\":true}"));
+        assertEquals(200, r.statusCode());
+        assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
+        List<JsonNode> ev = events(r.body());
+        assertEquals("[DONE]", ev.getLast().asText());
+        assertEquals("assistant", ev.get(0).get("choices").get(0).get("delta").get("role").asText());
+        StringBuilder text = new StringBuilder();
+        String finish = null;
+        JsonNode usage = null;
+        for (JsonNode e : ev.subList(0, ev.size() - 1)) {
+            assertEquals("chat.completion.chunk", e.get("object").asText());
+            if (e.get("choices").isEmpty()) {
+                usage = e.get("usage");
+                continue;
+            }
+            JsonNode c = e.get("choices").get(0);
+            if (c.get("delta").has("content")) text.append(c.get("delta").get("content").asText());
+            if (!c.get("finish_reason").isNull()) finish = c.get("finish_reason").asText();
+        }
+        assertEquals(plain, text.toString());
+        assertNotNull(finish);
+        assertNotNull(usage, "include_usage adds a usage chunk");
+        assertTrue(usage.get("completion_tokens").asInt() > 0);
+    }
+
+    @Test
+    void completionsStreamAndNotAgreeWithTheEngine() throws Exception {
+        String prompt = "In the beginning God created";
+        GenerationOutput direct = engine.generateBlocking(GenerationRequest.builder().prompt(prompt).maxTokens(16).build());
+        JsonNode plain = json(post("/v1/completions", completionBody(prompt, "")));
+        assertEquals("text_completion", plain.get("object").asText());
+        assertEquals(direct.text(), plain.get("choices").get(0).get("text").asText());
+        StringBuilder text = new StringBuilder();
+        for (JsonNode e : events(post("/v1/completions", completionBody(prompt, ",\"stream\":true")).body())) {
+            if (e.isTextual()) continue;
+            text.append(e.get("choices").get(0).get("text").asText());
+        }
+        assertEquals(direct.text(), text.toString());
+    }
+
+    @Test
+    void fourConcurrentRequestsEachEqualTheSameRequestAlone() throws Exception {
+        String[] prompts = {"And the LORD said unto Moses", "Blessed are the", "The LORD is my shepherd", "And Jesus answered"};
+        String[] alone = new String[prompts.length];
+        for (int i = 0; i < prompts.length; i++) alone[i] = json(post("/v1/completions", completionBody(prompts[i], ""))).get("choices").get(0).get("text").asText();
+        List<CompletableFuture<HttpResponse<String>>> together = new ArrayList<>();
+        for (int i = 0; i < prompts.length; i++) {
+            String body = completionBody(prompts[i], i % 2 == 0 ? ",\"stream\":true" : "");
+            together.add(HTTP.sendAsync(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString()));
+        }
+        for (int i = 0; i < prompts.length; i++) {
+            String body = together.get(i).get().body();
+            String text;
+            if (i % 2 == 0) {
+                StringBuilder b = new StringBuilder();
+                for (JsonNode e : events(body)) if (!e.isTextual()) b.append(e.get("choices").get(0).get("text").asText());
+                text = b.toString();
+            } else {
+                text = JSON.readTree(body).get("choices").get(0).get("text").asText();
+            }
+            assertEquals(alone[i], text, prompts[i]);
+        }
+    }
+
+    @Test
+    void aStopStringIsNeitherShownNorStreamed() throws Exception {
+        String prompt = "And God said";
+        String full = json(post("/v1/completions", completionBody(prompt, ""))).get("choices").get(0).get("text").asText();
+        String stop = full.substring(6, 10);
+        String expected = full.substring(0, full.indexOf(stop));
+        String stopJson = JSON.writeValueAsString(List.of(stop, "zzzz-never"));
+        JsonNode plain = json(post("/v1/completions", completionBody(prompt, ",\"stop\":" + stopJson)));
+        assertEquals(expected, plain.get("choices").get(0).get("text").asText());
+        assertEquals("stop", plain.get("choices").get(0).get("finish_reason").asText());
+        StringBuilder streamed = new StringBuilder();
+        for (JsonNode e : events(post("/v1/completions", completionBody(prompt, ",\"stream\":true,\"stop\":" + JSON.writeValueAsString(stop))).body())) {
+            if (!e.isTextual()) streamed.append(e.get("choices").get(0).get("text").asText());
+        }
+        assertEquals(expected, streamed.toString());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "malformed JSON          | /v1/chat/completions | {\"messages\": [                                              | 400 | ",
+            "not an object           | /v1/chat/completions | [1,2]                                                         | 400 | ",
+            "missing messages        | /v1/chat/completions | {\"model\":\"kjv-main-q8_0\"}                                 | 400 | messages",
+            "empty messages          | /v1/chat/completions | {\"messages\":[]}                                             | 400 | messages",
+            "messages not an array   | /v1/chat/completions | {\"messages\":\"hi\"}                                         | 400 | messages",
+            "temperature as a string | /v1/chat/completions | {\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"} | 400 | temperature",
+            "negative temperature    | /v1/chat/completions | {\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":-1} | 400 | temperature",
+            "max_tokens zero         | /v1/chat/completions | {\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0} | 400 | max_tokens",
+            "max_tokens negative     | /v1/completions      | {\"prompt\":\"x\",\"max_tokens\":-5}                         | 400 | max_tokens",
+            "max_tokens huge         | /v1/completions      | {\"prompt\":\"x\",\"max_tokens\":100000000}                  | 400 | max_tokens",
+            "max_tokens beyond int   | /v1/completions      | {\"prompt\":\"x\",\"max_tokens\":1e30}                       | 400 | max_tokens",
+            "stop of the wrong type  | /v1/completions      | {\"prompt\":\"x\",\"stop\":5}                                | 400 | stop",
+            "missing prompt          | /v1/completions      | {\"max_tokens\":5}                                            | 400 | prompt",
+            "unknown model           | /v1/chat/completions | {\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]} | 404 | model",
+            "unknown draft model     | /v1/completions      | {\"prompt\":\"x\",\"draft_model\":\"tiny\"}                   | 404 | draft_model",
+            "speculative n_max zero  | /v1/completions      | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"n_max\":0}} | 400 | speculative.n_max",
+            "unknown path            | /v1/embeddings       | {}                                                            | 404 | ",
+    })
+    void badRequestsGetOpenAiErrors(String name, String path, String body, int status, String param) throws Exception {
+        HttpResponse<String> r = post(path, body);
+        assertEquals(status, r.statusCode(), name + ": " + r.body());
+        JsonNode error = json(r).get("error");
+        assertNotNull(error, r.body());
+        assertFalse(error.get("message").asText().isBlank());
+        assertFalse(r.body().contains("\tat "), "no stack trace");
+        assertTrue(error.has("type") && error.has("param") && error.has("code"), r.body());
+        if (param != null) assertEquals(param, error.get("param").asText(), r.body());
+        assertEquals(200, post("/v1/completions", completionBody("And", ",\"max_tokens\":1")).statusCode(), "the server keeps serving");
+    }
+
+    @Test
+    void aPromptOverTheContextIsRejectedWithBothNumbers() throws Exception {
+        HttpResponse<String> r = post("/v1/completions", completionBody("and the LORD said ".repeat(400), ""));
+        assertEquals(400, r.statusCode());
+        JsonNode error = json(r).get("error");
+        assertEquals("context_length_exceeded", error.get("code").asText());
+        assertTrue(error.get("message").asText().contains("1024"), error.toString());
+    }
+
+    @Test
+    void anOversizeBodyGets413() throws Exception {
+        HttpResponse<String> r = post("/v1/completions", completionBody("x".repeat(100_000), ""));
+        assertEquals(413, r.statusCode(), r.body());
+        assertNotNull(json(r).get("error"));
+    }
+
+    @Test
+    void closingTheStreamCancelsTheGeneration() throws Exception {
+        long cancelledBefore = engine.stats().cancelled();
+        HttpRequest req = HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString(completionBody("The LORD", ",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true"))).build();
+        HttpResponse<InputStream> r = HTTP.send(req, HttpResponse.BodyHandlers.ofInputStream());
+        BufferedReader lines = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8));
+        for (int events = 0; events < 3; ) {
+            String line = lines.readLine();
+            if (!line.isEmpty()) {
+                assertTrue(line.startsWith("data: "), line);
+                events++;
+            }
+        }
+        r.body().close();
+        long waited = 0;
+        while (engine.stats().cancelled() == cancelledBefore && waited < 30_000) {      // a wait, not a timing assertion
+            Thread.sleep(20);
+            waited += 20;
+        }
+        assertEquals(cancelledBefore + 1, engine.stats().cancelled());
+    }
+
+    @Test
+    void aFullQueueGets503AndTheServerRecovers() throws Exception {
+        try (Engine small = Tandem.builder().model(MAIN).threads(1).parallel(1).maxQueue(0).build()) {
+            OpenAiServer s = new OpenAiServer(small, OpenAiServer.Options.defaults().withPort(0)).start();
+            try {
+                HttpResponse<InputStream> running = HTTP.send(HttpRequest.newBuilder(URI.create(s.url() + "/v1/completions"))
+                        .POST(HttpRequest.BodyPublishers.ofString(completionBody("The LORD", ",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true"))).build(),
+                        HttpResponse.BodyHandlers.ofInputStream());
+                BufferedReader lines = new BufferedReader(new InputStreamReader(running.body(), StandardCharsets.UTF_8));
+                assertTrue(lines.readLine().startsWith("data: "));         // it holds the only slot now
+                HttpResponse<String> rejected = post(s, "/v1/completions", completionBody("And", ""));
+                assertEquals(503, rejected.statusCode());
+                assertEquals("server_overloaded", json(rejected).get("error").get("code").asText());
+                running.body().close();
+                HttpResponse<String> later;
+                long waited = 0;
+                do {
+                    Thread.sleep(20);
+                    waited += 20;
+                    later = post(s, "/v1/completions", completionBody("And", ",\"max_tokens\":2"));
+                } while (later.statusCode() == 503 && waited < 30_000);
+                assertEquals(200, later.statusCode());
+            } finally {
+                s.close();
+            }
+        }
+    }
+
+    @Test
+    void anApiKeyIsRequiredWhenConfigured() throws Exception {
+        OpenAiServer s = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0).withApiKey("sesame")).start();
+        try {
+            String body = completionBody("And", ",\"max_tokens\":1");
+            assertEquals(401, post(s, "/v1/completions", body).statusCode());
+            assertEquals(401, post(s, "/v1/completions", body, "Authorization", "Bearer wrong").statusCode());
+            assertEquals("invalid_api_key", json(post(s, "/v1/completions", body)).get("error").get("code").asText());
+            assertEquals(200, post(s, "/v1/completions", body, "Authorization", "Bearer sesame").statusCode());
+        } finally {
+            s.close();
+        }
+    }
+}
