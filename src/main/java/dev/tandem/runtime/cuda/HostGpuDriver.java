@@ -181,5 +181,8 @@ public final class HostGpuDriver implements GpuDriver {
 
     @Override public <T> T call(Supplier<T> work) { return work.get(); }
 
+    /** Enqueues host work on {@code stream} (cuLaunchHostFunc's counterpart; tests use it to hold a stream). */
+    void enqueue(GpuStream stream, Runnable work) { stream(stream).enqueue(work); }
+
     @Override public void close() {}
 }
