@@ -18,7 +18,7 @@ if [ -z "$NVCC" ]; then
 fi
 fatbin="$out/tandem_kernels.fatbin"
 if [ -f "$fatbin" ] && [ -z "$(find "$root/kernels" -maxdepth 1 \( -name "*.cu" -o -name "*.cuh" \) -newer "$fatbin" 2>/dev/null; find "$0" -newer "$fatbin")" ]; then
-  mkdir -p "$root/target/classes/native" && cp "$fatbin" "$root/target/classes/native/"
+  mkdir -p "$root/target/classes/native" && cp "$fatbin" "$fatbin.cuda" "$root/target/classes/native/" 2>/dev/null || cp "$fatbin" "$root/target/classes/native/"
   echo "fatbin: up to date ($fatbin)"
   exit 0
 fi
@@ -58,6 +58,10 @@ if grep -i "warning" "$log" >/dev/null; then
   exit 1
 fi
 mv "$out/tandem_kernels.fatbin.tmp" "$out/tandem_kernels.fatbin"
+# The CUDA release that built it ("13.0"): the oldest driver that loads its cubins must support this major
+# version, which JCudaGpuDriver.probe() checks against cuDriverGetVersion.
+"$NVCC" --version | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p' | head -1 > "$out/tandem_kernels.fatbin.cuda"
 mkdir -p "$root/target/classes/native"
 cp "$out/tandem_kernels.fatbin" "$root/target/classes/native/tandem_kernels.fatbin"
+cp "$out/tandem_kernels.fatbin.cuda" "$root/target/classes/native/tandem_kernels.fatbin.cuda"
 echo "fatbin: $out/tandem_kernels.fatbin ($(wc -c < "$out/tandem_kernels.fatbin") bytes; $("$NVCC" --version | tail -1))"

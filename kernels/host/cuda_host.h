@@ -43,8 +43,10 @@ struct Fiber;
 struct Block;
 
 // The fiber and block running now on this OS thread.
-extern thread_local Fiber* current_fiber;
-extern thread_local Block* current_block;
+// initial-exec: read at every threadIdx and lane query; the default model for a shared library costs a
+// __tls_get_addr call each time. Two pointers fit any static TLS surplus left for dlopen.
+extern thread_local Fiber* current_fiber __attribute__((tls_model("initial-exec")));
+extern thread_local Block* current_block __attribute__((tls_model("initial-exec")));
 
 const uint3& thread_index();
 const uint3& block_index();

@@ -127,8 +127,8 @@ struct Block {
     std::vector<uint64_t> exchange;  // [warp][2][32]
 };
 
-thread_local Fiber* current_fiber = nullptr;
-thread_local Block* current_block = nullptr;
+thread_local Fiber* current_fiber __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local Block* current_block __attribute__((tls_model("initial-exec"))) = nullptr;
 
 const uint3& thread_index() { return current_fiber->index; }
 const uint3& block_index() { return current_block->index; }
@@ -270,6 +270,26 @@ struct Worker {
     }
 };
 
+// Workers outlive launches: mapping and first touching a block's fiber stacks costs far more than running most
+// kernels, so a launch borrows workers from here and returns them. Launches from several streams at once each
+// get their own.
+std::mutex idle_mutex;
+std::vector<Worker*> idle_workers;  // never freed: they live as long as the library (<memory> clashes with the
+                                    // emulation's __noinline__ macro, hence plain pointers)
+
+Worker* borrow_worker() {
+    std::lock_guard<std::mutex> lock(idle_mutex);
+    if (idle_workers.empty()) return new Worker();
+    Worker* w = idle_workers.back();
+    idle_workers.pop_back();
+    return w;
+}
+
+void return_worker(Worker* w) {
+    std::lock_guard<std::mutex> lock(idle_mutex);
+    idle_workers.push_back(w);
+}
+
 int worker_count() {
     static const int count = [] {
         const char* env = std::getenv("TANDEM_HOST_THREADS");
@@ -327,15 +347,16 @@ int launch(dim3 grid, dim3 block, unsigned sharedBytes, const std::function<void
     std::string error;
     std::mutex errorLock;
     auto work = [&] {
-        Worker worker;
+        Worker* worker = borrow_worker();
         for (size_t i; !failed.load() && (i = next.fetch_add(1)) < blocks;) {
             uint3 index{(unsigned) (i % grid.x), (unsigned) ((i / grid.x) % grid.y), (unsigned) (i / ((size_t) grid.x * grid.y))};
-            std::string e = worker.run(index, block, grid, sharedBytes, kernel);
+            std::string e = worker->run(index, block, grid, sharedBytes, kernel);
             if (!e.empty()) {
                 std::lock_guard<std::mutex> lock(errorLock);
                 if (!failed.exchange(true)) error = e + " in block (" + std::to_string(index.x) + "," + std::to_string(index.y) + "," + std::to_string(index.z) + ")";
             }
         }
+        return_worker(worker);
     };
     // Blocks always run on threads of our own, never on the caller's (a JVM thread).
     int n = (int) std::min<size_t>(blocks, (size_t) worker_count());

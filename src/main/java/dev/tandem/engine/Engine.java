@@ -6,7 +6,6 @@ import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
-import dev.tandem.runtime.cpu.CpuBackend;
 import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.tokenizer.Tokenizers;
 
@@ -92,11 +91,7 @@ public final class Engine implements AutoCloseable {
     static Engine open(Tandem.Builder b) { return new Engine(b); }
 
     private static Backend backendNamed(String name) {
-        return switch (name == null ? "auto" : name) {
-            case "auto", "cpu" -> new CpuBackend();
-            case "cuda", "cuda-host" -> throw new IllegalArgumentException("backend '" + name + "' is not available in this build; use cpu");
-            default -> throw new IllegalArgumentException("unknown backend '" + name + "'; expected auto, cpu, cuda or cuda-host");
-        };
+        return Backends.open(name == null ? "auto" : name);
     }
 
     private static Loaded load(Backend backend, Tandem.ModelSource source, ModelInfo.Role role, LoadOptions options) {

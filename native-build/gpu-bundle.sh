@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Prepares what native-build/gpu-check.sh needs on the GPU machine, which has no JDK, no Maven and no network:
+#   target/gpu-bundle/jre/        a jlink runtime of JDK 25 with the modules Tandem uses (stripped, zip-9)
+#   target/gpu-bundle/lib/*.jar   main and test classes, runtime dependencies (JCuda without its unused natives)
+#                                 and the JUnit console launcher
+# Run here after `mvn test-compile` (the script runs it). The bundle stays under 64 MiB; models are not in it.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/target/gpu-bundle"
+JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+cd "$root"
+mvn -B -q -ntp -o test-compile dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$out/deps" >/dev/null
+rm -rf "$out/lib" "$out/jre"
+mkdir -p "$out/lib"
+(cd target/classes && "$JAVA_HOME/bin/jar" --create --file "$out/lib/tandem.jar" .)
+(cd target/test-classes && "$JAVA_HOME/bin/jar" --create --file "$out/lib/tandem-tests.jar" .)
+for j in "$out"/deps/*.jar; do
+  case "$(basename "$j")" in
+    junit-*|opentest4j-*|apiguardian-*) ;;  # the console launcher below bundles JUnit
+    jcuda-natives-*)                         # only libJCudaDriver is used
+      tmp="$(mktemp -d)"; (cd "$tmp" && "$JAVA_HOME/bin/jar" xf "$j" && rm -f lib/libJNvPTXCompiler-* lib/libJNvrtc-* lib/libJCudaRuntime-* \
+        && "$JAVA_HOME/bin/jar" --create --file "$out/lib/$(basename "$j")" .); rm -rf "$tmp" ;;
+    *) cp "$j" "$out/lib/" ;;
+  esac
+done
+rm -rf "$out/deps"
+cp "$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.14.1/junit-platform-console-standalone-1.14.1.jar" "$out/lib/"
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,java.xml,jdk.incubator.vector,jdk.unsupported,jdk.zipfs \
+  --strip-debug --no-header-files --no-man-pages --compress=zip-9 --output "$out/jre"
+du -sh "$out"

@@ -1,0 +1,477 @@
+package dev.tandem.runtime.cuda;
+
+import dev.tandem.model.ModelConfig;
+import dev.tandem.model.ModelFile;
+import dev.tandem.model.RopeLayout;
+import dev.tandem.model.Tensor;
+import dev.tandem.model.TensorType;
+import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.ForwardResult;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.KvType;
+import dev.tandem.runtime.LoadOptions;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.PagedKvCache;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * A Llama/Qwen2 transformer on a {@link GpuDriver}: the forward pass of {@code runtime.cpu.CpuModel}, as a
+ * sequence of kernel launches on this model's own stream.
+ *
+ * <p>A pass: the host validates the batch and stages token ids, positions and the block tables of the rows'
+ * sequences in one pinned buffer (one upload); the stream then runs embedding, per layer RMSNorm, Q/K/V
+ * (+bias), RoPE, K/V append into the paged cache, attention, output projection, FFN, each residual add fused
+ * into the next RMSNorm, and the head for the asked rows; then argmax on the device, and only the ids come back
+ * by default (logits are copied when first read). Batches run in chunks of {@code maxBatchRows} rows through
+ * all layers; matvec launches take at most {@link LaunchGeometry#MAX_ROWS} rows, so a chunk of 17 rows or fewer
+ * reads each weight once.
+ *
+ * <p>Bitwise contract: every kernel reduces in an order fixed by the reduction length, so a row's logits have
+ * the same bits whatever the other rows of its pass (see {@code kernels/README.md}).
+ *
+ * <p>Weights are uploaded once, as the file stores them (ggml block bytes); norms and biases as floats.
+ */
+final class CudaModel implements LoadedModel {
+    private record Matrix(String name, TensorType type, DeviceBuffer data, int columns, int rows, Kernel kernel) {}
+
+    private record Layer(DeviceBuffer attnNorm, Matrix wq, Matrix wk, Matrix wv, Matrix wo,
+                         DeviceBuffer bq, DeviceBuffer bk, DeviceBuffer bv,
+                         DeviceBuffer ffnNorm, Matrix gate, Matrix up, Matrix down) {}
+
+    /** Rows {@code [row, row + rows)} of a chunk (chunk-relative) that belong to one sequence. */
+    private record Run(int row, int rows, int tableOffset, int maxChunks) {}
+
+    /** Batch rows {@code [start, start + rows)}; its result rows are {@code [firstLogit, endLogit)}. */
+    private record Chunk(int start, int rows, List<Run> runs, int firstLogit, int endLogit) {}
+
+    private final GpuDriver driver;
+    private final ModelConfig c;
+    private final int maxRows;
+    private final GpuStream stream;
+    private final List<AutoCloseable> owned = new ArrayList<>();
+
+    private final Matrix embedding, output;
+    private final DeviceBuffer outputNorm, ropeFactors;
+    private final Layer[] layers;
+    private final float attentionScale;
+
+    // Per-chunk activations, row-major: row r of a w-wide buffer is floats [r*w, (r+1)*w).
+    private final DeviceBuffer x, xb, q, k, v, att, proj, gate, up, hidden, gathered;
+    // Grown when a pass needs more; only while the stream is idle (the previous pass is done).
+    private PinnedBuffer hostInts, hostIds;
+    private DeviceBuffer deviceInts, ids, logits, partialOut, partialMax, partialSum;
+    private PinnedBuffer hostLogits;
+
+    private int stagedInts;
+    private CompletableFuture<?> previous = CompletableFuture.completedFuture(null);
+    private long passes;
+
+    CudaModel(GpuDriver driver, ModelFile file, LoadOptions options) {
+        this.driver = driver;
+        this.c = file.config();
+        if (options.kvType() != KvType.F32) {
+            throw new IllegalArgumentException("the CUDA backend keeps the K/V cache in F32 only; K/V type "
+                    + options.kvType() + " is not supported yet");
+        }
+        this.maxRows = options.maxBatchRows();
+        this.stream = own(driver.createStream());
+        try (DeviceUpload upload = new DeviceUpload(driver, stream)) {
+            embedding = matrix(upload, file.tensor("token_embd.weight"), true);
+            output = c.tiedEmbeddings() ? embedding : matrix(upload, file.tensor("output.weight"), false);
+            outputNorm = vector(upload, file.tensor("output_norm.weight"));
+            float[] factors = c.ropeFrequencyFactors();
+            ropeFactors = factors == null ? null : own(upload.copy(factors));
+            layers = new Layer[c.layers()];
+            for (int l = 0; l < c.layers(); l++) {
+                String p = "blk." + l + ".";
+                layers[l] = new Layer(
+                        vector(upload, file.tensor(p + "attn_norm.weight")),
+                        matrix(upload, file.tensor(p + "attn_q.weight"), false),
+                        matrix(upload, file.tensor(p + "attn_k.weight"), false),
+                        matrix(upload, file.tensor(p + "attn_v.weight"), false),
+                        matrix(upload, file.tensor(p + "attn_output.weight"), false),
+                        c.qkvBias() ? vector(upload, file.tensor(p + "attn_q.bias")) : null,
+                        c.qkvBias() ? vector(upload, file.tensor(p + "attn_k.bias")) : null,
+                        c.qkvBias() ? vector(upload, file.tensor(p + "attn_v.bias")) : null,
+                        vector(upload, file.tensor(p + "ffn_norm.weight")),
+                        matrix(upload, file.tensor(p + "ffn_gate.weight"), false),
+                        matrix(upload, file.tensor(p + "ffn_up.weight"), false),
+                        matrix(upload, file.tensor(p + "ffn_down.weight"), false));
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+        attentionScale = 1.0f / (float) Math.sqrt(c.headDim());
+        int h = c.hiddenSize();
+        x = floats(maxRows * h);
+        xb = floats(maxRows * h);
+        q = floats(maxRows * c.qDim());
+        k = floats(maxRows * c.kvDim());
+        v = floats(maxRows * c.kvDim());
+        att = floats(maxRows * c.qDim());
+        proj = floats(maxRows * h);
+        gate = floats(maxRows * c.ffnSize());
+        up = floats(maxRows * c.ffnSize());
+        hidden = floats(maxRows * c.ffnSize());
+        gathered = floats(maxRows * h);
+    }
+
+    private <T extends AutoCloseable> T own(T resource) {
+        owned.add(resource);
+        return resource;
+    }
+
+    private DeviceBuffer floats(long count) { return own(driver.allocate(count * Float.BYTES)); }
+
+    /** A weight matrix as stored; fails, naming the tensor, when no kernel reads its type or shape. */
+    private Matrix matrix(DeviceUpload upload, Tensor t, boolean isEmbedding) {
+        Kernel kernel;
+        try {
+            kernel = Kernel.matvec(t.type());
+            if (isEmbedding) Kernel.embedding(t.type());
+        } catch (UnsupportedOperationException e) {
+            throw new UnsupportedWeightException("tensor '" + t.name() + "' has type " + t.type()
+                    + ", which the CUDA backend has no kernel for (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+        }
+        if (t.dimensions() != 2) throw new UnsupportedWeightException("tensor '" + t.name() + "' should be a matrix, it has shape " + t);
+        int unit = LaunchGeometry.unit(t.type());
+        if (t.columns() % unit != 0) {
+            throw new UnsupportedWeightException("tensor '" + t.name() + "' (" + t.type() + ") has rows of " + t.columns()
+                    + " elements; the CUDA kernels need a multiple of " + unit);
+        }
+        DeviceBuffer data = own(upload.copy(t.data().asSlice(0, t.byteSize())));
+        return new Matrix(t.name(), t.type(), data, t.columns(), t.rows(), kernel);
+    }
+
+    /** A norm weight or bias, as floats on the device. */
+    private DeviceBuffer vector(DeviceUpload upload, Tensor t) {
+        int n = Math.toIntExact(t.elements());
+        MemorySegment d = t.data();
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = switch (t.type()) {
+                case F32 -> d.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
+                case F16 -> Float.float16ToFloat(d.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
+                case BF16 -> Float.intBitsToFloat(d.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i) << 16);
+                default -> throw new UnsupportedWeightException("tensor '" + t.name() + "' is a vector of type " + t.type()
+                        + "; the CUDA backend reads vectors as F32, F16 or BF16");
+            };
+        }
+        return own(upload.copy(out));
+    }
+
+    @Override public ModelConfig config() { return c; }
+
+    @Override public long kvBytesPerPosition() { return c.kvBytesPerPosition(Float.BYTES); }
+
+    @Override
+    public KvCache createKvCache(PagedKvCache tables) { return new CudaKvCache(this, driver, tables, c.layers(), c.kvDim()); }
+
+    @Override
+    public ForwardResult forward(Batch batch, KvCache kv) {
+        try {
+            return forwardAsync(batch, kv).toCompletableFuture().join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            if (e.getCause() instanceof Error err) throw err;
+            throw e;
+        }
+    }
+
+    /**
+     * Enqueues the pass on this model's stream and returns at once; the stage completes when the stream is done
+     * with it. A model runs one pass at a time: a second call first waits for the previous pass, whose result
+     * stays valid until then. Validation errors are thrown here, before anything is enqueued.
+     */
+    @Override
+    public synchronized CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kvCache) {
+        if (!(kvCache instanceof CudaKvCache kv) || kv.owner != this) {
+            throw new IllegalArgumentException("K/V cache was not made by this model");
+        }
+        if (kv.keys[0] == null) throw new IllegalStateException("K/V cache is closed");
+        try {
+            previous.join();
+        } catch (RuntimeException ignored) {
+            // That pass's caller got its failure; this pass starts from a drained stream either way.
+        }
+        List<Chunk> chunks = stage(batch, kv.tables);
+        long pass = ++passes;
+        int resultRows = batch.logitRows().length;
+        CompletableFuture<ForwardResult> result = driver.call(() -> {
+            enqueue(batch, chunks, kv);
+            return driver.whenDone(stream);
+        }).thenApply(done -> {
+            int[] tokenIds = new int[resultRows];
+            MemorySegment.copy(hostIds.segment(), ValueLayout.JAVA_INT, 0, tokenIds, 0, resultRows);
+            return new Result(pass, tokenIds);
+        });
+        previous = result;
+        return result;
+    }
+
+    /**
+     * Validates the batch and writes, into {@link #hostInts}: token ids [n], positions [n], then each run's block
+     * table (blocks up to its last position). Grows the pass buffers as needed.
+     */
+    private List<Chunk> stage(Batch batch, PagedKvCache tables) {
+        int n = batch.size(), bs = tables.blockSize();
+        int[] tokens = batch.tokens(), positions = batch.positions(), sequences = batch.sequences(), logitRows = batch.logitRows();
+        List<Chunk> chunks = new ArrayList<>();
+        List<int[]> runTables = new ArrayList<>();
+        int tableInts = 0, maxChunks = 1, nextLogit = 0;
+        for (int start = 0; start < n; start += maxRows) {
+            int rows = Math.min(maxRows, n - start);
+            List<Run> runs = new ArrayList<>();
+            for (int r = 0; r < rows; ) {
+                int seq = sequences[start + r], end = r, last = 0;
+                while (end < rows && sequences[start + end] == seq) {
+                    int i = start + end, token = tokens[i], pos = positions[i];
+                    if (token < 0 || token >= c.vocabularySize()) {
+                        throw new IllegalArgumentException("token id " + token + " at row " + i + " is outside the vocabulary (size " + c.vocabularySize() + ")");
+                    }
+                    if (pos < 0 || pos >= c.contextLength()) {
+                        throw new IllegalArgumentException("position " + pos + " at row " + i + " is outside the context length " + c.contextLength());
+                    }
+                    tables.block(seq, pos);  // throws unless reserved
+                    last = Math.max(last, pos);
+                    end++;
+                }
+                int blocks = last / bs + 1;
+                int[] table = tables.blockTable(seq, null);
+                int[] used = java.util.Arrays.copyOf(table, blocks);
+                int chunkCount = LaunchGeometry.attentionChunks(last + 1);
+                runs.add(new Run(r, end - r, 2 * n + tableInts, chunkCount));
+                runTables.add(used);
+                tableInts += blocks;
+                maxChunks = Math.max(maxChunks, chunkCount);
+                r = end;
+            }
+            int first = nextLogit;
+            while (nextLogit < logitRows.length && logitRows[nextLogit] < start + rows) nextLogit++;
+            chunks.add(new Chunk(start, rows, runs, first, nextLogit));
+        }
+
+        int ints = 2 * n + tableInts;
+        if (hostInts == null || hostInts.segment().byteSize() < (long) ints * Integer.BYTES) {
+            if (hostInts != null) {
+                hostInts.close();
+                deviceInts.close();
+            }
+            int capacity = Math.max(ints, 1024);
+            hostInts = driver.allocatePinned((long) capacity * Integer.BYTES);
+            deviceInts = driver.allocate((long) capacity * Integer.BYTES);
+        }
+        stagedInts = ints;
+        MemorySegment h = hostInts.segment();
+        MemorySegment.copy(tokens, 0, h, ValueLayout.JAVA_INT, 0, n);
+        MemorySegment.copy(positions, 0, h, ValueLayout.JAVA_INT, (long) n * Integer.BYTES, n);
+        long at = 2L * n * Integer.BYTES;
+        for (int[] t : runTables) {
+            MemorySegment.copy(t, 0, h, ValueLayout.JAVA_INT, at, t.length);
+            at += (long) t.length * Integer.BYTES;
+        }
+
+        int results = Math.max(1, logitRows.length), vocab = c.vocabularySize();
+        if (ids == null || ids.byteSize() < (long) results * Integer.BYTES) {
+            if (ids != null) {
+                ids.close();
+                hostIds.close();
+                logits.close();
+            }
+            int capacity = Math.max(results, LaunchGeometry.MAX_ROWS);
+            ids = driver.allocate((long) capacity * Integer.BYTES);
+            hostIds = driver.allocatePinned((long) capacity * Integer.BYTES);
+            logits = driver.allocate((long) capacity * vocab * Float.BYTES);
+        }
+        long partials = (long) maxRows * c.heads() * maxChunks;
+        if (partialMax == null || partialMax.byteSize() < partials * Float.BYTES) {
+            if (partialMax != null) {
+                partialOut.close();
+                partialMax.close();
+                partialSum.close();
+            }
+            partialOut = driver.allocate(partials * c.headDim() * Float.BYTES);
+            partialMax = driver.allocate(partials * Float.BYTES);
+            partialSum = driver.allocate(partials * Float.BYTES);
+        }
+        return chunks;
+    }
+
+    /** All of a pass's device work, in stream order. Runs on the driver's owner thread. */
+    private void enqueue(Batch batch, List<Chunk> chunks, CudaKvCache kv) {
+        int n = batch.size(), h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnSize(), vocab = c.vocabularySize();
+        int bs = kv.tables.blockSize();
+        float eps = c.rmsNormEps();
+        int neox = c.ropeLayout() == RopeLayout.HALVES ? 1 : 0;
+        driver.copyToDevice(deviceInts.ints(0, stagedInts), hostInts, 0, stream);
+        for (Chunk chunk : chunks) {
+            int rows = chunk.rows();
+            DeviceBuffer tokens = deviceInts.ints(chunk.start(), rows), positions = deviceInts.ints(n + chunk.start(), rows);
+            launch(Kernel.embedding(embedding.type()), LaunchGeometry.embedding(embedding.type(), h, rows),
+                    embedding.data(), tokens, x, h, vocab);
+            for (int l = 0; l < layers.length; l++) {
+                Layer L = layers[l];
+                // x += previous block's output (none before layer 0), then the attention block's norm.
+                if (l == 0) launch(Kernel.RMSNORM, LaunchGeometry.rmsnorm(rows), x, L.attnNorm(), xb, h, eps);
+                else launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, L.attnNorm(), xb, h, eps);
+                matvec(L.wq(), xb, q, rows);
+                matvec(L.wk(), xb, k, rows);
+                matvec(L.wv(), xb, v, rows);
+                if (L.bq() != null) {
+                    launch(Kernel.BIAS_ADD, LaunchGeometry.elementwise(rows * qDim), q, L.bq(), qDim, rows * qDim);
+                    launch(Kernel.BIAS_ADD, LaunchGeometry.elementwise(rows * kvDim), k, L.bk(), kvDim, rows * kvDim);
+                    launch(Kernel.BIAS_ADD, LaunchGeometry.elementwise(rows * kvDim), v, L.bv(), kvDim, rows * kvDim);
+                }
+                launch(Kernel.ROPE, LaunchGeometry.rope(rows, c.heads(), c.ropeDimensions()),
+                        q, positions, ropeFactors, rows, c.heads(), c.headDim(), c.ropeDimensions(), c.ropeTheta(), neox);
+                launch(Kernel.ROPE, LaunchGeometry.rope(rows, c.kvHeads(), c.ropeDimensions()),
+                        k, positions, ropeFactors, rows, c.kvHeads(), c.headDim(), c.ropeDimensions(), c.ropeTheta(), neox);
+                // Every row's K/V goes in before any row attends: rows of one sequence see each other causally.
+                for (Run run : chunk.runs()) {
+                    launch(Kernel.KV_APPEND, LaunchGeometry.kvAppend(run.rows()),
+                            k.floats((long) run.row() * kvDim, (long) run.rows() * kvDim), v.floats((long) run.row() * kvDim, (long) run.rows() * kvDim),
+                            kv.keys[l], kv.values[l], table(run), deviceInts.ints(n + chunk.start() + run.row(), run.rows()),
+                            c.kvHeads(), c.headDim(), bs);
+                }
+                for (Run run : chunk.runs()) {
+                    DeviceBuffer runPositions = deviceInts.ints(n + chunk.start() + run.row(), run.rows());
+                    launch(Kernel.ATTENTION_PARTIAL, LaunchGeometry.attentionPartial(run.maxChunks(), c.heads(), run.rows(), c.headDim()),
+                            q.floats((long) run.row() * qDim, (long) run.rows() * qDim), kv.keys[l], kv.values[l], table(run), runPositions,
+                            partialOut, partialMax, partialSum, c.heads(), c.kvHeads(), c.headDim(), bs, run.maxChunks(), attentionScale);
+                    launch(Kernel.ATTENTION_COMBINE, LaunchGeometry.attentionCombine(c.heads(), run.rows()),
+                            partialOut, partialMax, partialSum, runPositions, att.floats((long) run.row() * qDim, (long) run.rows() * qDim),
+                            c.heads(), c.headDim(), run.maxChunks());
+                }
+                matvec(L.wo(), att, proj, rows);
+                launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, L.ffnNorm(), xb, h, eps);
+                matvec(L.gate(), xb, gate, rows);
+                matvec(L.up(), xb, up, rows);
+                launch(Kernel.SWIGLU, LaunchGeometry.elementwise(rows * ffn), gate, up, hidden, rows * ffn);
+                matvec(L.down(), hidden, proj, rows);
+            }
+            launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, outputNorm, xb, h, eps);
+            outputHead(batch.logitRows(), chunk);
+        }
+        int results = batch.logitRows().length;
+        if (results > 0) {
+            launch(Kernel.ARGMAX, LaunchGeometry.argmax(results), logits, ids, vocab);
+            driver.copyToHost(hostIds, 0, ids.ints(0, results), stream);
+        }
+    }
+
+    /** Logits of the chunk's asked rows into {@link #logits} rows {@code [firstLogit, endLogit)}. */
+    private void outputHead(int[] logitRows, Chunk chunk) {
+        int count = chunk.endLogit() - chunk.firstLogit(), h = c.hiddenSize(), vocab = c.vocabularySize();
+        if (count == 0) return;
+        int firstRow = logitRows[chunk.firstLogit()] - chunk.start();
+        boolean contiguous = logitRows[chunk.endLogit() - 1] - logitRows[chunk.firstLogit()] == count - 1;
+        DeviceBuffer in;
+        if (contiguous) {
+            in = xb.floats((long) firstRow * h, (long) count * h);
+        } else {
+            for (int i = 0; i < count; i++) {
+                int row = logitRows[chunk.firstLogit() + i] - chunk.start();
+                driver.copyOnDevice(gathered.floats((long) i * h, h), xb.floats((long) row * h, h), stream);
+            }
+            in = gathered;
+        }
+        matvec(output, in, logits.floats((long) chunk.firstLogit() * vocab, (long) count * vocab), count);
+    }
+
+    private DeviceBuffer table(Run run) {
+        return deviceInts.slice((long) run.tableOffset() * Integer.BYTES, deviceInts.byteSize() - (long) run.tableOffset() * Integer.BYTES);
+    }
+
+    /** y = x · Wᵀ for {@code rows} rows, at most {@link LaunchGeometry#MAX_ROWS} per launch. */
+    private void matvec(Matrix m, DeviceBuffer in, DeviceBuffer out, int rows) {
+        for (int r0 = 0; r0 < rows; r0 += LaunchGeometry.MAX_ROWS) {
+            int r = Math.min(LaunchGeometry.MAX_ROWS, rows - r0);
+            launch(m.kernel(), LaunchGeometry.matvec(m.type(), m.columns(), m.rows(), r), m.data(),
+                    in.floats((long) r0 * m.columns(), (long) r * m.columns()), out.floats((long) r0 * m.rows(), (long) r * m.rows()),
+                    m.columns(), m.rows(), r);
+        }
+    }
+
+    private void launch(Kernel kernel, LaunchDims dims, Object... args) { driver.launch(kernel, dims, stream, args); }
+
+    /** Copies logit rows {@code [0, rows)} of pass {@code pass} to the host. */
+    private synchronized float[] fetchLogits(long pass, int rows) {
+        if (pass != passes) {
+            throw new IllegalStateException("the logits of pass " + pass + " were overwritten by pass " + passes
+                    + "; copy what must outlive a pass before the next forward");
+        }
+        int vocab = c.vocabularySize();
+        long bytes = (long) rows * vocab * Float.BYTES;
+        return driver.call(() -> {
+            if (hostLogits == null || hostLogits.segment().byteSize() < bytes) {
+                if (hostLogits != null) hostLogits.close();
+                hostLogits = driver.allocatePinned(bytes);
+            }
+            driver.copyToHost(hostLogits, 0, logits.slice(0, bytes), stream);
+            driver.synchronize(stream);
+            float[] out = new float[rows * vocab];
+            MemorySegment.copy(hostLogits.segment(), ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
+            return out;
+        });
+    }
+
+    /** The ids came back with the pass; logits are copied on first use. */
+    private final class Result implements ForwardResult {
+        private final long pass;
+        private final int[] argmax;
+        private float[] values;
+
+        Result(long pass, int[] argmax) {
+            this.pass = pass;
+            this.argmax = argmax;
+        }
+
+        private float[] values() {
+            if (values == null) values = fetchLogits(pass, argmax.length);
+            return values;
+        }
+
+        @Override public int rows() { return argmax.length; }
+
+        @Override public int vocabularySize() { return c.vocabularySize(); }
+
+        @Override public float logit(int row, int token) { return values()[row * c.vocabularySize() + token]; }
+
+        @Override
+        public void copyLogits(int row, float[] dst) { System.arraycopy(values(), row * c.vocabularySize(), dst, 0, c.vocabularySize()); }
+
+        /** From the device's argmax kernel: ties to the lower id, as {@link ForwardResult#argmax} says. */
+        @Override public int argmax(int row) { return argmax[row]; }
+    }
+
+    @Override
+    public synchronized void close() {
+        try {
+            previous.join();
+        } catch (RuntimeException ignored) {
+            // closing anyway
+        }
+        for (AutoCloseable r : new AutoCloseable[] {hostInts, deviceInts, hostIds, ids, logits, partialOut, partialMax, partialSum, hostLogits}) {
+            closeQuietly(r);
+        }
+        for (int i = owned.size() - 1; i >= 0; i--) closeQuietly(owned.get(i));
+        owned.clear();
+    }
+
+    private static void closeQuietly(AutoCloseable r) {
+        if (r == null) return;
+        try {
+            r.close();
+        } catch (Exception ignored) {
+            // freeing is best effort at close
+        }
+    }
+}

@@ -1,0 +1,324 @@
+package dev.tandem.runtime.cuda;
+
+import dev.tandem.runtime.BackendUnavailableException;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+import jcuda.driver.JCudaDriver;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.Supplier;
+
+/**
+ * A real GPU through JCuda's driver API binding. A CUDA context is current on one thread at a time, and
+ * allocations and modules belong to it, so every call runs on one owner thread (which retained device 0's
+ * primary context and made it current); {@link #call} lets a whole forward pass run there. Streams are
+ * non-blocking (no implicit sync with the legacy default stream), so two models' streams overlap.
+ *
+ * <p>Never touch this class before {@link #probe()} returned {@code null}: JCuda's natives need
+ * {@code libcuda.so.1}.
+ */
+public final class JCudaGpuDriver implements GpuDriver {
+    private final ExecutorService owner;
+    private final Thread ownerThread;
+    private CUdevice device;
+    private CUcontext context;
+    private final Map<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
+    private String description;
+
+    /** Why this machine cannot run the CUDA backend, in one line; {@code null} when it can. Never throws. */
+    public static String probe() {
+        String reason = CudaProbe.unavailableReason();
+        if (reason != null) return reason;
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            return null;
+        } catch (Throwable t) {
+            return "JCuda's driver binding cannot be loaded: " + t;
+        }
+    }
+
+    /** Opens device 0 and loads the kernels; {@link BackendUnavailableException} with the probe's reason otherwise. */
+    public static JCudaGpuDriver open() {
+        String reason = probe();
+        if (reason != null) throw new BackendUnavailableException("CUDA unavailable: " + reason);
+        return new JCudaGpuDriver();
+    }
+
+    private JCudaGpuDriver() {
+        Thread[] made = new Thread[1];
+        owner = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "cuda-owner");
+            t.setDaemon(true);
+            made[0] = t;
+            return t;
+        });
+        try {
+            owner.submit(() -> {}).get();
+        } catch (InterruptedException | ExecutionException e) {
+            throw new IllegalStateException(e);
+        }
+        ownerThread = made[0];
+        call(() -> {
+            JCudaDriver.setExceptionsEnabled(true);
+            JCudaDriver.cuInit(0);
+            device = new CUdevice();
+            JCudaDriver.cuDeviceGet(device, 0);
+            context = new CUcontext();
+            JCudaDriver.cuDevicePrimaryCtxRetain(context, device);
+            JCudaDriver.cuCtxSetCurrent(context);
+            CUmodule module = new CUmodule();
+            JCudaDriver.cuModuleLoadData(module, fatbin());
+            for (Kernel k : Kernel.values()) {
+                CUfunction f = new CUfunction();
+                JCudaDriver.cuModuleGetFunction(f, module, k.cudaName());
+                functions.put(k, f);
+            }
+            description = deviceDescription();
+            return null;
+        });
+    }
+
+    private static byte[] fatbin() {
+        try (InputStream in = JCudaGpuDriver.class.getResourceAsStream(CudaProbe.FATBIN)) {
+            if (in == null) throw new BackendUnavailableException("CUDA unavailable: " + CudaProbe.FATBIN + " is not in this build");
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new BackendUnavailableException("CUDA unavailable: cannot read " + CudaProbe.FATBIN + ": " + e.getMessage(), e);
+        }
+    }
+
+    private String deviceDescription() {
+        byte[] name = new byte[256];
+        JCudaDriver.cuDeviceGetName(name, name.length, device);
+        int n = 0;
+        while (n < name.length && name[n] != 0) n++;
+        long[] memory = new long[1];
+        JCudaDriver.cuDeviceTotalMem(memory, device);
+        int[] major = new int[1], minor = new int[1], version = new int[1];
+        JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+        JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+        JCudaDriver.cuDriverGetVersion(version);
+        return new String(name, 0, n, StandardCharsets.US_ASCII) + ", sm_" + major[0] + minor[0] + ", "
+                + memory[0] / (1 << 20) + " MiB, driver for CUDA " + version[0] / 1000 + "." + version[0] % 1000 / 10;
+    }
+
+    @Override public String name() { return "cuda"; }
+
+    @Override public String describe() { return description; }
+
+    @Override
+    public <T> T call(Supplier<T> work) {
+        if (Thread.currentThread() == ownerThread) return work.get();
+        Future<T> f = owner.submit(work::get);
+        try {
+            return f.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            if (e.getCause() instanceof Error err) throw err;
+            throw new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the CUDA owner thread", e);
+        }
+    }
+
+    private void run(Runnable work) {
+        call(() -> {
+            work.run();
+            return null;
+        });
+    }
+
+    private final class Buffer implements DeviceBuffer {
+        final CUdeviceptr pointer;
+        final long bytes;
+        final boolean owns;
+
+        Buffer(CUdeviceptr pointer, long bytes, boolean owns) {
+            this.pointer = pointer;
+            this.bytes = bytes;
+            this.owns = owns;
+        }
+
+        @Override public long byteSize() { return bytes; }
+
+        @Override
+        public DeviceBuffer slice(long offset, long length) {
+            if (offset < 0 || length < 0 || offset + length > bytes) {
+                throw new IndexOutOfBoundsException("slice [" + offset + ", " + (offset + length) + ") of a " + bytes + "-byte device buffer");
+            }
+            return new Buffer(pointer.withByteOffset(offset), length, false);
+        }
+
+        @Override public void close() { if (owns) run(() -> JCudaDriver.cuMemFree(pointer)); }
+    }
+
+    private final class Pinned implements PinnedBuffer {
+        final Pointer pointer;
+        final MemorySegment segment;
+
+        Pinned(Pointer pointer, long bytes) {
+            this.pointer = pointer;
+            this.segment = MemorySegment.ofBuffer(pointer.getByteBuffer(0, bytes));
+        }
+
+        @Override public MemorySegment segment() { return segment; }
+
+        @Override public void close() { run(() -> JCudaDriver.cuMemFreeHost(pointer)); }
+    }
+
+    private final class Stream implements GpuStream {
+        final CUstream handle = new CUstream();
+
+        @Override public void close() { run(() -> JCudaDriver.cuStreamDestroy(handle)); }
+    }
+
+    private final class Event implements GpuEvent {
+        final CUevent handle = new CUevent();
+
+        @Override public void close() { run(() -> JCudaDriver.cuEventDestroy(handle)); }
+    }
+
+    @Override
+    public DeviceBuffer allocate(long bytes) {
+        return call(() -> {
+            CUdeviceptr p = new CUdeviceptr();
+            JCudaDriver.cuMemAlloc(p, Math.max(bytes, 1));
+            return new Buffer(p, bytes, true);
+        });
+    }
+
+    @Override
+    public PinnedBuffer allocatePinned(long bytes) {
+        return call(() -> {
+            Pointer p = new Pointer();
+            JCudaDriver.cuMemAllocHost(p, Math.max(bytes, 1));
+            return new Pinned(p, bytes);
+        });
+    }
+
+    @Override
+    public GpuStream createStream() {
+        return call(() -> {
+            Stream s = new Stream();
+            JCudaDriver.cuStreamCreate(s.handle, CUstream_flags.CU_STREAM_NON_BLOCKING);
+            return s;
+        });
+    }
+
+    @Override
+    public GpuEvent createEvent() {
+        return call(() -> {
+            Event e = new Event();
+            JCudaDriver.cuEventCreate(e.handle, CUevent_flags.CU_EVENT_DEFAULT);
+            return e;
+        });
+    }
+
+    private static CUdeviceptr ptr(DeviceBuffer b) { return ((Buffer) b).pointer; }
+
+    private static CUstream handle(GpuStream s) { return ((Stream) s).handle; }
+
+    @Override
+    public void copyToDevice(DeviceBuffer dst, PinnedBuffer src, long srcOffset, GpuStream s) {
+        // Pointer.to(buffer) would ignore a buffer's position: offsets go through withByteOffset.
+        run(() -> JCudaDriver.cuMemcpyHtoDAsync(ptr(dst), ((Pinned) src).pointer.withByteOffset(srcOffset), dst.byteSize(), handle(s)));
+    }
+
+    @Override
+    public void copyToHost(PinnedBuffer dst, long dstOffset, DeviceBuffer src, GpuStream s) {
+        run(() -> JCudaDriver.cuMemcpyDtoHAsync(((Pinned) dst).pointer.withByteOffset(dstOffset), ptr(src), src.byteSize(), handle(s)));
+    }
+
+    @Override
+    public void copyOnDevice(DeviceBuffer dst, DeviceBuffer src, GpuStream s) {
+        run(() -> JCudaDriver.cuMemcpyDtoDAsync(ptr(dst), ptr(src), src.byteSize(), handle(s)));
+    }
+
+    @Override
+    public void launch(Kernel kernel, LaunchDims d, GpuStream s, Object... args) {
+        if (args.length != kernel.args().size()) {
+            throw new IllegalArgumentException(kernel.cudaName() + " takes " + kernel.args().size() + " arguments, got " + args.length);
+        }
+        Pointer[] params = new Pointer[args.length];
+        for (int i = 0; i < args.length; i++) {
+            Object a = args[i];
+            params[i] = switch (kernel.args().get(i)) {
+                case P -> Pointer.to(a == null ? new CUdeviceptr() : ptr((DeviceBuffer) a));
+                case I -> Pointer.to(new int[] {(Integer) a});
+                case F -> Pointer.to(new float[] {(Float) a});
+            };
+        }
+        run(() -> {
+            try {
+                JCudaDriver.cuLaunchKernel(functions.get(kernel), d.gridX(), d.gridY(), d.gridZ(), d.blockX(), d.blockY(), d.blockZ(),
+                        d.sharedBytes(), handle(s), Pointer.to(params), null);
+            } catch (RuntimeException e) {
+                throw new KernelLaunchException(kernel.cudaName() + " " + d + ": " + e.getMessage(), e);
+            }
+        });
+    }
+
+    @Override public void record(GpuEvent e, GpuStream s) { run(() -> JCudaDriver.cuEventRecord(((Event) e).handle, handle(s))); }
+
+    @Override public void wait(GpuStream s, GpuEvent e) { run(() -> JCudaDriver.cuStreamWaitEvent(handle(s), ((Event) e).handle, 0)); }
+
+    @Override
+    public boolean isDone(GpuEvent e) {
+        return call(() -> {
+            JCudaDriver.setExceptionsEnabled(false);  // CUDA_ERROR_NOT_READY is an answer here, not a failure
+            try {
+                int status = JCudaDriver.cuEventQuery(((Event) e).handle);
+                if (status == jcuda.driver.CUresult.CUDA_SUCCESS) return true;
+                if (status == jcuda.driver.CUresult.CUDA_ERROR_NOT_READY) return false;
+                throw new jcuda.CudaException(jcuda.driver.CUresult.stringFor(status));
+            } finally {
+                JCudaDriver.setExceptionsEnabled(true);
+            }
+        });
+    }
+
+    @Override
+    public float elapsedMillis(GpuEvent start, GpuEvent end) {
+        return call(() -> {
+            float[] ms = new float[1];
+            JCudaDriver.cuEventElapsedTime(ms, ((Event) start).handle, ((Event) end).handle);
+            return ms[0];
+        });
+    }
+
+    @Override public void synchronize(GpuStream s) { run(() -> JCudaDriver.cuStreamSynchronize(handle(s))); }
+
+    @Override
+    public CompletableFuture<Void> whenDone(GpuStream s) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        // The host function runs on a driver thread that must not call CUDA: hand completion to the common pool.
+        run(() -> JCudaDriver.cuLaunchHostFunc(handle(s), data -> done.completeAsync(() -> null), null));
+        return done;
+    }
+
+    @Override
+    public void close() {
+        run(() -> JCudaDriver.cuDevicePrimaryCtxRelease(device));
+        owner.shutdown();
+    }
+}
