@@ -12,7 +12,6 @@ import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -28,6 +27,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class CpuModel implements LoadedModel {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[F.length()]);
 
     private record Layer(float[] attnNorm, CpuMatrix wq, CpuMatrix wk, CpuMatrix wv, CpuMatrix wo,
                          float[] bq, float[] bk, float[] bv,
@@ -308,14 +308,21 @@ final class CpuModel implements LoadedModel {
         for (; i < n; i++) y[yOff + i] += a * x[xOff + i];
     }
 
-    /** Dot product in a fixed lane order: vector partial sums, reduced lane by lane, then the scalar tail. */
+    /** Dot product in a fixed order: vector partial sums, added lane by lane, then the scalar tail. */
     private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (int upper = F.loopBound(n); i < upper; i += F.length()) {
             acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        // Lanes folded in halves, an order we fix ourselves: reduceLanes may add them in any order (and does
+        // differ between the interpreter and compiled code), which would make results depend on the JIT.
+        float[] lanes = LANES.get();
+        acc.intoArray(lanes, 0);
+        for (int width = F.length() / 2; width > 0; width /= 2) {
+            for (int l = 0; l < width; l++) lanes[l] += lanes[l + width];
+        }
+        float sum = lanes[0];
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
     }

@@ -97,4 +97,44 @@ class CpuBatchInvarianceTest {
             assertEquals(0, maxDiff, type.equals("f16") ? 0.05 : 0.5);
         }
     }
+
+    /** Rows of two sequences in one pass give the same bits as each sequence run alone. */
+    @ParameterizedTest
+    @ValueSource(strings = {"kjv-main-q8_0.gguf"})
+    void sequencesSharingAPassDoNotChangeEachOther(String file) {
+        try (ModelFile f = ModelFile.open(SharedData.kjv(file));
+             LoadedModel model = new CpuBackend().load(f, new LoadOptions(2, KvType.F32, 32))) {
+            int[] a = Arrays.copyOf(PROMPT, 9), b = Arrays.copyOfRange(PROMPT, 9, 21);
+            float[] aloneA = new float[4096], aloneB = new float[4096], togetherA = new float[4096], togetherB = new float[4096];
+            PagedKvCache tables = new PagedKvCache(16, 8);
+            try (KvCache kv = model.createKvCache(tables)) {
+                int sa = tables.createSequence(), sb = tables.createSequence();
+                tables.reserve(sa, a.length + 1);
+                tables.reserve(sb, b.length + 1);
+                model.forward(Batch.of(sa, 0, a, false), kv);
+                model.forward(Batch.of(sb, 0, b, false), kv);
+                model.forward(Batch.of(sa, a.length, new int[] {42}, false), kv).copyLogits(0, aloneA);
+                model.forward(Batch.of(sb, b.length, new int[] {43}, false), kv).copyLogits(0, aloneB);
+                var r = model.forward(new Batch(new int[] {42, 43}, new int[] {a.length, b.length}, new int[] {sa, sb}, new int[] {0, 1}), kv);
+                r.copyLogits(0, togetherA);
+                r.copyLogits(1, togetherB);
+            }
+            assertArrayEquals(aloneA, togetherA, 0f);
+            assertArrayEquals(aloneB, togetherB, 0f);
+        }
+    }
+
+    /** The thread count never changes a result. */
+    @ParameterizedTest
+    @ValueSource(strings = {"kjv-main-q8_0.gguf"})
+    void oneThreadGivesTheBitsOfTwo(String file) {
+        try (ModelFile f = ModelFile.open(SharedData.kjv(file));
+             LoadedModel one = new CpuBackend().load(f, new LoadOptions(1, KvType.F32, 8));
+             LoadedModel two = new CpuBackend().load(f, new LoadOptions(2, KvType.F32, 8))) {
+            for (int rows : new int[] {1, 5}) {
+                float[][] a = logits(one, rows), b = logits(two, rows);
+                for (int p = 0; p < PROMPT.length; p++) assertArrayEquals(a[p], b[p], 0f, "position " + p + ", " + rows + " rows per pass");
+            }
+        }
+    }
 }

@@ -83,7 +83,7 @@ class CpuGreedyReferenceTest {
     void quantisedModelsMatchTheFirst32TokensOnAtLeast29Prompts(String modelPath, String referenceFile) {
         List<Generation> refs = ReferenceRecords.generations(referenceFile);
         try (ModelFile file = ModelFile.open(SharedData.root().resolve(modelPath));
-             LoadedModel model = new CpuBackend().load(file, LoadOptions.defaults().withThreads(2))) {
+             LoadedModel model = new CpuBackend().load(file, LoadOptions.defaults().withThreads(Integer.getInteger("t", 2)))) {
             int first32 = 0, all = 0;
             StringBuilder lengths = new StringBuilder();
             for (Generation g : refs) {

@@ -53,7 +53,7 @@ class CudaQuantisedModelTest {
     @Test
     void q8_0DraftMatchesTheCpuOnTheDequantisedWeights() {
         List<Generation> refs = ReferenceRecords.generations("kjv-draft-q8_0.jsonl").subList(0, 3);
-        try (Arena arena = Arena.ofConfined();
+        try (Arena arena = Arena.ofShared();
              ModelFile file = ModelFile.open(SharedData.kjv("kjv-draft-q8_0.gguf"));
              LoadedModel gpu = cuda.load(file, LoadOptions.defaults());
              LoadedModel cpu = new CpuBackend().load(dequantised(file, arena), LoadOptions.defaults().withThreads(2))) {
