@@ -9,7 +9,10 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
     /** Drafting stops once the drafter's top probability falls below this. */
     float draftPMin();
 
-    /** Drafts shorter than this are discarded (counted as ignored) and a plain step is taken instead. */
+    /**
+     * Greedy decoding: drafts shorter than this are discarded (counted as ignored) and a plain step is taken
+     * instead. Sampling verifies short drafts too, since discarding them would bias the output.
+     */
     int draftMin();
 
     /** The per-generation state that answers "how long a draft now?". */
