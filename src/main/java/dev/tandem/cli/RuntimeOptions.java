@@ -1,0 +1,32 @@
+package dev.tandem.cli;
+
+import dev.tandem.runtime.KvType;
+import picocli.CommandLine.Option;
+
+/** Where and how models run. */
+final class RuntimeOptions {
+    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-host (default: ${DEFAULT-VALUE}).")
+    String backend;
+
+    @Option(names = {"-t", "--threads"}, description = "CPU threads (default: all cores).")
+    Integer threads;
+
+    @Option(names = "--kv-type", defaultValue = "f32", description = "K/V cache element type: f32, f16 or bf16 (default: ${DEFAULT-VALUE}).")
+    String kvType;
+
+    @Option(names = {"-c", "--ctx"}, description = "Context length (default: the model's, at most 8192).")
+    Integer context;
+
+    KvType kv() {
+        try {
+            return KvType.parse(kvType);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--kv-type: " + e.getMessage());
+        }
+    }
+
+    int threads() {
+        if (threads != null && threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
+        return threads != null ? threads : Runtime.getRuntime().availableProcessors();
+    }
+}

@@ -1,0 +1,97 @@
+package dev.tandem.cli;
+
+import dev.tandem.decode.DraftPolicy;
+import dev.tandem.decode.Generator;
+import dev.tandem.decode.ModelDrafter;
+import dev.tandem.decode.NgramDrafter;
+import dev.tandem.decode.PlainGenerator;
+import dev.tandem.decode.SamplerSettings;
+import dev.tandem.decode.SpeculativeGenerator;
+import dev.tandem.decode.VocabularyCheck;
+import dev.tandem.model.ModelFile;
+import dev.tandem.runtime.Backend;
+import dev.tandem.engine.Backends;
+import dev.tandem.runtime.LoadOptions;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.tokenizer.Tokenizers;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+
+/** The models one command works with: the main model, its tokenizer, and an optional draft, loaded on a backend. */
+final class Session implements AutoCloseable {
+    final ModelFile mainFile;
+    final Tokenizer tokenizer;
+    final Backend backend;
+    final LoadedModel main;
+    ModelFile draftFile;
+    LoadedModel draft;
+    private final DraftOptions draftOptions;
+
+    private Session(ModelFile mainFile, Tokenizer tokenizer, Backend backend, LoadedModel main, DraftOptions draftOptions) {
+        this.mainFile = mainFile;
+        this.tokenizer = tokenizer;
+        this.backend = backend;
+        this.main = main;
+        this.draftOptions = draftOptions;
+    }
+
+    static Session open(Path model, DraftOptions draftOptions, RuntimeOptions runtime, boolean quiet, PrintWriter err) {
+        draftOptions.validate();
+        LoadOptions options = new LoadOptions(runtime.threads(), runtime.kv(), 64);
+        Backends.Selection selection;
+        try {
+            selection = Backends.select(runtime.backend);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--backend: " + e.getMessage());
+        }
+        Backend backend = selection.backend();
+        if (selection.fallbackReason() != null && !quiet && System.console() != null) err.println(selection.fallbackReason());
+        ModelFile mainFile = ModelFile.open(model);
+        Session s = null;
+        try {
+            Tokenizer tokenizer = Tokenizers.forModel(mainFile);
+            LoadProgress.warmUp(mainFile, quiet);
+            s = new Session(mainFile, tokenizer, backend, backend.load(mainFile, options), draftOptions);
+            if (draftOptions.enabled() && !draftOptions.ngram()) {
+                s.draftFile = ModelFile.open(Path.of(draftOptions.draft));
+                VocabularyCheck.requireCompatible(tokenizer, Tokenizers.forModel(s.draftFile));
+                LoadProgress.warmUp(s.draftFile, quiet);
+                s.draft = backend.load(s.draftFile, options);
+            }
+            return s;
+        } catch (RuntimeException e) {
+            if (s != null) s.close();
+            else mainFile.close();
+            throw e;
+        }
+    }
+
+    /** Plain decoding, or speculative with the configured drafter and policy. */
+    Generator generator(SamplerSettings settings) {
+        if (!draftOptions.enabled()) return new PlainGenerator(main, settings);
+        DraftPolicy policy = draftOptions.adaptive
+                ? new DraftPolicy.Adaptive(draftOptions.draftMax, draftOptions.draftPMin, DraftPolicy.Adaptive.defaults().probeInterval())
+                : new DraftPolicy.Fixed(draftOptions.draftMax, draftOptions.draftMin, draftOptions.draftPMin);
+        return new SpeculativeGenerator(main, draftOptions.ngram() ? new NgramDrafter() : new ModelDrafter(draft), policy, settings);
+    }
+
+    /** A prompt that leaves no room to generate is an error naming both numbers. */
+    void checkPrompt(int promptTokens) {
+        int context = main.config().contextLength();
+        if (promptTokens >= context) {
+            throw new UserInputException("the prompt has " + promptTokens + " tokens but the context holds " + context
+                    + " (nothing left to generate)");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (draft != null) draft.close();
+        if (draftFile != null) draftFile.close();
+        main.close();
+        mainFile.close();
+        backend.close();
+    }
+}

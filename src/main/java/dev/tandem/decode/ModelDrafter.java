@@ -1,0 +1,111 @@
+package dev.tandem.decode;
+
+import dev.tandem.runtime.ForwardResult;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.PagedKvCache;
+
+import java.util.concurrent.CompletionStage;
+
+/**
+ * A small model drafts: it takes its own choice (greedy: top token; sampling: a draw from the same sampler chain
+ * as the main model) step by step. Its K/V storage lives on the main model's block tables, so the generator's
+ * one {@code truncate} rolls both back; it keeps track of how far its own storage is valid and, before drafting,
+ * runs the tokens it has not seen yet (the main model's last token, and accepted tokens) in one pass.
+ * Draft logits beyond the shared vocabulary (see {@link VocabularyCheck}) are masked.
+ */
+public final class ModelDrafter implements Drafter {
+    private final LoadedModel draft;
+
+    public ModelDrafter(LoadedModel draft) {
+        this.draft = draft;
+    }
+
+    public LoadedModel model() { return draft; }
+
+    @Override
+    public int contextLength() { return draft.config().contextLength(); }
+
+    @Override
+    public Session open(Context context) {
+        return new ModelSession(context);
+    }
+
+    private final class ModelSession implements Session {
+        private final Context c;
+        private final PagedKvCache tables;
+        private final KvCache kv;
+        private final BatchArrays batches;
+        private final Sampler sampler;
+        private final float[] logits;
+        /** Ids below this are shared with the main model; the rest of the draft's logits are masked. */
+        private final int shared;
+        private final boolean greedy;
+        /** Positions [0, valid) of the draft's storage hold the context's tokens. */
+        private int valid;
+
+        ModelSession(Context c) {
+            this.c = c;
+            this.tables = c.tables();
+            this.kv = draft.createKvCache(c.tables());
+            this.batches = new BatchArrays(c.sequence(), c.draftMax() + 1);
+            this.sampler = new Sampler(c.sampler(), c.vocabularySize());
+            int draftVocabulary = draft.config().vocabularySize();
+            this.logits = new float[Math.max(draftVocabulary, c.vocabularySize())];
+            this.shared = Math.min(draftVocabulary, c.vocabularySize());
+            this.greedy = c.sampler().isGreedy();
+        }
+
+        @Override
+        public void prefill(int[] tokens, int length) {
+            tables.reserve(c.sequence(), length);
+            join(draft.forwardAsync(batches.of(tokens, 0, length, 0, false), kv));
+            valid = length;
+        }
+
+        @Override
+        public void propose(int[] context, int length, int max, float pMin, Draft out) {
+            out.clear();
+            if (max <= 0) return;
+            // Positions written: the unseen context tokens up to length-1, then drafts 1..max-1 at length.. .
+            tables.reserve(c.sequence(), length + max - 1);
+            ForwardResult r = join(draft.forwardAsync(batches.of(context, valid, length - valid, valid, false), kv));
+            valid = length;
+            for (int i = 0; ; i++) {
+                r.copyLogits(0, logits);
+                Distribution q = out.next();
+                int token;
+                float top;
+                if (greedy) {
+                    token = Sampler.argmax(logits, shared);
+                    top = pMin > 0 ? Sampler.topProbability(logits, shared) : 1f;
+                    q.setOneHot(token);
+                } else {
+                    sampler.fill(logits, shared, context, length + i, q);
+                    top = q.p(q.top());
+                    token = q.sample(c.random());
+                }
+                if (top < pMin) return;          // not confident enough: this token is not proposed
+                out.push(token);
+                context[length + i] = token;     // scratch: the penalty window of the next draft step
+                if (i + 1 == max) return;        // the last draft token need not be run
+                r = join(draft.forwardAsync(batches.of(context, length + i, 1, length + i, false), kv));
+                valid = length + i + 1;
+            }
+        }
+
+        @Override
+        public void rollback(int length) {
+            valid = Math.min(valid, length);
+        }
+
+        @Override
+        public void close() {
+            kv.close();
+        }
+    }
+
+    static ForwardResult join(CompletionStage<ForwardResult> stage) {
+        return stage.toCompletableFuture().join();
+    }
+}
