@@ -1,0 +1,153 @@
+package dev.tandem.cli;
+
+import dev.tandem.bench.BenchPlot;
+import dev.tandem.bench.SpeculativeBench;
+import dev.tandem.decode.Drafter;
+import dev.tandem.decode.GenerationLimits;
+import dev.tandem.decode.GenerationStats;
+import dev.tandem.decode.ModelDrafter;
+import dev.tandem.decode.NgramDrafter;
+import dev.tandem.decode.PlainGenerator;
+import dev.tandem.decode.SamplerSettings;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code tandem bench}: the main model alone and with the draft, on the same prompts in one process,
+ * interleaved prompt by prompt; without {@code --draft}, plain decoding only.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure plain and speculative decoding speed, acceptance and the cost of multi-row passes.")
+final class BenchCommand implements Callable<Integer> {
+    /** Verse openings like the reference engine's speculative prompts. */
+    static final List<String> DEFAULT_PROMPTS = List.of(
+            "In the beginning God created", "And it came to pass", "The LORD is my shepherd",
+            "And the LORD spake unto Moses, saying,", "Blessed are the", "Thus saith the LORD");
+
+    @Spec CommandSpec spec;
+    @Mixin ModelOptions model;
+    @Mixin RuntimeOptions runtime;
+
+    @Option(names = {"-d", "--draft"}, paramLabel = "MODEL|ngram", description = "Draft model, or 'ngram'. Without it: plain decoding only.")
+    String draft;
+
+    @Option(names = "--prompts", paramLabel = "FILE", description = "One prompt per line (default: six verse openings).")
+    Path prompts;
+
+    @Option(names = {"-n", "--max-tokens"}, defaultValue = "64", description = "Tokens generated per prompt (default: ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--draft-max", split = ",", defaultValue = "1,2,3,4,6,8", description = "Draft lengths to try (default: ${DEFAULT-VALUE}).")
+    List<Integer> draftMax;
+
+    @Option(names = "--draft-p-min", defaultValue = "0", description = "p-min of the fixed-length runs (default: ${DEFAULT-VALUE}).")
+    float draftPMin;
+
+    @Option(names = "--no-adaptive", description = "Leave out the adaptive policy.")
+    boolean noAdaptive;
+
+    @Option(names = "--repeats", defaultValue = "1", description = "Passes over the prompts per configuration (default: ${DEFAULT-VALUE}).")
+    int repeats;
+
+    @Option(names = "--json", description = "Print one JSON object {\"runs\":[...], \"pass_cost\":[...]}.")
+    boolean json;
+
+    @Option(names = "--plot", paramLabel = "PNG", description = "Draw speed-up and acceptance against draft length.")
+    Path plot;
+
+    @Override
+    public Integer call() throws IOException {
+        if (maxTokens < 1) throw new UsageException("--max-tokens must be at least 1, got " + maxTokens);
+        if (repeats < 1) throw new UsageException("--repeats must be at least 1, got " + repeats);
+        for (int k : draftMax) if (k < 1) throw new UsageException("--draft-max values must be at least 1, got " + k);
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        DraftOptions options = new DraftOptions();
+        options.draft = draft;
+        options.draftMax = 16;
+        try (Session s = Session.open(model.model(), options, runtime, json, err)) {
+            List<int[]> tokens = new ArrayList<>();
+            for (String p : promptTexts()) {
+                int[] t = s.tokenizer.encode(p, true, true);
+                s.checkPrompt(t.length + maxTokens);
+                tokens.add(t);
+            }
+            java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
+            if (draft == null) {
+                Map<String, Object> result = plainOnly(s, tokens, progress);
+                out.println(json ? Json.write(result) : plainTable(result));
+                return 0;
+            }
+            Drafter drafter = options.ngram() ? new NgramDrafter() : new ModelDrafter(s.draft);
+            SpeculativeBench bench = new SpeculativeBench(s.main, drafter, progress);
+            SpeculativeBench.Report report = bench.run(new SpeculativeBench.Settings(tokens, maxTokens, draftMax, !noAdaptive,
+                    draftPMin, repeats, SamplerSettings.greedy()));
+            out.println(json ? Json.write(report.toMap()) : report.table());
+            if (plot != null) {
+                BenchPlot.writePng(report, s.mainFile.path().getFileName() + " + " + draft, plot);
+                if (!json) err.println("plot: " + plot);
+            }
+        }
+        return 0;
+    }
+
+    private List<String> promptTexts() throws IOException {
+        if (prompts == null) return DEFAULT_PROMPTS;
+        if (!Files.isRegularFile(prompts)) throw new UserInputException("--prompts: no such file " + prompts);
+        List<String> lines = Files.readAllLines(prompts).stream().filter(l -> !l.isBlank()).toList();
+        if (lines.isEmpty()) throw new UserInputException("--prompts: " + prompts + " has no prompt");
+        return lines;
+    }
+
+    /** Plain decoding tok/s over the prompts (after one warm-up), and the (k+1)-row pass cost. */
+    private Map<String, Object> plainOnly(Session s, List<int[]> tokens, java.util.function.Consumer<String> progress) {
+        PlainGenerator plain = new PlainGenerator(s.main, SamplerSettings.greedy());
+        GenerationLimits limits = GenerationLimits.of(maxTokens);
+        plain.generate(tokens.getFirst(), limits);
+        long generated = 0;
+        double millis = 0;
+        List<Double> perPrompt = new ArrayList<>();
+        for (int rep = 0; rep < repeats; rep++) {
+            for (int[] p : tokens) {
+                GenerationStats st = plain.generate(p, limits).stats();
+                generated += st.generatedTokens();
+                millis += st.generationMillis();
+                perPrompt.add(st.tokensPerSecond());
+                progress.accept(String.format("prompt of %d tokens: %.2f tok/s", p.length, st.tokensPerSecond()));
+            }
+        }
+        double[] cost = new SpeculativeBench(s.main, null, line -> {}).passCost(tokens.getFirst(), 8, 5);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model", s.mainFile.path().toString());
+        m.put("threads", runtime.threads());
+        m.put("prompts", tokens.size() * repeats);
+        m.put("tokens_per_prompt", maxTokens);
+        m.put("plain_tokens_per_second", generated * 1000.0 / millis);
+        m.put("per_prompt_tokens_per_second", perPrompt);
+        m.put("pass_cost", cost);
+        return m;
+    }
+
+    private static String plainTable(Map<String, Object> m) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format("plain decoding: %.2f tok/s (%s prompts x %s tokens, %s threads)%n",
+                (Double) m.get("plain_tokens_per_second"), m.get("prompts"), m.get("tokens_per_prompt"), m.get("threads")));
+        double[] cost = (double[]) m.get("pass_cost");
+        sb.append("cost of a (k+1)-row pass / a 1-row pass:");
+        for (int k = 1; k <= cost.length; k++) sb.append(String.format("  k=%d %.2f", k, cost[k - 1]));
+        return sb.toString();
+    }
+}
