@@ -1,0 +1,100 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.testing.ReferenceRecords;
+import dev.tandem.testing.ReferenceRecords.Generation;
+import dev.tandem.testing.SharedData;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code tandem generate} end to end: the prompt tokenised as the reference engine does, greedy tokens, JSON stats. */
+class GenerateCommandTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    static JsonNode generate(String... args) throws IOException {
+        CliRun run = CliRun.of(args);
+        assertEquals(0, run.exitCode(), run.err());
+        return JSON.readTree(run.out());
+    }
+
+    @Test
+    void greedyJsonOutputIsTheReferenceContinuation() throws IOException {
+        List<Generation> refs = ReferenceRecords.generations("kjv-main-f32.jsonl");
+        for (Generation g : refs.subList(0, 3)) {
+            JsonNode out = generate("generate", "--model", SharedData.kjv("kjv-main-f32.gguf").toString(), "--prompt=" + g.prompt(),
+                    "--max-tokens", "24", "--temperature", "0", "--threads", "1", "--json");
+            assertArrayEquals(g.promptTokens(), ReferenceRecords.ints(out.get("prompt_tokens")), g.prompt());
+            int[] tokens = ReferenceRecords.ints(out.get("tokens"));
+            assertArrayEquals(java.util.Arrays.copyOf(g.tokens(), 24), tokens, g.prompt());
+            assertTrue(g.text().startsWith(out.get("text").asText()), out.get("text").asText());
+            assertEquals(24, out.get("stats").get("predicted_n").asInt());
+            assertTrue(out.get("stats").get("tokens_per_second").asDouble() > 0);
+        }
+    }
+
+    @Test
+    void speculativeGreedyEqualsPlainAndReportsDraftStats() throws IOException {
+        String main = SharedData.kjv("kjv-main-q8_0.gguf").toString(), draft = SharedData.kjv("kjv-draft-q8_0.gguf").toString();
+        JsonNode plain = generate("generate", "-m", main, "-p", "And it came to pass", "-n", "48", "--temperature", "0", "-t", "1", "--json");
+        JsonNode spec = generate("generate", "-m", main, "-p", "And it came to pass", "-n", "48", "--temperature", "0", "-t", "1",
+                "--draft", draft, "--draft-max", "4", "--draft-p-min", "0", "--json");
+        assertEquals(plain.get("tokens"), spec.get("tokens"));
+        JsonNode s = spec.get("stats");
+        assertTrue(s.get("total_draft_tokens_count").asInt() > 0);
+        assertEquals(s.get("total_draft_tokens_count").asInt(), s.get("accepted_draft_tokens_count").asInt()
+                + s.get("rejected_draft_tokens_count").asInt() + s.get("ignored_draft_tokens_count").asInt());
+        assertEquals(s.get("draft_n_accepted"), s.get("accepted_draft_tokens_count"));
+        JsonNode ngram = generate("generate", "-m", main, "-p", "And it came to pass", "-n", "48", "--temperature", "0", "-t", "1",
+                "--draft", "ngram", "--json");
+        assertEquals(plain.get("tokens"), ngram.get("tokens"));
+    }
+
+    @Test
+    void seededSamplingIsReproducible() throws IOException {
+        String main = SharedData.kjv("kjv-main-q8_0.gguf").toString();
+        JsonNode a = generate("generate", "-m", main, "-p", "In the beginning", "-n", "16", "--seed", "7", "-t", "1", "--json");
+        JsonNode b = generate("generate", "-m", main, "-p", "In the beginning", "-n", "16", "--seed", "7", "-t", "1", "--json");
+        assertEquals(a.get("tokens"), b.get("tokens"));
+    }
+
+    @Test
+    void maxTokensMustBePositive() {
+        CliRun run = CliRun.of("generate", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "-p", "x", "--max-tokens", "0");
+        assertEquals(2, run.exitCode());
+        assertTrue(run.failedWithOneLine() && run.err().contains("--max-tokens must be at least 1"), run.err());
+    }
+
+    @Test
+    void promptLongerThanTheContextNamesBothNumbers() {
+        String prompt = "And the LORD said unto Moses, ".repeat(150); // about 1,200 tokens; the context is 1,024
+        CliRun run = CliRun.of("generate", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "--prompt=" + prompt, "-n", "4");
+        assertEquals(1, run.exitCode());
+        assertTrue(run.failedWithOneLine() && run.err().contains("tokens but the context holds 1024"), run.err());
+    }
+
+    @Test
+    void anIncompatibleDraftIsRefusedWithTheReason() {
+        CliRun run = CliRun.of("generate", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "-p", "x", "-n", "4",
+                "--draft", SharedData.root().resolve("models/tokenizers/llama3/vocab.gguf").toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.failedWithOneLine(), run.err());
+    }
+
+    @Test
+    void badFlagValuesAreUsageErrors() {
+        String main = SharedData.kjv("kjv-main-q8_0.gguf").toString();
+        for (String[] bad : new String[][] {{"--temperature", "-1"}, {"--top-p", "0"}, {"--kv-type", "q4"}, {"--draft-max", "0", "--draft", "ngram"}, {"--backend", "tpu"}}) {
+            String[] args = new String[4 + bad.length];
+            args[0] = "generate"; args[1] = "-m"; args[2] = main; args[3] = "-p=x";
+            System.arraycopy(bad, 0, args, 4, bad.length);
+            CliRun run = CliRun.of(args);
+            assertEquals(2, run.exitCode(), String.join(" ", bad) + ": " + run.err());
+            assertTrue(run.failedWithOneLine(), run.err());
+        }
+    }
+}
