@@ -33,8 +33,16 @@ final class MatmulQ80Direct {
     /** Usable on this machine: a float vector of 8 or 16 lanes. */
     static boolean supported() { return L == 8 || L == 16; }
 
-    private static FloatVector weights(MemorySegment w, long at) {
-        return (FloatVector) ByteVector.fromMemorySegment(BYTES, w, at, MatmulKernel.LE).convertShape(VectorOperators.B2F, F, 0);
+    /** The 32 quants of a block in one load (bounds and liveness checks are paid once per block, not per part). */
+    static final VectorSpecies<Byte> BLOCK = ByteVector.SPECIES_256;
+
+    private static ByteVector quants(MemorySegment w, long blockAt) {
+        return ByteVector.fromMemorySegment(BLOCK, w, blockAt + 2, MatmulKernel.LE);
+    }
+
+    /** Floats of part {@code p} (L quants) of a block's quants. */
+    private static FloatVector part(ByteVector q, int p) {
+        return (FloatVector) q.convertShape(VectorOperators.B2F, F, p);
     }
 
     private static float scale(MemorySegment w, long blockAt) {
@@ -63,12 +71,13 @@ final class MatmulQ80Direct {
         for (int g = 0; g < groups; g++) {
             long b0 = at0 + (long) g * BLOCK_BYTES, b1 = at1 + (long) g * BLOCK_BYTES;
             int xo = r * columns + 32 * g;
+            ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
             FloatVector x = FloatVector.fromArray(F, xq, xo);
-            FloatVector s0 = weights(w, b0 + 2).mul(x), s1 = weights(w, b1 + 2).mul(x);
+            FloatVector s0 = part(q0, 0).mul(x), s1 = part(q1, 0).mul(x);
             for (int p = 1; p < PARTS; p++) {
                 x = FloatVector.fromArray(F, xq, xo + p * L);
-                s0 = weights(w, b0 + 2 + p * L).fma(x, s0);
-                s1 = weights(w, b1 + 2 + p * L).fma(x, s1);
+                s0 = part(q0, p).fma(x, s0);
+                s1 = part(q1, p).fma(x, s1);
             }
             float dx = xs[r * groups + g];
             a0 = s0.fma(FloatVector.broadcast(F, scale(w, b0) * dx), a0);
@@ -85,12 +94,13 @@ final class MatmulQ80Direct {
         for (int g = 0; g < groups; g++) {
             long b0 = at0 + (long) g * BLOCK_BYTES, b1 = at1 + (long) g * BLOCK_BYTES;
             int xa = r * columns + 32 * g, xb = xa + columns;
-            FloatVector w0 = weights(w, b0 + 2), w1 = weights(w, b1 + 2);
+            ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
+            FloatVector w0 = part(q0, 0), w1 = part(q1, 0);
             FloatVector xA = FloatVector.fromArray(F, xq, xa), xB = FloatVector.fromArray(F, xq, xb);
             FloatVector s00 = w0.mul(xA), s01 = w0.mul(xB), s10 = w1.mul(xA), s11 = w1.mul(xB);
             for (int p = 1; p < PARTS; p++) {
-                w0 = weights(w, b0 + 2 + p * L);
-                w1 = weights(w, b1 + 2 + p * L);
+                w0 = part(q0, p);
+                w1 = part(q1, p);
                 xA = FloatVector.fromArray(F, xq, xa + p * L);
                 xB = FloatVector.fromArray(F, xq, xb + p * L);
                 s00 = w0.fma(xA, s00);
@@ -118,7 +128,8 @@ final class MatmulQ80Direct {
         for (int g = 0; g < groups; g++) {
             long b0 = at0 + (long) g * BLOCK_BYTES, b1 = at1 + (long) g * BLOCK_BYTES;
             int x0 = r * columns + 32 * g, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns;
-            FloatVector w0 = weights(w, b0 + 2), w1 = weights(w, b1 + 2);
+            ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
+            FloatVector w0 = part(q0, 0), w1 = part(q1, 0);
             FloatVector v = FloatVector.fromArray(F, xq, x0);
             FloatVector s00 = w0.mul(v), s10 = w1.mul(v);
             v = FloatVector.fromArray(F, xq, x1);
@@ -129,8 +140,8 @@ final class MatmulQ80Direct {
             FloatVector s03 = w0.mul(v), s13 = w1.mul(v);
             for (int p = 1; p < PARTS; p++) {
                 int d = p * L;
-                w0 = weights(w, b0 + 2 + d);
-                w1 = weights(w, b1 + 2 + d);
+                w0 = part(q0, p);
+                w1 = part(q1, p);
                 v = FloatVector.fromArray(F, xq, x0 + d);
                 s00 = w0.fma(v, s00);
                 s10 = w1.fma(v, s10);
