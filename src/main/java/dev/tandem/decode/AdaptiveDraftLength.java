@@ -12,11 +12,14 @@ import java.util.Arrays;
  * verify(r) the measured cost of an r-row main pass (interpolated between measured row counts, extrapolated
  * linearly). All measurements are exponential moving averages, so the choice follows drifting costs. When k = 0
  * wins, speculation is off, and one draft is tried every {@code probeInterval} steps to see whether that changed;
- * while speculating, a plain step now and then keeps plainStep fresh.
+ * each probe that changes nothing doubles the wait (up to {@link #MAX_BACKOFF} times), since a probe costs a
+ * draft catch-up pass and a verification, and on a pair where speculation cannot pay those would otherwise eat
+ * a steady share of the speed. While speculating, a plain step now and then keeps plainStep fresh.
  */
 final class AdaptiveDraftLength implements DraftLength {
     private static final double TIME_WEIGHT = 0.2, ACCEPTANCE_DECAY = 0.95;
     private static final int FIRST_PROBE = 4;
+    private static final int MAX_BACKOFF = 16;
 
     private final int draftMax, probeInterval;
     private double plainNanos = Double.NaN, draftTokenNanos = Double.NaN;
@@ -24,10 +27,14 @@ final class AdaptiveDraftLength implements DraftLength {
     private final double[] verifyNanos;
     private double agreedWeight = 1, disagreedWeight = 1;   // prior: α = 1/2
     private int stepsOff, stepsOn;
+    /** Steps between probes while speculation is off; grows while probes keep losing. */
+    private int interval;
+    private boolean probing;
 
     AdaptiveDraftLength(int draftMax, int probeInterval) {
         this.draftMax = draftMax;
         this.probeInterval = probeInterval;
+        this.interval = probeInterval;
         this.verifyNanos = new double[draftMax + 2];
         Arrays.fill(verifyNanos, Double.NaN);
     }
@@ -49,12 +56,19 @@ final class AdaptiveDraftLength implements DraftLength {
         }
         if (bestSpeculativeRate <= 1.0 / plainNanos) {
             stepsOn = 0;
-            if (++stepsOff >= probeInterval) {
+            if (probing) {          // the last probe did not pay: wait longer before the next
+                probing = false;
+                interval = Math.min(interval * 2, probeInterval * MAX_BACKOFF);
+            }
+            if (++stepsOff >= interval) {
                 stepsOff = 0;
+                probing = true;
                 return bestSpeculative;
             }
             return 0;
         }
+        probing = false;
+        interval = probeInterval;
         stepsOff = 0;
         if (++stepsOn >= 4 * probeInterval) {
             stepsOn = 0;

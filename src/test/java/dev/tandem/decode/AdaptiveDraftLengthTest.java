@@ -72,4 +72,24 @@ class AdaptiveDraftLengthTest {
         assertEquals(12 * MS, a.verifyCost(3), 1);
         assertEquals(16 * MS, a.verifyCost(7), 1, "extrapolated along the measured slope");
     }
+
+    /** Where speculation never pays, probes thin out: each losing probe doubles the wait, up to 16 intervals. */
+    @Test
+    void probesBackOffWhileTheyKeepLosing() {
+        AdaptiveDraftLength a = learn(10, 2 * MS, 0.5, 200);
+        int probes = 0;
+        for (int i = 0; i < 4000; i++) {
+            int k = a.next(100);
+            if (k == 0) {
+                a.plainStep(10 * MS);
+            } else {
+                probes++;
+                a.drafted(k, 2 * MS * k);
+                a.verified(k + 1, (long) (10 * MS + 10 * MS * k), k, k / 2);
+            }
+        }
+        // Without back-off: 4000 / 32 = 125 probes. With it: 32+64+...+512 (=992 steps, 5 probes), then one per 512.
+        assertTrue(probes <= 5 + 4000 / 512 + 1, "probes " + probes);
+        assertTrue(probes >= 4, "it still probes now and then: " + probes);
+    }
 }
