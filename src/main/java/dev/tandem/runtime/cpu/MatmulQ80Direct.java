@@ -1,7 +1,6 @@
 package dev.tandem.runtime.cpu;
 
 import dev.tandem.model.quant.HalfFloat;
-import dev.tandem.model.quant.LittleEndian;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -9,6 +8,7 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Q8_0 weights times Q8_0 activations without an unpacking pass: each 32-byte weight block is widened to
@@ -36,8 +36,8 @@ final class MatmulQ80Direct {
     /** The 32 quants of a block in one load (bounds and liveness checks are paid once per block, not per part). */
     static final VectorSpecies<Byte> BLOCK = ByteVector.SPECIES_256;
 
-    private static ByteVector quants(MemorySegment w, long blockAt) {
-        return ByteVector.fromMemorySegment(BLOCK, w, blockAt + 2, MatmulKernel.LE);
+    private static ByteVector quants(byte[] w, int blockAt) {
+        return ByteVector.fromArray(BLOCK, w, blockAt + 2);
     }
 
     /** Floats of part {@code p} (L quants) of a block's quants. */
@@ -45,31 +45,39 @@ final class MatmulQ80Direct {
         return (FloatVector) q.convertShape(VectorOperators.B2F, F, p);
     }
 
-    private static float scale(MemorySegment w, long blockAt) {
-        return HalfFloat.toFloat(w.get(LittleEndian.SHORT, blockAt));
+    private static float scale(byte[] w, int blockAt) {
+        return HalfFloat.toFloat((short) ((w[blockAt] & 0xFF) | (w[blockAt + 1] << 8)));
     }
 
-    /** out[r*outRows + o] for weight rows o in [first, end) and every activation row r < batch. */
+    /**
+     * out[r*outRows + o] for weight rows o in [first, end) and every activation row r < batch. Each pair of weight
+     * rows is first copied from the mapped file into {@code rows} (one bulk copy, which streams the bytes from
+     * memory once) so that the vector loads that follow are plain array loads from L1, without a segment's
+     * per-access bounds and liveness checks.
+     */
     static void multiply(MemorySegment w, long rowBytes, int columns, int first, int end,
-                         float[] xq, float[] xs, int batch, float[] out, int outRows, float[] lanes) {
+                         float[] xq, float[] xs, int batch, float[] out, int outRows, float[] lanes, byte[] rows) {
+        int bytes = (int) rowBytes;
         for (int o = first; o < end; o += 2) {
             int o1 = Math.min(o + 1, end - 1); // an odd last row is paired with itself
-            long at0 = o * rowBytes, at1 = o1 * rowBytes;
+            MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o * rowBytes, rows, 0, bytes);
+            if (o1 != o) MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o1 * rowBytes, rows, bytes, bytes);
+            int at0 = 0, at1 = o1 != o ? bytes : 0;
             int r = 0;
             if (L == 16) {
-                for (; r + 4 <= batch; r += 4) quad(w, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
+                for (; r + 4 <= batch; r += 4) quad(rows, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
             }
-            for (; r + 2 <= batch; r += 2) pair(w, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
-            for (; r < batch; r++) single(w, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
+            for (; r + 2 <= batch; r += 2) pair(rows, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
+            for (; r < batch; r++) single(rows, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
         }
     }
 
-    private static void single(MemorySegment w, long at0, long at1, int columns, float[] xq, float[] xs, int r,
+    private static void single(byte[] w, int at0, int at1, int columns, float[] xq, float[] xs, int r,
                                float[] out, int outRows, int o0, int o1, float[] lanes) {
         int groups = columns / 32;
         FloatVector a0 = FloatVector.zero(F), a1 = a0;
         for (int g = 0; g < groups; g++) {
-            long b0 = at0 + (long) g * BLOCK_BYTES, b1 = at1 + (long) g * BLOCK_BYTES;
+            int b0 = at0 + g * BLOCK_BYTES, b1 = at1 + g * BLOCK_BYTES;
             int xo = r * columns + 32 * g;
             ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
             FloatVector x = FloatVector.fromArray(F, xq, xo);
@@ -87,12 +95,12 @@ final class MatmulQ80Direct {
         out[r * outRows + o1] = MatmulKernel.sumLanes(a1, lanes);
     }
 
-    private static void pair(MemorySegment w, long at0, long at1, int columns, float[] xq, float[] xs, int r,
+    private static void pair(byte[] w, int at0, int at1, int columns, float[] xq, float[] xs, int r,
                              float[] out, int outRows, int o0, int o1, float[] lanes) {
         int groups = columns / 32;
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00;
         for (int g = 0; g < groups; g++) {
-            long b0 = at0 + (long) g * BLOCK_BYTES, b1 = at1 + (long) g * BLOCK_BYTES;
+            int b0 = at0 + g * BLOCK_BYTES, b1 = at1 + g * BLOCK_BYTES;
             int xa = r * columns + 32 * g, xb = xa + columns;
             ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
             FloatVector w0 = part(q0, 0), w1 = part(q1, 0);
@@ -121,12 +129,12 @@ final class MatmulQ80Direct {
         out[(r + 1) * outRows + o1] = MatmulKernel.sumLanes(a11, lanes);
     }
 
-    private static void quad(MemorySegment w, long at0, long at1, int columns, float[] xq, float[] xs, int r,
+    private static void quad(byte[] w, int at0, int at1, int columns, float[] xq, float[] xs, int r,
                              float[] out, int outRows, int o0, int o1, float[] lanes) {
         int groups = columns / 32;
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
         for (int g = 0; g < groups; g++) {
-            long b0 = at0 + (long) g * BLOCK_BYTES, b1 = at1 + (long) g * BLOCK_BYTES;
+            int b0 = at0 + g * BLOCK_BYTES, b1 = at1 + g * BLOCK_BYTES;
             int x0 = r * columns + 32 * g, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns;
             ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
             FloatVector w0 = part(q0, 0), w1 = part(q1, 0);
