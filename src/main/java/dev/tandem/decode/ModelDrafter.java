@@ -16,9 +16,20 @@ import java.util.concurrent.CompletionStage;
  */
 public final class ModelDrafter implements Drafter {
     private final LoadedModel draft;
+    /** K/V storage every session shares (an engine's one cache per model over its pool), or null: one per session. */
+    private final KvCache shared;
 
     public ModelDrafter(LoadedModel draft) {
+        this(draft, null);
+    }
+
+    /**
+     * A drafter whose sessions all write into {@code shared}, the draft's storage over a pool of block tables
+     * that several sequences use (sessions must be opened on {@code shared.tables()}); the caller closes it.
+     */
+    public ModelDrafter(LoadedModel draft, KvCache shared) {
         this.draft = draft;
+        this.shared = shared;
     }
 
     public LoadedModel model() { return draft; }
@@ -47,7 +58,11 @@ public final class ModelDrafter implements Drafter {
         ModelSession(Context c) {
             this.c = c;
             this.tables = c.tables();
-            this.kv = draft.createKvCache(c.tables());
+            KvCache common = ModelDrafter.this.shared;
+            if (common != null && common.tables() != c.tables()) {
+                throw new IllegalArgumentException("the draft's shared K/V storage lives on other block tables than the sequence");
+            }
+            this.kv = common != null ? common : draft.createKvCache(c.tables());
             this.batches = new BatchArrays(c.sequence(), c.draftMax() + 1);
             this.sampler = new Sampler(c.sampler(), c.vocabularySize());
             int draftVocabulary = draft.config().vocabularySize();
@@ -101,7 +116,7 @@ public final class ModelDrafter implements Drafter {
 
         @Override
         public void close() {
-            kv.close();
+            if (kv != ModelDrafter.this.shared) kv.close();
         }
     }
 

@@ -1,5 +1,12 @@
 package dev.tandem.engine;
 
+import dev.tandem.decode.DraftPolicy;
+import dev.tandem.decode.Drafter;
+import dev.tandem.decode.IncompatibleDraftException;
+import dev.tandem.decode.ModelDrafter;
+import dev.tandem.decode.NgramDrafter;
+import dev.tandem.decode.TokenChoice;
+import dev.tandem.decode.VocabularyCheck;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Backend;
 import dev.tandem.runtime.KvCache;
@@ -25,10 +32,16 @@ import java.util.concurrent.Executors;
  */
 public final class Engine implements AutoCloseable {
     static final int BLOCK_SIZE = 16;
+    /** The draft name of prompt lookup. */
+    static final String NGRAM = "ngram";
+    /** While adaptive speculation is off, one draft is tried every this many plain steps. */
+    static final int ADAPTIVE_PROBE_INTERVAL = 32;
 
     private final List<Loaded> models;
     private final Loaded main;
     private final Map<String, Loaded> drafts = new LinkedHashMap<>();
+    /** A drafter per loaded draft model (writing into that model's one K/V storage over the shared pool), and "ngram". */
+    private final Map<String, Drafter> drafters = new LinkedHashMap<>();
     private final Tokenizer tokenizer;
     private final Optional<ChatTemplate> chatTemplate;
     private final int contextLength;
@@ -75,6 +88,8 @@ public final class Engine implements AutoCloseable {
                     ? PagedKvCache.forBudget(b.kvMemory, bytesPerPosition, BLOCK_SIZE)
                     : new PagedKvCache(BLOCK_SIZE, b.parallel * ((contextLength + BLOCK_SIZE - 1) / BLOCK_SIZE));
             for (Loaded l : loaded) caches.add(l.model.createKvCache(tables));
+            for (int i = 1; i < loaded.size(); i++) drafters.put(loaded.get(i).info.id(), new ModelDrafter(loaded.get(i).model, caches.get(i)));
+            drafters.put(NGRAM, new NgramDrafter());
             this.chatTemplate = tokenizer.chatTemplate().map(src -> new ChatTemplate(src,
                     tokenizer.bos() >= 0 ? tokenizer.tokenText(tokenizer.bos()) : "",
                     tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : ""));
@@ -115,24 +130,12 @@ public final class Engine implements AutoCloseable {
         return dot > 0 && !path.toFile().isDirectory() ? name.substring(0, dot) : name;
     }
 
-    /** The minimum a draft must share with the main model until decode's VocabularyCheck takes over. */
+    /** decode's rule: a draft must share the main model's vocabulary; the error names the draft and the first difference. */
     private void checkVocabulary(Loaded draft) {
-        Tokenizer t = Tokenizers.forModel(draft.file);
-        String id = draft.info.id();
-        if (!t.kind().equals(tokenizer.kind())) {
-            throw new IllegalArgumentException("draft '" + id + "' uses a " + t.kind() + " tokenizer, the main model " + tokenizer.kind());
-        }
-        if (t.bos() != tokenizer.bos() || t.eos() != tokenizer.eos()) {
-            throw new IllegalArgumentException("draft '" + id + "' has BOS/EOS " + t.bos() + "/" + t.eos() + ", the main model " + tokenizer.bos() + "/" + tokenizer.eos());
-        }
-        int shared = Math.min(t.vocabularySize(), tokenizer.vocabularySize());
-        if (Math.abs(t.vocabularySize() - tokenizer.vocabularySize()) > 128) {
-            throw new IllegalArgumentException("draft '" + id + "' has " + t.vocabularySize() + " tokens, the main model " + tokenizer.vocabularySize());
-        }
-        for (int i = 0; i < shared; i++) {
-            if (!t.tokenText(i).equals(tokenizer.tokenText(i))) {
-                throw new IllegalArgumentException("draft '" + id + "': token " + i + " is '" + tokenizer.tokenText(i) + "' in the main model, '" + t.tokenText(i) + "' in the draft");
-            }
+        try {
+            VocabularyCheck.requireCompatible(tokenizer, Tokenizers.forModel(draft.file));
+        } catch (IncompatibleDraftException e) {
+            throw new IncompatibleDraftException("draft '" + draft.info.id() + "' cannot serve '" + main.info.id() + "': " + e.getMessage());
         }
     }
 
@@ -220,24 +223,32 @@ public final class Engine implements AutoCloseable {
         long deadlineNanos = deadline == null ? 0 : System.nanoTime() + java.time.Duration.between(Instant.now(), deadline).toNanos();
         Generation generation = new Generation(delivery, stream);
         Sequence s = new Sequence(generation, prompt, maxTokens, deadlineNanos, deadline != null, request.ignoreEndOfGeneration(),
-                TokenSampler.of(request.sampling(), tokenizer.vocabularySize()), tokenizer.streamDecoder(),
-                new StopStrings(request.stop()), blocks, draftName);
+                new TokenChoice(request.sampling().samplerSettings(), main.model.config().vocabularySize()), tokenizer.streamDecoder(),
+                new StopStrings(request.stop()), blocks, speculation(draftName, request.draft()));
         scheduler.submit(s);
         return generation;
+    }
+
+    private Sequence.Speculation speculation(String draftName, DraftSettings d) {
+        if (draftName == null) return null;
+        DraftPolicy policy = d.adaptive()
+                ? new DraftPolicy.Adaptive(d.draftMax(), (float) d.draftPMin(), ADAPTIVE_PROBE_INTERVAL)
+                : new DraftPolicy.Fixed(d.draftMax(), d.draftMin(), (float) d.draftPMin());
+        return new Sequence.Speculation(draftName, drafters.get(draftName), policy);
     }
 
     /** The draft a request asks for, checked; null without speculation. */
     private String draftName(DraftSettings d) {
         return switch (d.mode()) {
             case OFF -> null;
-            case NGRAM -> "ngram";
+            case NGRAM -> NGRAM;
             case MODEL -> {
                 if (d.draftModel() == null) {
                     if (drafts.isEmpty()) throw new InvalidRequestException("no draft model is loaded", "draft_model", "model_not_found");
                     yield drafts.keySet().iterator().next();
                 }
                 if (!drafts.containsKey(d.draftModel())) {
-                    if (d.draftModel().equals("ngram")) yield "ngram";
+                    if (d.draftModel().equals(NGRAM)) yield NGRAM;
                     throw new UnknownModelException("draft model", d.draftModel(), "draft_model", List.copyOf(drafts.keySet()));
                 }
                 yield d.draftModel();

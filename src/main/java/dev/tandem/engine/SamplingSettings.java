@@ -1,5 +1,7 @@
 package dev.tandem.engine;
 
+import dev.tandem.decode.SamplerSettings;
+
 /**
  * How the next token is chosen from the logits. Temperature 0 is greedy (argmax, ties to the lower id).
  * The same fields as {@code dev.tandem.decode.SamplerSettings}, and the same meaning as llama.cpp's samplers:
@@ -28,6 +30,11 @@ public record SamplingSettings(double temperature, int topK, double topP, double
     }
 
     public boolean isGreedy() { return temperature == 0; }
+
+    /** The same chain in {@code dev.tandem.decode}'s terms: the one sampler implementation the engine runs. */
+    public SamplerSettings samplerSettings() {
+        return new SamplerSettings((float) temperature, topK, (float) topP, (float) minP, (float) repetitionPenalty, repeatLastN, seed);
+    }
 
     public SamplingSettings withTemperature(double t) { return new SamplingSettings(t, topK, topP, minP, repetitionPenalty, repeatLastN, seed); }
 

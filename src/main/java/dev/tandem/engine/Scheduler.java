@@ -1,5 +1,6 @@
 package dev.tandem.engine;
 
+import dev.tandem.decode.SpeculativeStep;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
@@ -19,7 +20,10 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The one thread that runs the main model. Each loop: take new requests, drop cancelled or expired ones,
  * admit waiting ones while a batch slot and K/V blocks are free (prefill, first token), then one forward pass
- * with the next token of every active sequence — continuous batching: sequences join and leave between passes.
+ * with the next rows of every active sequence — continuous batching: sequences join and leave between passes.
+ * Speculative sequences draft first (each on its own, through its draft model or n-gram lookup), then their
+ * verification rows {@code [last, d1..dk]} go through the main model in that same one pass with the plain
+ * sequences' single rows; each sequence then accepts from its own rows and truncates its block table.
  *
  * <p>K/V admission: a sequence is admitted only when the pool can hold its prompt plus all the tokens it may
  * generate, so a running sequence never meets an exhausted cache. Because the CPU backend's rows are
@@ -145,12 +149,18 @@ final class Scheduler implements AutoCloseable {
             s.kvSequence = tables.createSequence();
             activeCount.set(active.size() + 1);
             try {
-                for (int t : s.prompt) s.sampler.accept(t);
                 tables.reserve(s.kvSequence, s.prompt.length);
                 ForwardResult r = model.forward(Batch.of(s.kvSequence, 0, s.prompt, false), kv);
                 passes.incrementAndGet();
-                s.position = s.prompt.length;
-                if (accept(s, s.sampler.sample(r, 0))) active.add(s);
+                int first = s.choice.choose(r, 0, s.context, s.prompt.length);
+                if (s.speculation != null) {
+                    Sequence.Speculation spec = s.speculation;
+                    s.step = new SpeculativeStep(spec.drafter(), spec.policy(), s.choice, tables, s.kvSequence);
+                    s.step.prefill(s.prompt, s.prompt.length);
+                }
+                FinishReason end = take(s, first);
+                if (end == null) active.add(s);
+                else finish(s, end);
             } catch (RuntimeException e) {
                 fail(s, e);
             }
@@ -158,62 +168,95 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** One pass: the pending token of every active sequence, one row each. */
+    /**
+     * One main-model pass for every active sequence: a plain sequence brings its last token (one row), a
+     * speculative one {@code [last, d1..dk]} (k+1 rows) after drafting on its own. Each sequence then reads
+     * only its own rows, which the bitwise contract makes independent of the others.
+     */
     private void step() {
-        int n = active.size();
-        int[] tokens = new int[n], positions = new int[n], sequences = new int[n], rows = new int[n];
-        for (int i = 0; i < n; i++) {
-            Sequence s = active.get(i);
-            tables.reserve(s.kvSequence, s.position + 1);
-            tokens[i] = s.lastToken;
-            positions[i] = s.position;
-            sequences[i] = s.kvSequence;
-            rows[i] = i;
+        int rows = 0;
+        for (Iterator<Sequence> it = active.iterator(); it.hasNext(); ) {
+            Sequence s = it.next();
+            try {
+                s.draftLength = s.step == null ? 0 : s.step.propose(s.context, s.contextLength(), s.maxTokens - s.generatedCount);
+                tables.reserve(s.kvSequence, s.contextLength() + s.draftLength);
+            } catch (RuntimeException e) {
+                it.remove();
+                fail(s, e);
+                continue;
+            }
+            s.firstRow = rows;
+            rows += s.draftLength + 1;
+        }
+        activeCount.set(active.size());
+        if (active.isEmpty()) return;
+        int[] tokens = new int[rows], positions = new int[rows], sequences = new int[rows], logitRows = new int[rows];
+        for (Sequence s : active) {
+            int last = s.contextLength() - 1;
+            for (int j = 0, row = s.firstRow; j <= s.draftLength; j++, row++) {
+                tokens[row] = s.context[last + j];
+                positions[row] = last + j;
+                sequences[row] = s.kvSequence;
+                logitRows[row] = row;
+            }
         }
         ForwardResult r;
+        long t0 = System.nanoTime();
         try {
-            r = model.forward(new Batch(tokens, positions, sequences, rows), kv);
+            r = model.forward(new Batch(tokens, positions, sequences, logitRows), kv);
         } catch (RuntimeException e) {
             for (Sequence s : active) fail(s, e);
             active.clear();
             activeCount.set(0);
             return;
         }
+        long passNanos = System.nanoTime() - t0;
         passes.incrementAndGet();
-        List<Sequence> still = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            Sequence s = active.get(i);
-            s.position++;
-            if (accept(s, s.sampler.sample(r, i))) still.add(s);
+        List<Sequence> still = new ArrayList<>(active.size());
+        for (Sequence s : active) {
+            FinishReason end;
+            try {
+                end = s.draftLength > 0 ? acceptDraft(s, r, passNanos) : takePlain(s, r, passNanos);
+            } catch (RuntimeException e) {
+                fail(s, e);
+                continue;
+            }
+            if (end == null) still.add(s);
+            else finish(s, end);
         }
         active.clear();
         active.addAll(still);
         activeCount.set(active.size());
     }
 
-    /** Takes a newly chosen token; returns whether the sequence goes on. */
-    private boolean accept(Sequence s, int token) {
+    private FinishReason takePlain(Sequence s, ForwardResult r, long passNanos) {
+        int n = s.contextLength();
+        int token = s.step == null ? s.choice.choose(r, s.firstRow, s.context, n) : s.step.plain(r, s.firstRow, s.context, n, passNanos);
+        return take(s, token);
+    }
+
+    /** Emits the draft tokens the main model agreed with, then its own token, stopping where the limits say. */
+    private FinishReason acceptDraft(Sequence s, ForwardResult r, long passNanos) {
+        int agreed = s.step.verify(r, s.firstRow, s.context, s.contextLength(), passNanos);
+        FinishReason end = null;
+        int emitted = 0;
+        while (end == null && emitted < agreed) end = take(s, s.step.draftToken(emitted++));
+        s.step.emitted(emitted);
+        return end != null ? end : take(s, s.step.nextToken());
+    }
+
+    /** Takes a newly chosen token; returns why the sequence ends, or null when it goes on. */
+    private FinishReason take(Sequence s, int token) {
         if (s.generatedCount == 0) s.firstTokenNanos = System.nanoTime();
-        if (!s.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token)) {
-            finish(s, FinishReason.STOP);
-            return false;
-        }
+        if (!s.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token)) return FinishReason.STOP;
         s.addGenerated(token);
-        s.sampler.accept(token);
-        s.lastToken = token;
         generatedTokens.incrementAndGet();
         String shown = s.stops.feed(s.decoder.feed(token));
         s.text.append(shown);
         s.generation.publish(new GenerationEvent.Chunk(shown, new int[] {token}));
-        if (s.stops.matched()) {
-            finish(s, FinishReason.STOP);
-            return false;
-        }
-        if (s.generatedCount >= s.maxTokens) {
-            finish(s, FinishReason.LENGTH);
-            return false;
-        }
-        return true;
+        if (s.stops.matched()) return FinishReason.STOP;
+        if (s.generatedCount >= s.maxTokens) return FinishReason.LENGTH;
+        return null;
     }
 
     private void finish(Sequence s, FinishReason reason) {
@@ -225,10 +268,10 @@ final class Scheduler implements AutoCloseable {
                 s.generation.publish(new GenerationEvent.Chunk(rest, new int[0]));
             }
         }
+        GenerationStats stats = stats(s);     // before release: it reads the speculative step's counts
         release(s);
         if (reason == FinishReason.CANCELLED) cancelled.incrementAndGet();
         else completed.incrementAndGet();
-        GenerationStats stats = stats(s);
         s.generation.publish(new GenerationEvent.Finished(reason, stats));
         s.generation.complete(new GenerationOutput(s.text.toString(), s.generatedTokens(), reason, stats));
     }
@@ -239,6 +282,10 @@ final class Scheduler implements AutoCloseable {
     }
 
     private void release(Sequence s) {
+        if (s.step != null) {
+            s.step.close();
+            s.step = null;
+        }
         if (s.kvSequence >= 0) {
             tables.release(s.kvSequence);
             s.kvSequence = -1;
@@ -253,8 +300,11 @@ final class Scheduler implements AutoCloseable {
         double ttft = count == 0 && s.firstTokenNanos == 0 ? 0 : (s.firstTokenNanos - s.submittedNanos) / 1e9;
         double decodeSeconds = (end - s.firstTokenNanos) / 1e9;
         double tps = count > 1 && decodeSeconds > 0 ? (count - 1) / decodeSeconds : count == 1 && ttft > 0 ? 1 / ttft : 0;
-        // Speculation is not wired in yet (it comes with dev.tandem.decode): no draft ran, so none is reported.
-        return new GenerationStats(s.prompt.length, count, ttft, tps, 0, 0, 0, 0, null);
+        SpeculativeStep d = s.step;
+        String draft = s.speculation == null ? null : s.speculation.name();
+        if (d == null) return new GenerationStats(s.prompt.length, count, ttft, tps, 0, 0, 0, 0, draft);
+        return new GenerationStats(s.prompt.length, count, ttft, tps, (int) d.draftedTokens(), (int) d.acceptedTokens(),
+                (int) d.rejectedTokens(), (int) d.ignoredTokens(), draft);
     }
 
     @Override

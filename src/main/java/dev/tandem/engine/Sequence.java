@@ -1,5 +1,9 @@
 package dev.tandem.engine;
 
+import dev.tandem.decode.DraftPolicy;
+import dev.tandem.decode.Drafter;
+import dev.tandem.decode.SpeculativeStep;
+import dev.tandem.decode.TokenChoice;
 import dev.tandem.tokenizer.StreamDecoder;
 
 import java.util.Arrays;
@@ -7,8 +11,14 @@ import java.util.Arrays;
 /**
  * One request's state inside the scheduler: its prompt, what it has generated, where its K/V stands.
  * Touched only by the scheduler thread once submitted.
+ *
+ * <p>{@code context} holds the prompt then the generated tokens, with room after them for a draft. The main
+ * model's K/V holds positions [0, contextLength() - 1): the last token is the next pass's input.
  */
 final class Sequence {
+    /** Speculation for this sequence: which drafter, with which draft-length policy; its name for the stats. */
+    record Speculation(String name, Drafter drafter, DraftPolicy policy) {}
+
     final Generation generation;
     final int[] prompt;
     /** Most tokens to generate, already limited by the context. */
@@ -16,45 +26,50 @@ final class Sequence {
     final long deadlineNanos;
     final boolean hasDeadline;
     final boolean ignoreEndOfGeneration;
-    final TokenSampler sampler;
+    final TokenChoice choice;
     final StreamDecoder decoder;
     final StopStrings stops;
     /** K/V blocks this sequence may grow to; reserved against the pool at admission. */
     final int committedBlocks;
-    final String draftName;
+    /** Null for plain decoding. */
+    final Speculation speculation;
     final long submittedNanos = System.nanoTime();
+    final int[] context;
 
     int kvSequence = -1;
-    /** Positions written to the K/V cache; the next token goes in at this position. */
-    int position;
-    int lastToken;
-    int[] generated = new int[16];
+    /** Opened at admission when {@code speculation} is set. */
+    SpeculativeStep step;
     int generatedCount;
     final StringBuilder text = new StringBuilder();
     long firstTokenNanos;
+    /** The current pass: this sequence's first row, and its draft length (0: one plain row). */
+    int firstRow, draftLength;
 
     Sequence(Generation generation, int[] prompt, int maxTokens, long deadlineNanos, boolean hasDeadline,
-             boolean ignoreEndOfGeneration, TokenSampler sampler, StreamDecoder decoder, StopStrings stops,
-             int committedBlocks, String draftName) {
+             boolean ignoreEndOfGeneration, TokenChoice choice, StreamDecoder decoder, StopStrings stops,
+             int committedBlocks, Speculation speculation) {
         this.generation = generation;
         this.prompt = prompt;
         this.maxTokens = maxTokens;
         this.deadlineNanos = deadlineNanos;
         this.hasDeadline = hasDeadline;
         this.ignoreEndOfGeneration = ignoreEndOfGeneration;
-        this.sampler = sampler;
+        this.choice = choice;
         this.decoder = decoder;
         this.stops = stops;
         this.committedBlocks = committedBlocks;
-        this.draftName = draftName;
+        this.speculation = speculation;
+        int scratch = speculation == null ? 0 : speculation.policy().draftMax();
+        this.context = Arrays.copyOf(prompt, prompt.length + maxTokens + scratch + 1);
     }
+
+    int contextLength() { return prompt.length + generatedCount; }
 
     void addGenerated(int token) {
-        if (generatedCount == generated.length) generated = Arrays.copyOf(generated, generated.length * 2);
-        generated[generatedCount++] = token;
+        context[prompt.length + generatedCount++] = token;
     }
 
-    int[] generatedTokens() { return Arrays.copyOf(generated, generatedCount); }
+    int[] generatedTokens() { return Arrays.copyOfRange(context, prompt.length, prompt.length + generatedCount); }
 
     boolean pastDeadline(long now) { return hasDeadline && now - deadlineNanos > 0; }
 }

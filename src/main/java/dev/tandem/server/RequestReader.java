@@ -192,19 +192,27 @@ final class RequestReader {
             }
             Boolean on = bool(spec, "enabled", "speculative.enabled");
             if (on != null) enabled = on;
+            // Ranges are checked whenever a value is given, even with speculation off: a bad value is a bad request.
             Integer nMax = integer(spec, "n_max", "speculative.n_max");
-            if (nMax != null) max = nMax;
+            if (nMax != null) {
+                if (nMax < 1) throw ApiException.invalid("'speculative.n_max' must be at least 1, got " + nMax, "speculative.n_max");
+                max = nMax;
+            }
             Integer nMin = integer(spec, "n_min", "speculative.n_min");
-            if (nMin != null) min = nMin;
+            if (nMin != null) {
+                if (nMin < 0) throw ApiException.invalid("'speculative.n_min' must be at least 0, got " + nMin, "speculative.n_min");
+                min = nMin;
+            }
             Double p = number(spec, "p_min", "speculative.p_min");
-            if (p != null) pMin = p;
+            if (p != null) {
+                if (!(p >= 0 && p <= 1)) throw ApiException.invalid("'speculative.p_min' must be in [0, 1], got " + p, "speculative.p_min");
+                pMin = p;
+            }
             Boolean a = bool(spec, "adaptive", "speculative.adaptive");
             if (a != null) adaptive = a;
         }
+        if (min > max) throw ApiException.invalid("'speculative.n_min' must be in [0, n_max = " + max + "], got " + min, "speculative.n_min");
         if (!enabled) return DraftSettings.off();
-        if (max < 1) throw ApiException.invalid("'speculative.n_max' must be at least 1, got " + max, "speculative.n_max");
-        if (min < 0 || min > max) throw ApiException.invalid("'speculative.n_min' must be in [0, n_max], got " + min, "speculative.n_min");
-        if (!(pMin >= 0 && pMin <= 1)) throw ApiException.invalid("'speculative.p_min' must be in [0, 1], got " + pMin, "speculative.p_min");
         DraftSettings.Mode mode = "ngram".equals(name) ? DraftSettings.Mode.NGRAM : DraftSettings.Mode.MODEL;
         return new DraftSettings(mode, mode == DraftSettings.Mode.NGRAM ? null : name, max, min, pMin, adaptive);
     }

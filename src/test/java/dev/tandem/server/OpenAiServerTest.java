@@ -219,6 +219,13 @@ class OpenAiServerTest {
             "unknown model           | /v1/chat/completions | {\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]} | 404 | model",
             "unknown draft model     | /v1/completions      | {\"prompt\":\"x\",\"draft_model\":\"tiny\"}                   | 404 | draft_model",
             "speculative n_max zero  | /v1/completions      | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"n_max\":0}} | 400 | speculative.n_max",
+            "speculative n_max negative | /v1/completions   | {\"prompt\":\"x\",\"draft_model\":\"kjv-draft-q8_0\",\"speculative\":{\"n_max\":-3}} | 400 | speculative.n_max",
+            "n_max zero, speculation off | /v1/completions  | {\"prompt\":\"x\",\"speculative\":{\"n_max\":0}}       | 400 | speculative.n_max",
+            "speculative p_min over 1 | /v1/completions     | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"p_min\":1.5}} | 400 | speculative.p_min",
+            "speculative p_min negative | /v1/completions   | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"p_min\":-0.1}} | 400 | speculative.p_min",
+            "speculative n_min over n_max | /v1/completions | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"n_max\":2,\"n_min\":3}} | 400 | speculative.n_min",
+            "unknown speculative draft | /v1/completions    | {\"prompt\":\"x\",\"speculative\":{\"draft_model\":\"tiny\"}} | 404 | draft_model",
+            "draft model as the model | /v1/completions     | {\"prompt\":\"x\",\"model\":\"kjv-draft-q8_0\"}       | 400 | model",
             "unknown path            | /v1/embeddings       | {}                                                            | 404 | ",
     })
     void badRequestsGetOpenAiErrors(String name, String path, String body, int status, String param) throws Exception {
