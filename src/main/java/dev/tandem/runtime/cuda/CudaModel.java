@@ -79,6 +79,15 @@ public final class CudaModel implements LoadedModel {
     private PinnedBuffer hostLogits;
 
     private int stagedInts;
+
+    /** What a captured pass depends on besides the buffers {@link #stage} owns. */
+    private record GraphKey(CudaKvCache kv, List<Chunk> chunks, List<Integer> logitRows, boolean verify) {}
+
+    private static final int MAX_GRAPHS = 64;
+    private final java.util.Map<GraphKey, GpuGraph> graphs = new java.util.HashMap<>();
+    private boolean useGraphs = Boolean.getBoolean("tandem.cudaGraphs");
+    private long graphCaptures, graphLaunches;
+    private final Nvtx nvtx = Nvtx.get();
     private CompletableFuture<?> previous = CompletableFuture.completedFuture(null);
     private long passes;
 
@@ -244,8 +253,12 @@ public final class CudaModel implements LoadedModel {
         List<Chunk> chunks = stage(batch, kv.tables);
         long pass = ++passes;
         int resultRows = batch.logitRows().length;
+        Nvtx.Phase phase = verify ? Nvtx.Phase.VERIFY : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
         CompletableFuture<Result> result = driver.call(() -> {
-            enqueue(batch, chunks, kv, verify);
+            try (Nvtx.Range range = nvtx.range(phase)) {
+                if (useGraphs && batch.size() <= LaunchGeometry.MAX_ROWS) replay(new GraphKey(kv, chunks, rowList(batch.logitRows()), verify), batch, chunks, kv);
+                else enqueue(batch, chunks, kv, verify, stagedInts);
+            }
             return driver.whenDone(stream);
         }).thenApply(done -> {
             // hostIds: [accepted (verification only), argmax of result row 0, 1, ...]
@@ -303,6 +316,7 @@ public final class CudaModel implements LoadedModel {
         int ints = 2 * n + tableInts;
         if (hostInts == null || hostInts.segment().byteSize() < (long) ints * Integer.BYTES) {
             if (hostInts != null) {
+                dropGraphs();
                 hostInts.close();
                 deviceInts.close();
             }
@@ -323,6 +337,7 @@ public final class CudaModel implements LoadedModel {
         int results = Math.max(1, logitRows.length), vocab = c.vocabularySize();
         if (ids == null || ids.byteSize() < (long) (results + 1) * Integer.BYTES) {
             if (ids != null) {
+                dropGraphs();
                 ids.close();
                 hostIds.close();
                 logits.close();
@@ -336,6 +351,7 @@ public final class CudaModel implements LoadedModel {
         long partials = (long) maxRows * c.heads() * maxChunks;
         if (partialMax == null || partialMax.byteSize() < partials * Float.BYTES) {
             if (partialMax != null) {
+                dropGraphs();
                 partialOut.close();
                 partialMax.close();
                 partialSum.close();
@@ -348,12 +364,52 @@ public final class CudaModel implements LoadedModel {
     }
 
     /** All of a pass's device work, in stream order. Runs on the driver's owner thread. */
-    private void enqueue(Batch batch, List<Chunk> chunks, CudaKvCache kv, boolean verify) {
+    /**
+     * Runs the pass as a CUDA graph: captured the first time its shape is seen, replayed after. Everything a
+     * graph fixes is in the key (the cache, the chunks with their runs, table offsets and attention splits, the
+     * logit rows, verification or not) or in buffers that only {@link #stage} replaces, which drops the graphs.
+     * The staged ints are copied whole (their capacity), so a longer block table needs no new graph.
+     */
+    private void replay(GraphKey key, Batch batch, List<Chunk> chunks, CudaKvCache kv) {
+        GpuGraph graph = graphs.get(key);
+        if (graph == null) {
+            if (graphs.size() >= MAX_GRAPHS) dropGraphs();
+            int allInts = Math.toIntExact(deviceInts.byteSize() / Integer.BYTES);
+            graph = driver.capture(stream, () -> enqueue(batch, chunks, kv, key.verify(), allInts));
+            graphs.put(key, graph);
+            graphCaptures++;
+        }
+        driver.launch(graph, stream);
+        graphLaunches++;
+    }
+
+    private static List<Integer> rowList(int[] rows) {
+        List<Integer> out = new ArrayList<>(rows.length);
+        for (int r : rows) out.add(r);
+        return out;
+    }
+
+    private void dropGraphs() {
+        for (GpuGraph g : graphs.values()) g.close();
+        graphs.clear();
+    }
+
+    /** Turns CUDA graphs for passes of up to 17 rows on or off (default: system property {@code tandem.cudaGraphs}). */
+    synchronized void useGraphs(boolean on) {
+        previous.join();
+        useGraphs = on;
+        if (!on) dropGraphs();
+    }
+
+    /** Graphs captured and graph launches so far (tests: a replay really happened). */
+    synchronized long[] graphCounts() { return new long[] {graphCaptures, graphLaunches}; }
+
+    private void enqueue(Batch batch, List<Chunk> chunks, CudaKvCache kv, boolean verify, int copyInts) {
         int n = batch.size(), h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnSize(), vocab = c.vocabularySize();
         int bs = kv.tables.blockSize();
         float eps = c.rmsNormEps();
         int neox = c.ropeLayout() == RopeLayout.HALVES ? 1 : 0;
-        driver.copyToDevice(deviceInts.ints(0, stagedInts), hostInts, 0, stream);
+        driver.copyToDevice(deviceInts.ints(0, copyInts), hostInts, 0, stream);
         for (Chunk chunk : chunks) {
             int rows = chunk.rows();
             DeviceBuffer tokens = deviceInts.ints(chunk.start(), rows), positions = deviceInts.ints(n + chunk.start(), rows);
@@ -407,7 +463,9 @@ public final class CudaModel implements LoadedModel {
             launch(Kernel.ARGMAX, LaunchGeometry.argmax(results), logits, ids.ints(1, results), vocab);
             if (verify) {
                 // Draft tokens d1..dk are the pass's own token ids of rows 1..k, already on the device.
-                launch(Kernel.ACCEPT_GREEDY, LaunchGeometry.acceptGreedy(), deviceInts.ints(1, Math.max(results - 1, 1)), ids, results - 1);
+                try (Nvtx.Range range = nvtx.range(Nvtx.Phase.ACCEPT)) {
+                    launch(Kernel.ACCEPT_GREEDY, LaunchGeometry.acceptGreedy(), deviceInts.ints(1, Math.max(results - 1, 1)), ids, results - 1);
+                }
                 driver.copyToHost(hostIds, 0, ids.ints(0, results + 1), stream);
             } else {
                 driver.copyToHost(hostIds, Integer.BYTES, ids.ints(1, results), stream);
@@ -511,6 +569,7 @@ public final class CudaModel implements LoadedModel {
         } catch (RuntimeException ignored) {
             // closing anyway
         }
+        dropGraphs();
         for (AutoCloseable r : new AutoCloseable[] {hostInts, deviceInts, hostIds, ids, logits, partialOut, partialMax, partialSum, hostLogits}) {
             closeQuietly(r);
         }
