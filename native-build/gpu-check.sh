@@ -54,10 +54,10 @@ if [ "${TANDEM_BENCH:-1}" != 0 ]; then
   models="$out/models"
   mkdir -p "$models"
   if [ "$mode" = gpu ]; then
-    backend=cuda tokens=64
+    backend=cuda tokens=64 lengths=2,4
     shape=(--hidden 2048 --layers 16 --heads 32 --kv-heads 8 --head-dim 64 --ffn 8192 --vocab 32000 --type q8_0 --tied)
   else
-    backend=cuda-host tokens=8
+    backend=cuda-host tokens=4 lengths=2
     shape=(--preset tiny)
   fi
   set +e
@@ -65,7 +65,7 @@ if [ "${TANDEM_BENCH:-1}" != 0 ]; then
     tandem forge --quiet --out "$models/main.gguf" "${shape[@]}" &&
     tandem forge --quiet --draft-of "$models/main.gguf" --layers 2 --out "$models/draft.gguf" &&
     tandem bench --backend "$backend" --model "$models/main.gguf" --draft "$models/draft.gguf" \
-      -n "$tokens" --draft-max 2,4 --no-adaptive > "$out/bench.txt"
+      -n "$tokens" --draft-max "$lengths" --no-adaptive > "$out/bench.txt"
   } 2>&1 | tee -a "$out/summary.txt"
   bench_status=${PIPESTATUS[0]}
   set -e
