@@ -1,6 +1,7 @@
 // Attention over the paged KV cache, for R query rows of one sequence, and the append of new K/V rows.
 //
-// KV layout (per layer, K and V alike): float [numBlocks][blockSize][kvHeads][headDim]. A sequence's block
+// KV layout (per layer, K and V alike): [numBlocks][blockSize][kvHeads][headDim] elements of the cache type
+// (F32, F16 or BF16: the KvF32/KvF16/KvBF16 of common.cuh; kernels of a 16-bit cache end in _f16/_bf16). A sequence's block
 // table lists its blocks in position order: position p lives in block table[p / blockSize], slot
 // p % blockSize. Query row r (q = [R][heads][headDim]) sits at positions[r] and sees keys 0..positions[r]
 // (causal); query head h reads KV head h / (heads / kvHeads) (GQA).
@@ -25,12 +26,15 @@ __device__ __forceinline__ int chunk_count(int contextLength) {
 // Launch: block (128), grid (maxChunks, heads, R), dynamic shared memory headDim * 4 bytes. Partial results go
 // to partialOut [R][heads][maxChunks][headDim], partialMax and partialSum [R][heads][maxChunks]; blocks of
 // chunks past a row's context write nothing. maxChunks >= ceil((max positions + 1) / 128).
-extern "C" __global__ void __launch_bounds__(tandem::kAttentionThreads)
-    attention_partial(const float* __restrict__ q, const float* __restrict__ kCache, const float* __restrict__ vCache,
-                      const int* __restrict__ blockTable, const int* __restrict__ positions,
-                      float* __restrict__ partialOut, float* __restrict__ partialMax, float* __restrict__ partialSum,
-                      int heads, int kvHeads, int headDim, int blockSize, int maxChunks, float scale) {
-    using namespace tandem;
+namespace tandem {
+
+template <class Kv>
+__device__ __forceinline__ void attention_partial(const float* __restrict__ q, const typename Kv::Storage* __restrict__ kCache,
+                                                  const typename Kv::Storage* __restrict__ vCache,
+                                                  const int* __restrict__ blockTable, const int* __restrict__ positions,
+                                                  float* __restrict__ partialOut, float* __restrict__ partialMax,
+                                                  float* __restrict__ partialSum, int heads, int kvHeads, int headDim,
+                                                  int blockSize, int maxChunks, float scale) {
     __shared__ float scores[kAttentionChunk];
     __shared__ float scratch[kAttentionThreads / kWarp];
     float* qs = dynamic_shared<float>();
@@ -41,7 +45,7 @@ extern "C" __global__ void __launch_bounds__(tandem::kAttentionThreads)
     if (first >= length) return;  // uniform over the block
     int n = min(kAttentionChunk, length - first);
     int kvh = h / (heads / kvHeads);
-    size_t rowStride = (size_t) kvHeads * headDim;  // floats between consecutive positions
+    size_t rowStride = (size_t) kvHeads * headDim;  // elements between consecutive positions
 
     const float* qrow = q + ((size_t) r * heads + h) * headDim;
     for (int d = threadIdx.x; d < headDim; d += kAttentionThreads) qs[d] = qrow[d];
@@ -50,10 +54,10 @@ extern "C" __global__ void __launch_bounds__(tandem::kAttentionThreads)
     // Scores: warp w takes positions w, w+4, ...; lanes split the head dimension, then a fixed butterfly.
     for (int p = warp(); p < n; p += kAttentionThreads / kWarp) {
         int pos = first + p;
-        const float* k = kCache + ((size_t) blockTable[pos / blockSize] * blockSize + pos % blockSize) * rowStride
+        const typename Kv::Storage* k = kCache + ((size_t) blockTable[pos / blockSize] * blockSize + pos % blockSize) * rowStride
                          + (size_t) kvh * headDim;
         float s = 0.0f;
-        for (int d = lane(); d < headDim; d += kWarp) s += qs[d] * k[d];
+        for (int d = lane(); d < headDim; d += kWarp) s += qs[d] * Kv::load(k[d]);
         s = warp_sum(s);
         if (lane() == 0) scores[p] = s * scale;
     }
@@ -70,9 +74,9 @@ extern "C" __global__ void __launch_bounds__(tandem::kAttentionThreads)
         float o = 0.0f;
         for (int p = 0; p < n; ++p) {
             int pos = first + p;
-            const float* v = vCache + ((size_t) blockTable[pos / blockSize] * blockSize + pos % blockSize) * rowStride
+            const typename Kv::Storage* v = vCache + ((size_t) blockTable[pos / blockSize] * blockSize + pos % blockSize) * rowStride
                              + (size_t) kvh * headDim;
-            o += scores[p] * v[d];
+            o += scores[p] * Kv::load(v[d]);
         }
         partialOut[slot * headDim + d] = o;
     }
@@ -81,12 +85,32 @@ extern "C" __global__ void __launch_bounds__(tandem::kAttentionThreads)
         partialSum[slot] = sum;
     }
 }
-TANDEM_EXPORT(attention_partial,
-              (const float* q, const float* kCache, const float* vCache, const int* blockTable, const int* positions,
-               float* partialOut, float* partialMax, float* partialSum, int heads, int kvHeads, int headDim,
-               int blockSize, int maxChunks, float scale),
-              (q, kCache, vCache, blockTable, positions, partialOut, partialMax, partialSum, heads, kvHeads, headDim,
-               blockSize, maxChunks, scale))
+
+}  // namespace tandem
+
+#define TANDEM_ATTENTION_PARTIAL(name, Kv)                                                                   \
+    extern "C" __global__ void __launch_bounds__(tandem::kAttentionThreads, 8)                                \
+        name(const float* __restrict__ q, const tandem::Kv::Storage* __restrict__ kCache,                     \
+             const tandem::Kv::Storage* __restrict__ vCache, const int* __restrict__ blockTable,              \
+             const int* __restrict__ positions, float* __restrict__ partialOut, float* __restrict__ partialMax, \
+             float* __restrict__ partialSum, int heads, int kvHeads, int headDim, int blockSize, int maxChunks,  \
+             float scale) {                                                                                  \
+        tandem::attention_partial<tandem::Kv>(q, kCache, vCache, blockTable, positions, partialOut, partialMax, \
+                                              partialSum, heads, kvHeads, headDim, blockSize, maxChunks, scale); \
+    }                                                                                                        \
+    TANDEM_EXPORT(name,                                                                                      \
+                  (const float* q, const tandem::Kv::Storage* kCache, const tandem::Kv::Storage* vCache,     \
+                   const int* blockTable, const int* positions, float* partialOut, float* partialMax,        \
+                   float* partialSum, int heads, int kvHeads, int headDim, int blockSize, int maxChunks,     \
+                   float scale),                                                                             \
+                  (q, kCache, vCache, blockTable, positions, partialOut, partialMax, partialSum, heads, kvHeads, \
+                   headDim, blockSize, maxChunks, scale))
+
+// (128, 8): at most 64 registers; with no minimum, ptxas picked 32 registers and spilled 8 bytes in the 16-bit
+// variants.
+TANDEM_ATTENTION_PARTIAL(attention_partial, KvF32)
+TANDEM_ATTENTION_PARTIAL(attention_partial_f16, KvF16)
+TANDEM_ATTENTION_PARTIAL(attention_partial_bf16, KvBF16)
 
 // Launch: block (128), grid (heads, R). out = [R][heads][headDim].
 extern "C" __global__ void __launch_bounds__(128)
@@ -113,22 +137,39 @@ TANDEM_EXPORT(attention_combine,
                float* out, int heads, int headDim, int maxChunks),
               (partialOut, partialMax, partialSum, positions, out, heads, headDim, maxChunks))
 
-// Writes the K and V rows of R new positions (k, v = [R][kvHeads][headDim]) into their cache slots.
-// Launch: block (128), grid (R).
-extern "C" __global__ void __launch_bounds__(128)
-    kv_append(const float* __restrict__ k, const float* __restrict__ v, float* __restrict__ kCache,
-              float* __restrict__ vCache, const int* __restrict__ blockTable, const int* __restrict__ positions,
-              int kvHeads, int headDim, int blockSize) {
+// Writes the K and V rows of R new positions (k, v = [R][kvHeads][headDim] floats) into their cache slots,
+// converted to the cache type. Launch: block (128), grid (R).
+namespace tandem {
+
+template <class Kv>
+__device__ __forceinline__ void kv_append(const float* __restrict__ k, const float* __restrict__ v,
+                                          typename Kv::Storage* __restrict__ kCache, typename Kv::Storage* __restrict__ vCache,
+                                          const int* __restrict__ blockTable, const int* __restrict__ positions,
+                                          int kvHeads, int headDim, int blockSize) {
     int r = blockIdx.x;
     int pos = positions[r];
     size_t n = (size_t) kvHeads * headDim;
     size_t dst = ((size_t) blockTable[pos / blockSize] * blockSize + pos % blockSize) * n;
     for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
-        kCache[dst + i] = k[(size_t) r * n + i];
-        vCache[dst + i] = v[(size_t) r * n + i];
+        kCache[dst + i] = Kv::store(k[(size_t) r * n + i]);
+        vCache[dst + i] = Kv::store(v[(size_t) r * n + i]);
     }
 }
-TANDEM_EXPORT(kv_append,
-              (const float* k, const float* v, float* kCache, float* vCache, const int* blockTable, const int* positions,
-               int kvHeads, int headDim, int blockSize),
-              (k, v, kCache, vCache, blockTable, positions, kvHeads, headDim, blockSize))
+
+}  // namespace tandem
+
+#define TANDEM_KV_APPEND(name, Kv)                                                                             \
+    extern "C" __global__ void __launch_bounds__(128)                                                          \
+        name(const float* __restrict__ k, const float* __restrict__ v, tandem::Kv::Storage* __restrict__ kCache, \
+             tandem::Kv::Storage* __restrict__ vCache, const int* __restrict__ blockTable,                      \
+             const int* __restrict__ positions, int kvHeads, int headDim, int blockSize) {                       \
+        tandem::kv_append<tandem::Kv>(k, v, kCache, vCache, blockTable, positions, kvHeads, headDim, blockSize); \
+    }                                                                                                          \
+    TANDEM_EXPORT(name,                                                                                        \
+                  (const float* k, const float* v, tandem::Kv::Storage* kCache, tandem::Kv::Storage* vCache,    \
+                   const int* blockTable, const int* positions, int kvHeads, int headDim, int blockSize),       \
+                  (k, v, kCache, vCache, blockTable, positions, kvHeads, headDim, blockSize))
+
+TANDEM_KV_APPEND(kv_append, KvF32)
+TANDEM_KV_APPEND(kv_append_f16, KvF16)
+TANDEM_KV_APPEND(kv_append_bf16, KvBF16)

@@ -195,6 +195,40 @@ struct Q4_K {
     }
 };
 
+// Q5_K: 176-byte super-blocks of 256 {f16 d; f16 dmin; uint8 scales[12]; uint8 qh[32]; uint8 qs[128]}. Sub-block
+// c (32 elements) has Q4_K's 6-bit scale and min; element l of it takes 4 low bits from qs[32*(c/2) + l] (low
+// nibble for c even, high for c odd) and its fifth bit from bit c of qh[l]; value = d*sc*q - dmin*m. A unit is
+// one sub-block. 176 = 11 * 16, so qh (offset 16) and qs (offset 48) are 16-byte aligned when the row is.
+struct Q5_K {
+    static constexpr int kUnit = 32;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 256) * 176; }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+        const uint8_t* b = row + (size_t) (u >> 3) * 176;
+        int c = u & 7;
+        float d = half_to_float(load_u16(b));
+        float dmin = half_to_float(load_u16(b + 2));
+        int sc, m;
+        Q4_K::scale_min(b + 4, c, sc, m);
+        float scale = d * (float) sc, shift = dmin * (float) m;
+        int nibble = (c & 1) * 4;
+        const uint8_t* q = b + 48 + 32 * (c >> 1);
+        uint4 lows[2] = {load_16(q), load_16(q + 16)};
+        uint4 highs[2] = {load_16(b + 16), load_16(b + 32)};
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            unsigned lw[4] = {lows[h].x, lows[h].y, lows[h].z, lows[h].w};
+            unsigned hw[4] = {highs[h].x, highs[h].y, highs[h].z, highs[h].w};
+#pragma unroll
+            for (int i = 0; i < 16; ++i) {
+                int lo = (int) ((lw[i / 4] >> (8 * (i % 4))) & 0xffu);
+                int hi = (int) ((hw[i / 4] >> (8 * (i % 4))) & 0xffu);
+                int v = ((lo >> nibble) & 0xf) | (((hi >> c) & 1) << 4);
+                w[16 * h + i] = scale * (float) v - shift;
+            }
+        }
+    }
+};
+
 // Q6_K: 210-byte super-blocks of 256 {uint8 ql[128]; uint8 qh[64]; int8 scales[16]; f16 d}. In each half
 // (128 elements) n, quarter k (32 elements) takes 4 low bits from ql[64n + 32(k&1) + l] (low nibble for
 // k < 2, high for k >= 2) and 2 high bits from qh[32n + l] >> 2k; value = d * scales[8n + 2k + l/16] * (q - 32).
@@ -222,6 +256,26 @@ struct Q6_K {
             }
         }
     }
+};
+
+// K/V cache element types (--kv-type): how attention.cu stores a value and reads it back as a float. The
+// 16-bit ones round to nearest even on store, as the CPU backend does, and widen exactly on load.
+struct KvF32 {
+    using Storage = float;
+    static __device__ __forceinline__ Storage store(float v) { return v; }
+    static __device__ __forceinline__ float load(Storage s) { return s; }
+};
+
+struct KvF16 {
+    using Storage = uint16_t;
+    static __device__ __forceinline__ Storage store(float v) { return __half_as_ushort(__float2half_rn(v)); }
+    static __device__ __forceinline__ float load(Storage s) { return half_to_float(s); }
+};
+
+struct KvBF16 {
+    using Storage = uint16_t;
+    static __device__ __forceinline__ Storage store(float v) { return __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
+    static __device__ __forceinline__ float load(Storage s) { return bf16_to_float(s); }
 };
 
 }  // namespace tandem

@@ -53,3 +53,22 @@ extern "C" __global__ void __launch_bounds__(tandem::kArgmaxThreads)
     }
 }
 TANDEM_EXPORT(argmax, (const float* logits, int* out, int N), (logits, out, N))
+
+// Greedy acceptance of a verification pass, on the device, so that only verdict[0 .. k+1] (k+2 ints) goes back
+// to the host. verdict[1 .. k+1] already holds the argmax ids of the pass's k+1 rows (rows [last, d1 .. dk]);
+// draft[0 .. k) are d1 .. dk (the pass's own token ids, rows 1..k). Writes verdict[0] = the accepted length n:
+// the longest prefix with draft[i] == argmax of row i. The main model's next token is then verdict[1 + n].
+// Launch: block (32), grid (1). Lane l compares draft tokens l, l+32, ...; the first disagreement is the lowest
+// mismatching index, found by a min-butterfly (min is exact: the order does not matter).
+extern "C" __global__ void __launch_bounds__(32)
+    accept_greedy(const int* __restrict__ draft, int* __restrict__ verdict, int k) {
+    using namespace tandem;
+    int first = k;  // no mismatch: all k accepted
+    for (int i = lane(); i < k; i += kWarp) {
+        if (draft[i] != verdict[1 + i] && i < first) first = i;
+    }
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) first = min(first, __shfl_xor_sync(0xffffffffu, first, m));
+    if (lane() == 0) verdict[0] = first;
+}
+TANDEM_EXPORT(accept_greedy, (const int* draft, int* verdict, int k), (draft, verdict, k))

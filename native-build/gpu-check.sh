@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # On a machine with a GPU: builds the kernels for sm_90, runs the `gpu`-tagged tests on the bundle from
-# native-build/gpu-bundle.sh, and writes the JUnit reports and a summary to the folder given as $1.
+# native-build/gpu-bundle.sh, then a short benchmark (plain vs speculative on forged models), and writes the JUnit
+# reports, the benchmark table (bench.txt) and a summary to the folder given as $1.
 #   native-build/gpu-check.sh OUT              the GPU run
 #   native-build/gpu-check.sh --rehearse OUT   the same steps here, running the CUDA tests on the host emulation
 # Models come from TANDEM_SHARED (default ../shared); with none there, the model tests skip with a message.
+# The benchmark's models are forged here (seeded): on the GPU a Llama-3.2-1B-shaped Q8_0 main model and its
+# 2-layer draft; rehearsing, the tiny preset (the host emulation is slow). TANDEM_BENCH=0 skips the benchmark.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mode=gpu
@@ -32,7 +35,7 @@ cp_entries="$out/classpath"
 for j in "$bundle"/lib/*.jar; do
   case "$(basename "$j")" in junit-platform-console-standalone-*) ;; *) cp_entries="$cp_entries:$j" ;; esac
 done
-if [ "$mode" = gpu ]; then select=(--include-tag gpu); else select=(--include-classname '.*(CudaPassContract|HostGpuDriver|Backends)Test'); fi
+if [ "$mode" = gpu ]; then select=(--include-tag gpu); else select=(--include-classname '.*(CudaPassContract|HostGpuDriver|Backends|CudaGraph|GreedyAcceptance|Nvtx)Test'); fi
 set +e
 "$bundle/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m \
   -Dtandem.shared="${TANDEM_SHARED:-$root/../shared}" -Dtandem.hostKernels="$native/libtandem_host_kernels.so" \
@@ -42,4 +45,33 @@ set +e
 status=${PIPESTATUS[0]}
 set -e
 echo "gpu-check: tests exit status $status; reports in $out/junit" | tee -a "$out/summary.txt"
+
+if [ "${TANDEM_BENCH:-1}" != 0 ]; then
+  tandem() {
+    "$bundle/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m \
+      -Dtandem.hostKernels="$native/libtandem_host_kernels.so" -cp "$cp_entries" dev.tandem.cli.Main "$@"
+  }
+  models="$out/models"
+  mkdir -p "$models"
+  if [ "$mode" = gpu ]; then
+    backend=cuda tokens=64 lengths=2,4
+    shape=(--hidden 2048 --layers 16 --heads 32 --kv-heads 8 --head-dim 64 --ffn 8192 --vocab 32000 --type q8_0 --tied)
+  else
+    backend=cuda-host tokens=4 lengths=2
+    shape=(--preset tiny)
+  fi
+  set +e
+  {
+    tandem forge --quiet --out "$models/main.gguf" "${shape[@]}" &&
+    tandem forge --quiet --draft-of "$models/main.gguf" --layers 2 --out "$models/draft.gguf" &&
+    tandem bench --backend "$backend" --model "$models/main.gguf" --draft "$models/draft.gguf" \
+      -n "$tokens" --draft-max "$lengths" --no-adaptive > "$out/bench.txt"
+  } 2>&1 | tee -a "$out/summary.txt"
+  bench_status=${PIPESTATUS[0]}
+  set -e
+  rm -rf "$models"
+  cat "$out/bench.txt" 2>/dev/null | tee -a "$out/summary.txt"
+  echo "gpu-check: benchmark exit status $bench_status; table in $out/bench.txt" | tee -a "$out/summary.txt"
+  [ "$status" -ne 0 ] || status=$bench_status
+fi
 exit "$status"

@@ -212,6 +212,10 @@ inline __nv_bfloat16 __float2bfloat16(float f) {
     return __nv_bfloat16{(unsigned short) (x >> 16)};
 }
 
+// CUDA's default conversions round to nearest even; the _rn names say so explicitly.
+inline __half __float2half_rn(float f) { return __float2half(f); }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __float2bfloat16(f); }
+
 // One C entry point per kernel: tandem_<name>(grid xyz, block xyz, dynamic shared bytes, kernel args...).
 #define TANDEM_STRIP(...) __VA_ARGS__
 #define TANDEM_EXPORT(name, params, args)                                                              \

@@ -36,9 +36,14 @@ import java.util.concurrent.CompletionStage;
  * <p>Bitwise contract: every kernel reduces in an order fixed by the reduction length, so a row's logits have
  * the same bits whatever the other rows of its pass (see {@code kernels/README.md}).
  *
- * <p>Weights are uploaded once, as the file stores them (ggml block bytes); norms and biases as floats.
+ * <p>Weights are uploaded once, as the file stores them (ggml block bytes); norms and biases as floats. The K/V
+ * cache holds F32, F16 or BF16 ({@link LoadOptions#kvType()}); 16-bit values are rounded to nearest even when
+ * appended, as the CPU backend does.
+ *
+ * <p>Greedy speculative verification can finish on the device ({@link #verifyGreedy}): the pass's argmax ids and
+ * the accepted length come back in one copy of k+2 ints.
  */
-final class CudaModel implements LoadedModel {
+public final class CudaModel implements LoadedModel {
     private record Matrix(String name, TensorType type, DeviceBuffer data, int columns, int rows, Kernel kernel) {}
 
     private record Layer(DeviceBuffer attnNorm, Matrix wq, Matrix wk, Matrix wv, Matrix wo,
@@ -51,8 +56,12 @@ final class CudaModel implements LoadedModel {
     /** Batch rows {@code [start, start + rows)}; its result rows are {@code [firstLogit, endLogit)}. */
     private record Chunk(int start, int rows, List<Run> runs, int firstLogit, int endLogit) {}
 
+    /** The outcome of {@link #verifyGreedy}: {@code accepted} draft tokens agree, then the main model's {@code next}. */
+    public record GreedyVerdict(int accepted, int next, CudaForwardResult pass) {}
+
     private final GpuDriver driver;
     private final ModelConfig c;
+    private final KvType kvType;
     private final int maxRows;
     private final GpuStream stream;
     private final List<AutoCloseable> owned = new ArrayList<>();
@@ -70,16 +79,22 @@ final class CudaModel implements LoadedModel {
     private PinnedBuffer hostLogits;
 
     private int stagedInts;
+
+    /** What a captured pass depends on besides the buffers {@link #stage} owns. */
+    private record GraphKey(CudaKvCache kv, List<Chunk> chunks, List<Integer> logitRows, boolean verify) {}
+
+    private static final int MAX_GRAPHS = 64;
+    private final java.util.Map<GraphKey, GpuGraph> graphs = new java.util.HashMap<>();
+    private boolean useGraphs = Boolean.getBoolean("tandem.cudaGraphs");
+    private long graphCaptures, graphLaunches;
+    private final Nvtx nvtx = Nvtx.get();
     private CompletableFuture<?> previous = CompletableFuture.completedFuture(null);
     private long passes;
 
     CudaModel(GpuDriver driver, ModelFile file, LoadOptions options) {
         this.driver = driver;
         this.c = file.config();
-        if (options.kvType() != KvType.F32) {
-            throw new IllegalArgumentException("the CUDA backend keeps the K/V cache in F32 only; K/V type "
-                    + options.kvType() + " is not supported yet");
-        }
+        this.kvType = options.kvType();
         this.maxRows = options.maxBatchRows();
         this.stream = own(driver.createStream());
         try (DeviceUpload upload = new DeviceUpload(driver, stream)) {
@@ -139,7 +154,7 @@ final class CudaModel implements LoadedModel {
             if (isEmbedding) Kernel.embedding(t.type());
         } catch (UnsupportedOperationException e) {
             throw new UnsupportedWeightException("tensor '" + t.name() + "' has type " + t.type()
-                    + ", which the CUDA backend has no kernel for (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+                    + ", which the CUDA backend has no kernel for (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
         }
         if (t.dimensions() != 2) throw new UnsupportedWeightException("tensor '" + t.name() + "' should be a matrix, it has shape " + t);
         int unit = LaunchGeometry.unit(t.type());
@@ -170,10 +185,10 @@ final class CudaModel implements LoadedModel {
 
     @Override public ModelConfig config() { return c; }
 
-    @Override public long kvBytesPerPosition() { return c.kvBytesPerPosition(Float.BYTES); }
+    @Override public long kvBytesPerPosition() { return c.kvBytesPerPosition(kvType.bytes()); }
 
     @Override
-    public KvCache createKvCache(PagedKvCache tables) { return new CudaKvCache(this, driver, tables, c.layers(), c.kvDim()); }
+    public KvCache createKvCache(PagedKvCache tables) { return new CudaKvCache(this, driver, tables, kvType, c.layers(), c.kvDim()); }
 
     @Override
     public ForwardResult forward(Batch batch, KvCache kv) {
@@ -192,7 +207,40 @@ final class CudaModel implements LoadedModel {
      * stays valid until then. Validation errors are thrown here, before anything is enqueued.
      */
     @Override
-    public synchronized CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kvCache) {
+    public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kvCache) {
+        return pass(batch, kvCache, false).thenApply(r -> r);
+    }
+
+    /**
+     * Runs a greedy verification pass of one sequence, rows {@code [last, d1 .. dk]} with logits for every row, and
+     * decides acceptance on the device: the accepted length n is the longest prefix of d1..dk equal to the argmax
+     * of rows 0..n-1, and the main model's next token is the argmax of row n. Only the k+1 argmax ids and n come
+     * back (one copy of k+2 ints). Rolling the caches back to the accepted length stays the caller's job.
+     */
+    public GreedyVerdict verifyGreedy(Batch batch, KvCache kv) {
+        int n = batch.size();
+        int[] rows = batch.logitRows();
+        boolean everyRow = rows.length == n;
+        for (int i = 0; everyRow && i < n; i++) everyRow = rows[i] == i;
+        if (!everyRow) throw new IllegalArgumentException("greedy verification needs logits for every row [last, d1 .. dk], got rows " + java.util.Arrays.toString(rows));
+        for (int i = 1; i < n; i++) {
+            if (batch.sequences()[i] != batch.sequences()[0]) {
+                throw new IllegalArgumentException("greedy verification runs one sequence; row " + i + " is sequence " + batch.sequences()[i]
+                        + ", row 0 sequence " + batch.sequences()[0]);
+            }
+        }
+        Result r;
+        try {
+            r = pass(batch, kv, true).join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            if (e.getCause() instanceof Error err) throw err;
+            throw e;
+        }
+        return new GreedyVerdict(r.accepted, r.argmax[r.accepted], r);
+    }
+
+    private synchronized CompletableFuture<Result> pass(Batch batch, KvCache kvCache, boolean verify) {
         if (!(kvCache instanceof CudaKvCache kv) || kv.owner != this) {
             throw new IllegalArgumentException("K/V cache was not made by this model");
         }
@@ -205,13 +253,19 @@ final class CudaModel implements LoadedModel {
         List<Chunk> chunks = stage(batch, kv.tables);
         long pass = ++passes;
         int resultRows = batch.logitRows().length;
-        CompletableFuture<ForwardResult> result = driver.call(() -> {
-            enqueue(batch, chunks, kv);
+        Nvtx.Phase phase = verify ? Nvtx.Phase.VERIFY : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
+        CompletableFuture<Result> result = driver.call(() -> {
+            try (Nvtx.Range range = nvtx.range(phase)) {
+                if (useGraphs && batch.size() <= LaunchGeometry.MAX_ROWS) replay(new GraphKey(kv, chunks, rowList(batch.logitRows()), verify), batch, chunks, kv);
+                else enqueue(batch, chunks, kv, verify, stagedInts);
+            }
             return driver.whenDone(stream);
         }).thenApply(done -> {
+            // hostIds: [accepted (verification only), argmax of result row 0, 1, ...]
             int[] tokenIds = new int[resultRows];
-            MemorySegment.copy(hostIds.segment(), ValueLayout.JAVA_INT, 0, tokenIds, 0, resultRows);
-            return new Result(pass, tokenIds);
+            MemorySegment.copy(hostIds.segment(), ValueLayout.JAVA_INT, Integer.BYTES, tokenIds, 0, resultRows);
+            int accepted = verify ? hostIds.segment().get(ValueLayout.JAVA_INT, 0) : -1;
+            return new Result(pass, tokenIds, accepted);
         });
         previous = result;
         return result;
@@ -262,6 +316,7 @@ final class CudaModel implements LoadedModel {
         int ints = 2 * n + tableInts;
         if (hostInts == null || hostInts.segment().byteSize() < (long) ints * Integer.BYTES) {
             if (hostInts != null) {
+                dropGraphs();
                 hostInts.close();
                 deviceInts.close();
             }
@@ -280,20 +335,23 @@ final class CudaModel implements LoadedModel {
         }
 
         int results = Math.max(1, logitRows.length), vocab = c.vocabularySize();
-        if (ids == null || ids.byteSize() < (long) results * Integer.BYTES) {
+        if (ids == null || ids.byteSize() < (long) (results + 1) * Integer.BYTES) {
             if (ids != null) {
+                dropGraphs();
                 ids.close();
                 hostIds.close();
                 logits.close();
             }
             int capacity = Math.max(results, LaunchGeometry.MAX_ROWS);
-            ids = driver.allocate((long) capacity * Integer.BYTES);
-            hostIds = driver.allocatePinned((long) capacity * Integer.BYTES);
+            // One int ahead of the ids: the verification's accepted length, so that one copy brings back both.
+            ids = driver.allocate((long) (capacity + 1) * Integer.BYTES);
+            hostIds = driver.allocatePinned((long) (capacity + 1) * Integer.BYTES);
             logits = driver.allocate((long) capacity * vocab * Float.BYTES);
         }
         long partials = (long) maxRows * c.heads() * maxChunks;
         if (partialMax == null || partialMax.byteSize() < partials * Float.BYTES) {
             if (partialMax != null) {
+                dropGraphs();
                 partialOut.close();
                 partialMax.close();
                 partialSum.close();
@@ -306,12 +364,52 @@ final class CudaModel implements LoadedModel {
     }
 
     /** All of a pass's device work, in stream order. Runs on the driver's owner thread. */
-    private void enqueue(Batch batch, List<Chunk> chunks, CudaKvCache kv) {
+    /**
+     * Runs the pass as a CUDA graph: captured the first time its shape is seen, replayed after. Everything a
+     * graph fixes is in the key (the cache, the chunks with their runs, table offsets and attention splits, the
+     * logit rows, verification or not) or in buffers that only {@link #stage} replaces, which drops the graphs.
+     * The staged ints are copied whole (their capacity), so a longer block table needs no new graph.
+     */
+    private void replay(GraphKey key, Batch batch, List<Chunk> chunks, CudaKvCache kv) {
+        GpuGraph graph = graphs.get(key);
+        if (graph == null) {
+            if (graphs.size() >= MAX_GRAPHS) dropGraphs();
+            int allInts = Math.toIntExact(deviceInts.byteSize() / Integer.BYTES);
+            graph = driver.capture(stream, () -> enqueue(batch, chunks, kv, key.verify(), allInts));
+            graphs.put(key, graph);
+            graphCaptures++;
+        }
+        driver.launch(graph, stream);
+        graphLaunches++;
+    }
+
+    private static List<Integer> rowList(int[] rows) {
+        List<Integer> out = new ArrayList<>(rows.length);
+        for (int r : rows) out.add(r);
+        return out;
+    }
+
+    private void dropGraphs() {
+        for (GpuGraph g : graphs.values()) g.close();
+        graphs.clear();
+    }
+
+    /** Turns CUDA graphs for passes of up to 17 rows on or off (default: system property {@code tandem.cudaGraphs}). */
+    synchronized void useGraphs(boolean on) {
+        previous.join();
+        useGraphs = on;
+        if (!on) dropGraphs();
+    }
+
+    /** Graphs captured and graph launches so far (tests: a replay really happened). */
+    synchronized long[] graphCounts() { return new long[] {graphCaptures, graphLaunches}; }
+
+    private void enqueue(Batch batch, List<Chunk> chunks, CudaKvCache kv, boolean verify, int copyInts) {
         int n = batch.size(), h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnSize(), vocab = c.vocabularySize();
         int bs = kv.tables.blockSize();
         float eps = c.rmsNormEps();
         int neox = c.ropeLayout() == RopeLayout.HALVES ? 1 : 0;
-        driver.copyToDevice(deviceInts.ints(0, stagedInts), hostInts, 0, stream);
+        driver.copyToDevice(deviceInts.ints(0, copyInts), hostInts, 0, stream);
         for (Chunk chunk : chunks) {
             int rows = chunk.rows();
             DeviceBuffer tokens = deviceInts.ints(chunk.start(), rows), positions = deviceInts.ints(n + chunk.start(), rows);
@@ -336,14 +434,14 @@ final class CudaModel implements LoadedModel {
                         k, positions, ropeFactors, rows, c.kvHeads(), c.headDim(), c.ropeDimensions(), c.ropeTheta(), neox);
                 // Every row's K/V goes in before any row attends: rows of one sequence see each other causally.
                 for (Run run : chunk.runs()) {
-                    launch(Kernel.KV_APPEND, LaunchGeometry.kvAppend(run.rows()),
+                    launch(Kernel.kvAppend(kv.type), LaunchGeometry.kvAppend(run.rows()),
                             k.floats((long) run.row() * kvDim, (long) run.rows() * kvDim), v.floats((long) run.row() * kvDim, (long) run.rows() * kvDim),
                             kv.keys[l], kv.values[l], table(run), deviceInts.ints(n + chunk.start() + run.row(), run.rows()),
                             c.kvHeads(), c.headDim(), bs);
                 }
                 for (Run run : chunk.runs()) {
                     DeviceBuffer runPositions = deviceInts.ints(n + chunk.start() + run.row(), run.rows());
-                    launch(Kernel.ATTENTION_PARTIAL, LaunchGeometry.attentionPartial(run.maxChunks(), c.heads(), run.rows(), c.headDim()),
+                    launch(Kernel.attentionPartial(kv.type), LaunchGeometry.attentionPartial(run.maxChunks(), c.heads(), run.rows(), c.headDim()),
                             q.floats((long) run.row() * qDim, (long) run.rows() * qDim), kv.keys[l], kv.values[l], table(run), runPositions,
                             partialOut, partialMax, partialSum, c.heads(), c.kvHeads(), c.headDim(), bs, run.maxChunks(), attentionScale);
                     launch(Kernel.ATTENTION_COMBINE, LaunchGeometry.attentionCombine(c.heads(), run.rows()),
@@ -362,8 +460,16 @@ final class CudaModel implements LoadedModel {
         }
         int results = batch.logitRows().length;
         if (results > 0) {
-            launch(Kernel.ARGMAX, LaunchGeometry.argmax(results), logits, ids, vocab);
-            driver.copyToHost(hostIds, 0, ids.ints(0, results), stream);
+            launch(Kernel.ARGMAX, LaunchGeometry.argmax(results), logits, ids.ints(1, results), vocab);
+            if (verify) {
+                // Draft tokens d1..dk are the pass's own token ids of rows 1..k, already on the device.
+                try (Nvtx.Range range = nvtx.range(Nvtx.Phase.ACCEPT)) {
+                    launch(Kernel.ACCEPT_GREEDY, LaunchGeometry.acceptGreedy(), deviceInts.ints(1, Math.max(results - 1, 1)), ids, results - 1);
+                }
+                driver.copyToHost(hostIds, 0, ids.ints(0, results + 1), stream);
+            } else {
+                driver.copyToHost(hostIds, Integer.BYTES, ids.ints(1, results), stream);
+            }
         }
     }
 
@@ -424,15 +530,19 @@ final class CudaModel implements LoadedModel {
     }
 
     /** The ids came back with the pass; logits are copied on first use. */
-    private final class Result implements ForwardResult {
+    private final class Result implements CudaForwardResult {
         private final long pass;
         private final int[] argmax;
+        private final int accepted;
         private float[] values;
 
-        Result(long pass, int[] argmax) {
+        Result(long pass, int[] argmax, int accepted) {
             this.pass = pass;
             this.argmax = argmax;
+            this.accepted = accepted;
         }
+
+        @Override public int[] argmaxIds() { return argmax.clone(); }
 
         private float[] values() {
             if (values == null) values = fetchLogits(pass, argmax.length);
@@ -459,6 +569,7 @@ final class CudaModel implements LoadedModel {
         } catch (RuntimeException ignored) {
             // closing anyway
         }
+        dropGraphs();
         for (AutoCloseable r : new AutoCloseable[] {hostInts, deviceInts, hostIds, ids, logits, partialOut, partialMax, partialSum, hostLogits}) {
             closeQuietly(r);
         }

@@ -43,6 +43,16 @@ public interface GpuDriver extends AutoCloseable {
     /** Enqueues {@code kernel} over the grid {@code dims}. */
     void launch(Kernel kernel, LaunchDims dims, GpuStream stream, Object... args);
 
+    /**
+     * Captures the copies and launches that {@code enqueue} puts on {@code stream}, without running them
+     * (cuStreamBeginCapture .. cuStreamEndCapture, then cuGraphInstantiate). Only {@code stream} may be used
+     * inside, and nothing may wait on it.
+     */
+    GpuGraph capture(GpuStream stream, Runnable enqueue);
+
+    /** Enqueues a captured graph's work on {@code stream}, as one launch (cuGraphLaunch). */
+    void launch(GpuGraph graph, GpuStream stream);
+
     /** Marks the current end of {@code stream}'s work with {@code event} (re-recording moves the mark). */
     void record(GpuEvent event, GpuStream stream);
 

@@ -49,6 +49,8 @@ public final class HostGpuDriver implements GpuDriver {
     private static final class Stream implements GpuStream {
         final ExecutorService executor;
         volatile Throwable failure;
+        /** Non-null while a capture is open: work is recorded here instead of run. */
+        java.util.List<Runnable> capturing;
 
         Stream(String name) {
             executor = Executors.newSingleThreadExecutor(r -> {
@@ -59,6 +61,10 @@ public final class HostGpuDriver implements GpuDriver {
         }
 
         void enqueue(Runnable work) {
+            if (capturing != null) {
+                capturing.add(work);
+                return;
+            }
             executor.execute(() -> {
                 if (failure != null) return;  // like a CUDA stream after an error: later work does not run
                 try {
@@ -132,6 +138,32 @@ public final class HostGpuDriver implements GpuDriver {
             native_[i] = args[i] instanceof DeviceBuffer b ? segment(b) : args[i] == null ? MemorySegment.NULL : args[i];
         }
         stream(s).enqueue(() -> kernels.launch(kernel, dims, native_));
+    }
+
+    /** The recorded work, in stream order; replays run it again with the arguments captured. */
+    private record Graph(java.util.List<Runnable> work) implements GpuGraph {
+        @Override public void close() {}
+    }
+
+    @Override
+    public GpuGraph capture(GpuStream s, Runnable enqueue) {
+        Stream st = stream(s);
+        if (st.capturing != null) throw new IllegalStateException("stream is already capturing");
+        st.capturing = new java.util.ArrayList<>();
+        try {
+            enqueue.run();
+            return new Graph(java.util.List.copyOf(st.capturing));
+        } finally {
+            st.capturing = null;
+        }
+    }
+
+    @Override
+    public void launch(GpuGraph graph, GpuStream s) {
+        java.util.List<Runnable> work = ((Graph) graph).work();
+        stream(s).enqueue(() -> {
+            for (Runnable w : work) w.run();
+        });
     }
 
     @Override

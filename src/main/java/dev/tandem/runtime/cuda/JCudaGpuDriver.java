@@ -278,6 +278,37 @@ public final class JCudaGpuDriver implements GpuDriver {
         });
     }
 
+    private final class Graph implements GpuGraph {
+        final jcuda.driver.CUgraph graph = new jcuda.driver.CUgraph();
+        final jcuda.driver.CUgraphExec exec = new jcuda.driver.CUgraphExec();
+
+        @Override
+        public void close() {
+            run(() -> {
+                JCudaDriver.cuGraphExecDestroy(exec);
+                JCudaDriver.cuGraphDestroy(graph);
+            });
+        }
+    }
+
+    @Override
+    public GpuGraph capture(GpuStream s, Runnable enqueue) {
+        return call(() -> {
+            Graph g = new Graph();
+            // Thread-local mode: only this (owner) thread's unsafe calls are refused during the capture.
+            JCudaDriver.cuStreamBeginCapture(handle(s), jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+            try {
+                enqueue.run();
+            } finally {
+                JCudaDriver.cuStreamEndCapture(handle(s), g.graph);  // ends the capture even when enqueue failed
+            }
+            JCudaDriver.cuGraphInstantiate(g.exec, g.graph, 0);
+            return g;
+        });
+    }
+
+    @Override public void launch(GpuGraph graph, GpuStream s) { run(() -> JCudaDriver.cuGraphLaunch(((Graph) graph).exec, handle(s))); }
+
     @Override public void record(GpuEvent e, GpuStream s) { run(() -> JCudaDriver.cuEventRecord(((Event) e).handle, handle(s))); }
 
     @Override public void wait(GpuStream s, GpuEvent e) { run(() -> JCudaDriver.cuStreamWaitEvent(handle(s), ((Event) e).handle, 0)); }

@@ -1,6 +1,7 @@
 package dev.tandem.runtime.cuda;
 
 import dev.tandem.model.TensorType;
+import dev.tandem.runtime.KvType;
 
 import java.util.List;
 
@@ -18,6 +19,7 @@ public enum Kernel {
     MATVEC_Q8_0("matvec_q8_0", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
     MATVEC_Q4_0("matvec_q4_0", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
     MATVEC_Q4_K("matvec_q4_k", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    MATVEC_Q5_K("matvec_q5_k", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
     MATVEC_Q6_K("matvec_q6_k", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
     EMBEDDING_F32("embedding_f32", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
     EMBEDDING_F16("embedding_f16", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
@@ -25,6 +27,7 @@ public enum Kernel {
     EMBEDDING_Q8_0("embedding_q8_0", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
     EMBEDDING_Q4_0("embedding_q4_0", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
     EMBEDDING_Q4_K("embedding_q4_k", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
+    EMBEDDING_Q5_K("embedding_q5_k", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
     EMBEDDING_Q6_K("embedding_q6_k", Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
     /** (x, weight, out, K, eps) */
     RMSNORM("rmsnorm", Arg.P, Arg.P, Arg.P, Arg.I, Arg.F),
@@ -39,12 +42,24 @@ public enum Kernel {
     /** (q, kCache, vCache, blockTable, positions, partialOut, partialMax, partialSum, heads, kvHeads, headDim, blockSize, maxChunks, scale) */
     ATTENTION_PARTIAL("attention_partial", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P,
             Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F),
+    /** {@link #ATTENTION_PARTIAL} over an F16 cache */
+    ATTENTION_PARTIAL_F16("attention_partial_f16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P,
+            Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F),
+    /** {@link #ATTENTION_PARTIAL} over a BF16 cache */
+    ATTENTION_PARTIAL_BF16("attention_partial_bf16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P,
+            Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F),
     /** (partialOut, partialMax, partialSum, positions, out, heads, headDim, maxChunks) */
     ATTENTION_COMBINE("attention_combine", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
     /** (k, v, kCache, vCache, blockTable, positions, kvHeads, headDim, blockSize) */
     KV_APPEND("kv_append", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    /** {@link #KV_APPEND} into an F16 cache (rounded to nearest even) */
+    KV_APPEND_F16("kv_append_f16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    /** {@link #KV_APPEND} into a BF16 cache (rounded to nearest even) */
+    KV_APPEND_BF16("kv_append_bf16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
     /** (logits, out, N) */
-    ARGMAX("argmax", Arg.P, Arg.P, Arg.I);
+    ARGMAX("argmax", Arg.P, Arg.P, Arg.I),
+    /** (draft, verdict, k): verdict[0] = accepted length, given verdict[1..k+1] = the rows' argmax ids */
+    ACCEPT_GREEDY("accept_greedy", Arg.P, Arg.P, Arg.I);
 
     /** A kernel argument's C type: pointer, int, float. */
     public enum Arg { P, I, F }
@@ -74,6 +89,7 @@ public enum Kernel {
             case Q8_0 -> MATVEC_Q8_0;
             case Q4_0 -> MATVEC_Q4_0;
             case Q4_K -> MATVEC_Q4_K;
+            case Q5_K -> MATVEC_Q5_K;
             case Q6_K -> MATVEC_Q6_K;
             default -> throw new UnsupportedOperationException("no CUDA matvec kernel for " + type + " weights yet");
         };
@@ -88,8 +104,27 @@ public enum Kernel {
             case Q8_0 -> EMBEDDING_Q8_0;
             case Q4_0 -> EMBEDDING_Q4_0;
             case Q4_K -> EMBEDDING_Q4_K;
+            case Q5_K -> EMBEDDING_Q5_K;
             case Q6_K -> EMBEDDING_Q6_K;
             default -> throw new UnsupportedOperationException("no CUDA embedding kernel for " + type + " weights yet");
+        };
+    }
+
+    /** (q, kCache, vCache, ...) for a K/V cache of {@code type}. */
+    public static Kernel attentionPartial(KvType type) {
+        return switch (type) {
+            case F32 -> ATTENTION_PARTIAL;
+            case F16 -> ATTENTION_PARTIAL_F16;
+            case BF16 -> ATTENTION_PARTIAL_BF16;
+        };
+    }
+
+    /** (k, v, kCache, vCache, ...) for a K/V cache of {@code type}. */
+    public static Kernel kvAppend(KvType type) {
+        return switch (type) {
+            case F32 -> KV_APPEND;
+            case F16 -> KV_APPEND_F16;
+            case BF16 -> KV_APPEND_BF16;
         };
     }
 }

@@ -65,6 +65,8 @@ public final class LaunchGeometry {
 
     public static LaunchDims argmax(int rows) { return LaunchDims.linear(rows, 256); }
 
+    public static LaunchDims acceptGreedy() { return LaunchDims.linear(1, 32); }
+
     private static void checkRowLength(TensorType type, int k) {
         int unit = unit(type);
         if (k < unit || k % unit != 0) {

@@ -74,12 +74,15 @@ class CudaVersusCpuTest {
     }
 
     /** The largest relative difference; fails above {@link #TOLERANCE}. */
-    static float compare(float[][] gpu, float[][] cpu, String what) {
+    static float compare(float[][] gpu, float[][] cpu, String what) { return compare(gpu, cpu, what, TOLERANCE); }
+
+    /** The largest relative difference; fails above {@code tolerance}. */
+    static float compare(float[][] gpu, float[][] cpu, String what, float tolerance) {
         float worst = 0;
         for (int r = 0; r < cpu.length; r++) {
             float scale = Math.max(1, ModelRuns.maxAbs(cpu[r]));
             float d = ModelRuns.maxAbsDifference(gpu[r], cpu[r]) / scale;
-            assertTrue(d <= TOLERANCE, what + " row " + r + ": |cuda - cpu| reaches " + d + " x " + scale);
+            assertTrue(d <= tolerance, what + " row " + r + ": |cuda - cpu| reaches " + d + " x " + scale);
             worst = Math.max(worst, d);
         }
         return worst;
