@@ -17,6 +17,9 @@ final class RuntimeOptions {
     @Option(names = {"-c", "--ctx"}, description = "Context length (default: the model's, at most 8192).")
     Integer context;
 
+    @Option(names = "--profile", description = "Name CUDA phases (prefill, decode, verify, accept) as NVTX ranges for Nsight Systems.")
+    boolean profile;
+
     KvType kv() {
         try {
             return KvType.parse(kvType);

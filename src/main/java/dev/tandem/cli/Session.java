@@ -39,6 +39,7 @@ final class Session implements AutoCloseable {
 
     static Session open(Path model, DraftOptions draftOptions, RuntimeOptions runtime, boolean quiet, PrintWriter err) {
         draftOptions.validate();
+        if (runtime.profile) System.setProperty("tandem.profile", "true");
         LoadOptions options = new LoadOptions(runtime.threads(), runtime.kv(), 64);
         Backends.Selection selection;
         try {
