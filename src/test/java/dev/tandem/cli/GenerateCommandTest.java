@@ -97,4 +97,16 @@ class GenerateCommandTest {
             assertTrue(run.failedWithOneLine(), run.err());
         }
     }
+
+    /** The CUDA backend on its host emulation, with a draft, gives exactly the CPU backend's tokens. */
+    @Test
+    void cudaHostBackendWithADraftGivesTheCpuTokens() throws IOException {
+        String main = SharedData.kjv("kjv-main-f32.gguf").toString(), draft = SharedData.kjv("kjv-draft-f32.gguf").toString();
+        JsonNode cpu = generate("generate", "-m", main, "-p", "And it came to pass", "-n", "12", "--temperature", "0", "-t", "1",
+                "--backend", "cpu", "--json");
+        JsonNode cuda = generate("generate", "-m", main, "-p", "And it came to pass", "-n", "12", "--temperature", "0", "-t", "1",
+                "--backend", "cuda-host", "--draft", draft, "--draft-max", "4", "--draft-p-min", "0", "--json");
+        assertEquals(cpu.get("tokens"), cuda.get("tokens"));
+        assertTrue(cuda.get("stats").get("total_draft_tokens_count").asInt() > 0);
+    }
 }
