@@ -25,6 +25,7 @@ public final class Activations {
 
     private float[] q80Values;      // row r at r*columns, values in [-127, 127]
     private float[] q80Scales;      // one f16-rounded d per 32 elements
+    private float[] q80Scaled;      // q * d rounded to float: the x' of the Q8_0-weight contract (MatmulQ80Direct)
     private boolean q80Ready;
     private final IntConsumer quantizeQ80Row = this::quantizeQ80Row;
 
@@ -70,6 +71,7 @@ public final class Activations {
         if (q80Values == null) {
             q80Values = new float[maxRows * maxColumns];
             q80Scales = new float[maxRows * (maxColumns / Q8_0_BLOCK)];
+            q80Scaled = new float[maxRows * maxColumns];
         }
         pool.forEach(rows, quantizeQ80Row);
         q80Ready = true;
@@ -78,6 +80,8 @@ public final class Activations {
     float[] q80Values() { return q80Values; }
 
     float[] q80Scales() { return q80Scales; }
+
+    float[] q80Scaled() { return q80Scaled; }
 
     /** Quantises every row to Q8_K blocks unless already done for this load. */
     void prepareQ8K(WorkerPool pool) {
@@ -108,8 +112,12 @@ public final class Activations {
             float amax = 0;
             for (int i = 0; i < Q8_0_BLOCK; i++) amax = Math.max(amax, Math.abs(x[at + i]));
             float id = amax != 0 ? 127.0f / amax : 0.0f;
-            q80Scales[r * (columns / Q8_0_BLOCK) + b] = HalfFloat.toFloat(HalfFloat.fromFloat(amax / 127.0f));
-            for (int i = 0; i < Q8_0_BLOCK; i++) q80Values[at + i] = (float) Math.rint(x[at + i] * id);
+            float d = HalfFloat.toFloat(HalfFloat.fromFloat(amax / 127.0f));
+            q80Scales[r * (columns / Q8_0_BLOCK) + b] = d;
+            for (int i = 0; i < Q8_0_BLOCK; i++) {
+                q80Values[at + i] = (float) Math.rint(x[at + i] * id);
+                q80Scaled[at + i] = q80Values[at + i] * d;
+            }
         }
     }
 

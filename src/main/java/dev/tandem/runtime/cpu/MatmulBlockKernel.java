@@ -57,10 +57,11 @@ final class MatmulBlockKernel extends MatmulKernel {
         }
     }
 
+    /** Q8_0 follows its own contract (see {@link MatmulQ80Direct}): unpacked as w' = q * d, the scale folded in. */
     private void unpackQ8_0(long at, MatmulScratch s, int wo, int so) {
         for (int g = 0; g < groups; g++, at += 34) {
-            s.scales[so + g] = HalfFloat.toFloat(data.get(LittleEndian.SHORT, at));
-            for (int i = 0; i < 32; i += BL) toFloats(bytes(data, at + 2 + i), s.weights, wo + 32 * g + i);
+            float d = HalfFloat.toFloat(data.get(LittleEndian.SHORT, at));
+            for (int i = 0; i < 32; i += BL) toFloats(bytes(data, at + 2 + i), d, s.weights, wo + 32 * g + i);
         }
     }
 
@@ -151,6 +152,10 @@ final class MatmulBlockKernel extends MatmulKernel {
 
     @Override
     void dot(MatmulScratch s, int n, Activations x, int r, float[] out, int outAt) {
+        if (type == TensorType.Q8_0) {
+            for (int k = 0; k < n; k++) out[outAt + k] = dotQ8_0(s.weights, k * columns, x.q80Scaled(), r * columns, s.lanes);
+            return;
+        }
         float[] w = s.weights, ws = s.scales;
         float[] xq = usesQ8K() ? x.q8kValues() : x.q80Values();
         float[] xs = usesQ8K() ? x.q8kScales() : x.q80Scales();
@@ -197,6 +202,16 @@ final class MatmulBlockKernel extends MatmulKernel {
             }
             out[outAt + k] = finish(sumLanes(a, s.lanes), s, k, x, r);
         }
+    }
+
+    /** The Q8_0 contract of {@link MatmulQ80Direct}: even L-parts into e, odd ones into o, then lanes of e + o. */
+    private float dotQ8_0(float[] w, int wo, float[] xs, int xo, float[] lanes) {
+        FloatVector e = FloatVector.zero(F), o = e;
+        for (int i = 0; i < columns; i += 2 * L) {
+            e = FloatVector.fromArray(F, w, wo + i).fma(FloatVector.fromArray(F, xs, xo + i), e);
+            o = FloatVector.fromArray(F, w, wo + i + L).fma(FloatVector.fromArray(F, xs, xo + i + L), o);
+        }
+        return sumLanes(e.add(o), lanes);
     }
 
     /** Subtracts the K-quant min term: sum over groups of dmin_w*d_x * (sum of min_j * activation sum_j). */

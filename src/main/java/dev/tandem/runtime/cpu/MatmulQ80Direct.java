@@ -11,177 +11,293 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * Q8_0 weights times Q8_0 activations without an unpacking pass: each 32-byte weight block is widened to
- * floats in registers and used at once for 1, 2 or 4 activation rows, two weight rows at a time, so a weight
- * row is read from memory once per pass and few instructions are spent per weight byte.
+ * Q8_0 weights times Q8_0 activations without an unpacking pass: two weight rows at a time, each 32-byte
+ * block widened to floats in registers and used at once for up to {@link #MAX_ROWS} activation rows, so a
+ * weight row is read from memory once per pass and the widening is shared by every row of the batch.
  *
- * <p>Arithmetic, per (weight row, activation row) and exactly as {@link MatmulBlockKernel#dot}: for block g,
- * lanes s = w[part 0]*x[part 0], then s = fma(w[part p], x[part p], s); acc = fma(s, d_w*d_x, acc); at the end
- * the lanes of acc are summed in lane order. The same operations run whichever register block a row falls
- * in, so results are bit-identical to the unpacking kernel and independent of the batch.
+ * <p>Arithmetic (the Q8_0 contract, also kept by {@link MatmulBlockKernel}): weights w' = float(q_w) * d_w and
+ * activations x' = float(q_x) * d_x (both rounded to float once); per (weight row, activation row) two
+ * accumulators of L lanes, e and o, take acc = fma(w', x', acc) for the L-element parts of the row in column
+ * order, even parts into e, odd parts into o (two chains: one would wait on FMA latency); the result is the
+ * lanes of e + o summed in lane order. The per-block scale is folded into w' and x', so a batch row costs two
+ * FMAs per block and no scale product. The same operations run whichever register block a row falls in, so
+ * results are bit-identical to the unpacking kernel and independent of the batch.
  */
 final class MatmulQ80Direct {
     static final VectorSpecies<Float> F = MatmulKernel.F;
     static final int L = F.length();
-    /** L bytes: one load widens to one float vector. */
-    static final VectorSpecies<Byte> BYTES = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
-    static final int PARTS = 32 / L;
+    /** L quants: one load widens to one float vector. */
+    private static final VectorSpecies<Byte> PART = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
     static final int BLOCK_BYTES = 34;
+    /** Activation rows per register block: 4 accumulators each, within 32 vector registers (16 for 8 lanes). */
+    static final int MAX_ROWS = L == 16 ? 5 : 2;
 
     private MatmulQ80Direct() {}
 
     /** Usable on this machine: a float vector of 8 or 16 lanes. */
     static boolean supported() { return L == 8 || L == 16; }
 
-    /** The 32 quants of a block in one load (bounds and liveness checks are paid once per block, not per part). */
-    static final VectorSpecies<Byte> BLOCK = ByteVector.SPECIES_256;
-
-    private static ByteVector quants(byte[] w, int blockAt) {
-        return ByteVector.fromArray(BLOCK, w, blockAt + 2);
+    /** L weights from element e of the block at blockAt, times the block's scale d: the contract's w'. */
+    private static FloatVector weights(byte[] q, int blockAt, int e, FloatVector d) {
+        return ((FloatVector) ByteVector.fromArray(PART, q, blockAt + 2 + e).convertShape(VectorOperators.B2F, F, 0)).mul(d);
     }
 
-    /** Floats of part {@code p} (L quants) of a block's quants. */
-    private static FloatVector part(ByteVector q, int p) {
-        return (FloatVector) q.convertShape(VectorOperators.B2F, F, p);
+    /** The L lanes of e + o, stored in lanes, summed in lane order (a helper taking vectors would box them). */
+    private static float sumLanes(float[] lanes) {
+        float sum = 0;
+        for (int i = 0; i < L; i++) sum += lanes[i];
+        return sum;
+    }
+
+    /**
+     * out[r*outRows + o] for weight rows o in [first, end) and every activation row r < batch; x holds the
+     * scaled activations x'. Each pair of weight rows is first copied from the mapped file into {@code rows}
+     * (one bulk copy, which streams the bytes from memory once) so that the vector loads that follow are
+     * plain array loads from L1, without a segment's per-access checks; their block scales go to
+     * {@code scales} (row 0 at 0, row 1 at groups).
+     */
+    static void multiply(MemorySegment w, long rowBytes, int columns, int first, int end,
+                         float[] x, int batch, float[] out, int outRows, float[] lanes, byte[] rows, float[] scales) {
+        int bytes = (int) rowBytes, groups = columns / 32;
+        for (int o = first; o < end; o += 2) {
+            int o1 = Math.min(o + 1, end - 1); // an odd last row is paired with itself
+            MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o * rowBytes, rows, 0, bytes);
+            if (o1 != o) MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o1 * rowBytes, rows, bytes, bytes);
+            int at0 = 0, at1 = o1 != o ? bytes : 0;
+            for (int g = 0; g < groups; g++) {
+                scales[g] = scale(rows, at0 + g * BLOCK_BYTES);
+                scales[groups + g] = scale(rows, at1 + g * BLOCK_BYTES);
+            }
+            for (int r = 0; r < batch; ) {
+                int n = Math.min(MAX_ROWS, batch - r);
+                switch (n) {
+                    case 1 -> rows1(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
+                    case 2 -> rows2(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
+                    case 3 -> rows3(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
+                    case 4 -> rows4(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
+                    default -> rows5(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
+                }
+                r += n;
+            }
+        }
     }
 
     private static float scale(byte[] w, int blockAt) {
         return HalfFloat.toFloat((short) ((w[blockAt] & 0xFF) | (w[blockAt + 1] << 8)));
     }
 
-    /**
-     * out[r*outRows + o] for weight rows o in [first, end) and every activation row r < batch. Each pair of weight
-     * rows is first copied from the mapped file into {@code rows} (one bulk copy, which streams the bytes from
-     * memory once) so that the vector loads that follow are plain array loads from L1, without a segment's
-     * per-access bounds and liveness checks.
-     */
-    static void multiply(MemorySegment w, long rowBytes, int columns, int first, int end,
-                         float[] xq, float[] xs, int batch, float[] out, int outRows, float[] lanes, byte[] rows) {
-        int bytes = (int) rowBytes;
-        for (int o = first; o < end; o += 2) {
-            int o1 = Math.min(o + 1, end - 1); // an odd last row is paired with itself
-            MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o * rowBytes, rows, 0, bytes);
-            if (o1 != o) MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o1 * rowBytes, rows, bytes, bytes);
-            int at0 = 0, at1 = o1 != o ? bytes : 0;
-            int r = 0;
-            if (L == 16) {
-                for (; r + 4 <= batch; r += 4) quad(rows, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
-            }
-            for (; r + 2 <= batch; r += 2) pair(rows, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
-            for (; r < batch; r++) single(rows, at0, at1, columns, xq, xs, r, out, outRows, o, o1, lanes);
+    // rowsN: activation rows r..r+N-1 against weight rows o0 and o1. Written out per N so that every
+    // accumulator is a local C2 can keep in a register; accumulator aIWP is activation row r+I, weight row
+    // oW, parity P.
+
+    private static void rows1(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
+                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+        FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e;
+        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
+            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c;
+            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
+            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
+            FloatVector v = FloatVector.fromArray(F, x, x0);
+            a00e = w0.fma(v, a00e);
+            a01e = w1.fma(v, a01e);
+            w0 = weights(q, b0, L, d0);
+            w1 = weights(q, b1, L, d1);
+            v = FloatVector.fromArray(F, x, x0 + L);
+            a00o = w0.fma(v, a00o);
+            a01o = w1.fma(v, a01o);
         }
+        a00e.add(a00o).intoArray(lanes, 0);
+        out[r * outRows + o0] = sumLanes(lanes);
+        a01e.add(a01o).intoArray(lanes, 0);
+        out[r * outRows + o1] = sumLanes(lanes);
     }
 
-    private static void single(byte[] w, int at0, int at1, int columns, float[] xq, float[] xs, int r,
-                               float[] out, int outRows, int o0, int o1, float[] lanes) {
-        int groups = columns / 32;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0;
-        for (int g = 0; g < groups; g++) {
-            int b0 = at0 + g * BLOCK_BYTES, b1 = at1 + g * BLOCK_BYTES;
-            int xo = r * columns + 32 * g;
-            ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
-            FloatVector x = FloatVector.fromArray(F, xq, xo);
-            FloatVector s0 = part(q0, 0).mul(x), s1 = part(q1, 0).mul(x);
-            for (int p = 1; p < PARTS; p++) {
-                x = FloatVector.fromArray(F, xq, xo + p * L);
-                s0 = part(q0, p).fma(x, s0);
-                s1 = part(q1, p).fma(x, s1);
-            }
-            float dx = xs[r * groups + g];
-            a0 = s0.fma(FloatVector.broadcast(F, scale(w, b0) * dx), a0);
-            a1 = s1.fma(FloatVector.broadcast(F, scale(w, b1) * dx), a1);
+    private static void rows2(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
+                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+        FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e, a10e = a00e, a10o = a00e, a11e = a00e, a11o = a00e;
+        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
+            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c, x1 = x0 + columns;
+            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
+            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
+            FloatVector v = FloatVector.fromArray(F, x, x0);
+            a00e = w0.fma(v, a00e);
+            a01e = w1.fma(v, a01e);
+            v = FloatVector.fromArray(F, x, x1);
+            a10e = w0.fma(v, a10e);
+            a11e = w1.fma(v, a11e);
+            w0 = weights(q, b0, L, d0);
+            w1 = weights(q, b1, L, d1);
+            v = FloatVector.fromArray(F, x, x0 + L);
+            a00o = w0.fma(v, a00o);
+            a01o = w1.fma(v, a01o);
+            v = FloatVector.fromArray(F, x, x1 + L);
+            a10o = w0.fma(v, a10o);
+            a11o = w1.fma(v, a11o);
         }
-        out[r * outRows + o0] = MatmulKernel.sumLanes(a0, lanes);
-        out[r * outRows + o1] = MatmulKernel.sumLanes(a1, lanes);
+        a00e.add(a00o).intoArray(lanes, 0);
+        out[r * outRows + o0] = sumLanes(lanes);
+        a01e.add(a01o).intoArray(lanes, 0);
+        out[r * outRows + o1] = sumLanes(lanes);
+        a10e.add(a10o).intoArray(lanes, 0);
+        out[(r + 1) * outRows + o0] = sumLanes(lanes);
+        a11e.add(a11o).intoArray(lanes, 0);
+        out[(r + 1) * outRows + o1] = sumLanes(lanes);
     }
 
-    private static void pair(byte[] w, int at0, int at1, int columns, float[] xq, float[] xs, int r,
-                             float[] out, int outRows, int o0, int o1, float[] lanes) {
-        int groups = columns / 32;
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00;
-        for (int g = 0; g < groups; g++) {
-            int b0 = at0 + g * BLOCK_BYTES, b1 = at1 + g * BLOCK_BYTES;
-            int xa = r * columns + 32 * g, xb = xa + columns;
-            ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
-            FloatVector w0 = part(q0, 0), w1 = part(q1, 0);
-            FloatVector xA = FloatVector.fromArray(F, xq, xa), xB = FloatVector.fromArray(F, xq, xb);
-            FloatVector s00 = w0.mul(xA), s01 = w0.mul(xB), s10 = w1.mul(xA), s11 = w1.mul(xB);
-            for (int p = 1; p < PARTS; p++) {
-                w0 = part(q0, p);
-                w1 = part(q1, p);
-                xA = FloatVector.fromArray(F, xq, xa + p * L);
-                xB = FloatVector.fromArray(F, xq, xb + p * L);
-                s00 = w0.fma(xA, s00);
-                s01 = w0.fma(xB, s01);
-                s10 = w1.fma(xA, s10);
-                s11 = w1.fma(xB, s11);
-            }
-            float d0 = scale(w, b0), d1 = scale(w, b1);
-            float dA = xs[r * groups + g], dB = xs[(r + 1) * groups + g];
-            a00 = s00.fma(FloatVector.broadcast(F, d0 * dA), a00);
-            a01 = s01.fma(FloatVector.broadcast(F, d0 * dB), a01);
-            a10 = s10.fma(FloatVector.broadcast(F, d1 * dA), a10);
-            a11 = s11.fma(FloatVector.broadcast(F, d1 * dB), a11);
+    private static void rows3(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
+                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+        FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e, a10e = a00e, a10o = a00e, a11e = a00e, a11o = a00e, a20e = a00e, a20o = a00e, a21e = a00e, a21o = a00e;
+        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
+            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c, x1 = x0 + columns, x2 = x1 + columns;
+            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
+            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
+            FloatVector v = FloatVector.fromArray(F, x, x0);
+            a00e = w0.fma(v, a00e);
+            a01e = w1.fma(v, a01e);
+            v = FloatVector.fromArray(F, x, x1);
+            a10e = w0.fma(v, a10e);
+            a11e = w1.fma(v, a11e);
+            v = FloatVector.fromArray(F, x, x2);
+            a20e = w0.fma(v, a20e);
+            a21e = w1.fma(v, a21e);
+            w0 = weights(q, b0, L, d0);
+            w1 = weights(q, b1, L, d1);
+            v = FloatVector.fromArray(F, x, x0 + L);
+            a00o = w0.fma(v, a00o);
+            a01o = w1.fma(v, a01o);
+            v = FloatVector.fromArray(F, x, x1 + L);
+            a10o = w0.fma(v, a10o);
+            a11o = w1.fma(v, a11o);
+            v = FloatVector.fromArray(F, x, x2 + L);
+            a20o = w0.fma(v, a20o);
+            a21o = w1.fma(v, a21o);
         }
-        out[r * outRows + o0] = MatmulKernel.sumLanes(a00, lanes);
-        out[(r + 1) * outRows + o0] = MatmulKernel.sumLanes(a01, lanes);
-        out[r * outRows + o1] = MatmulKernel.sumLanes(a10, lanes);
-        out[(r + 1) * outRows + o1] = MatmulKernel.sumLanes(a11, lanes);
+        a00e.add(a00o).intoArray(lanes, 0);
+        out[r * outRows + o0] = sumLanes(lanes);
+        a01e.add(a01o).intoArray(lanes, 0);
+        out[r * outRows + o1] = sumLanes(lanes);
+        a10e.add(a10o).intoArray(lanes, 0);
+        out[(r + 1) * outRows + o0] = sumLanes(lanes);
+        a11e.add(a11o).intoArray(lanes, 0);
+        out[(r + 1) * outRows + o1] = sumLanes(lanes);
+        a20e.add(a20o).intoArray(lanes, 0);
+        out[(r + 2) * outRows + o0] = sumLanes(lanes);
+        a21e.add(a21o).intoArray(lanes, 0);
+        out[(r + 2) * outRows + o1] = sumLanes(lanes);
     }
 
-    private static void quad(byte[] w, int at0, int at1, int columns, float[] xq, float[] xs, int r,
-                             float[] out, int outRows, int o0, int o1, float[] lanes) {
-        int groups = columns / 32;
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-        for (int g = 0; g < groups; g++) {
-            int b0 = at0 + g * BLOCK_BYTES, b1 = at1 + g * BLOCK_BYTES;
-            int x0 = r * columns + 32 * g, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns;
-            ByteVector q0 = quants(w, b0), q1 = quants(w, b1);
-            FloatVector w0 = part(q0, 0), w1 = part(q1, 0);
-            FloatVector v = FloatVector.fromArray(F, xq, x0);
-            FloatVector s00 = w0.mul(v), s10 = w1.mul(v);
-            v = FloatVector.fromArray(F, xq, x1);
-            FloatVector s01 = w0.mul(v), s11 = w1.mul(v);
-            v = FloatVector.fromArray(F, xq, x2);
-            FloatVector s02 = w0.mul(v), s12 = w1.mul(v);
-            v = FloatVector.fromArray(F, xq, x3);
-            FloatVector s03 = w0.mul(v), s13 = w1.mul(v);
-            for (int p = 1; p < PARTS; p++) {
-                int d = p * L;
-                w0 = part(q0, p);
-                w1 = part(q1, p);
-                v = FloatVector.fromArray(F, xq, x0 + d);
-                s00 = w0.fma(v, s00);
-                s10 = w1.fma(v, s10);
-                v = FloatVector.fromArray(F, xq, x1 + d);
-                s01 = w0.fma(v, s01);
-                s11 = w1.fma(v, s11);
-                v = FloatVector.fromArray(F, xq, x2 + d);
-                s02 = w0.fma(v, s02);
-                s12 = w1.fma(v, s12);
-                v = FloatVector.fromArray(F, xq, x3 + d);
-                s03 = w0.fma(v, s03);
-                s13 = w1.fma(v, s13);
-            }
-            float d0 = scale(w, b0), d1 = scale(w, b1);
-            int xg = r * groups + g;
-            float e0 = xs[xg], e1 = xs[xg + groups], e2 = xs[xg + 2 * groups], e3 = xs[xg + 3 * groups];
-            a00 = s00.fma(FloatVector.broadcast(F, d0 * e0), a00);
-            a01 = s01.fma(FloatVector.broadcast(F, d0 * e1), a01);
-            a02 = s02.fma(FloatVector.broadcast(F, d0 * e2), a02);
-            a03 = s03.fma(FloatVector.broadcast(F, d0 * e3), a03);
-            a10 = s10.fma(FloatVector.broadcast(F, d1 * e0), a10);
-            a11 = s11.fma(FloatVector.broadcast(F, d1 * e1), a11);
-            a12 = s12.fma(FloatVector.broadcast(F, d1 * e2), a12);
-            a13 = s13.fma(FloatVector.broadcast(F, d1 * e3), a13);
+    private static void rows4(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
+                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+        FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e, a10e = a00e, a10o = a00e, a11e = a00e, a11o = a00e, a20e = a00e, a20o = a00e, a21e = a00e, a21o = a00e, a30e = a00e, a30o = a00e, a31e = a00e, a31o = a00e;
+        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
+            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns;
+            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
+            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
+            FloatVector v = FloatVector.fromArray(F, x, x0);
+            a00e = w0.fma(v, a00e);
+            a01e = w1.fma(v, a01e);
+            v = FloatVector.fromArray(F, x, x1);
+            a10e = w0.fma(v, a10e);
+            a11e = w1.fma(v, a11e);
+            v = FloatVector.fromArray(F, x, x2);
+            a20e = w0.fma(v, a20e);
+            a21e = w1.fma(v, a21e);
+            v = FloatVector.fromArray(F, x, x3);
+            a30e = w0.fma(v, a30e);
+            a31e = w1.fma(v, a31e);
+            w0 = weights(q, b0, L, d0);
+            w1 = weights(q, b1, L, d1);
+            v = FloatVector.fromArray(F, x, x0 + L);
+            a00o = w0.fma(v, a00o);
+            a01o = w1.fma(v, a01o);
+            v = FloatVector.fromArray(F, x, x1 + L);
+            a10o = w0.fma(v, a10o);
+            a11o = w1.fma(v, a11o);
+            v = FloatVector.fromArray(F, x, x2 + L);
+            a20o = w0.fma(v, a20o);
+            a21o = w1.fma(v, a21o);
+            v = FloatVector.fromArray(F, x, x3 + L);
+            a30o = w0.fma(v, a30o);
+            a31o = w1.fma(v, a31o);
         }
-        out[r * outRows + o0] = MatmulKernel.sumLanes(a00, lanes);
-        out[(r + 1) * outRows + o0] = MatmulKernel.sumLanes(a01, lanes);
-        out[(r + 2) * outRows + o0] = MatmulKernel.sumLanes(a02, lanes);
-        out[(r + 3) * outRows + o0] = MatmulKernel.sumLanes(a03, lanes);
-        out[r * outRows + o1] = MatmulKernel.sumLanes(a10, lanes);
-        out[(r + 1) * outRows + o1] = MatmulKernel.sumLanes(a11, lanes);
-        out[(r + 2) * outRows + o1] = MatmulKernel.sumLanes(a12, lanes);
-        out[(r + 3) * outRows + o1] = MatmulKernel.sumLanes(a13, lanes);
+        a00e.add(a00o).intoArray(lanes, 0);
+        out[r * outRows + o0] = sumLanes(lanes);
+        a01e.add(a01o).intoArray(lanes, 0);
+        out[r * outRows + o1] = sumLanes(lanes);
+        a10e.add(a10o).intoArray(lanes, 0);
+        out[(r + 1) * outRows + o0] = sumLanes(lanes);
+        a11e.add(a11o).intoArray(lanes, 0);
+        out[(r + 1) * outRows + o1] = sumLanes(lanes);
+        a20e.add(a20o).intoArray(lanes, 0);
+        out[(r + 2) * outRows + o0] = sumLanes(lanes);
+        a21e.add(a21o).intoArray(lanes, 0);
+        out[(r + 2) * outRows + o1] = sumLanes(lanes);
+        a30e.add(a30o).intoArray(lanes, 0);
+        out[(r + 3) * outRows + o0] = sumLanes(lanes);
+        a31e.add(a31o).intoArray(lanes, 0);
+        out[(r + 3) * outRows + o1] = sumLanes(lanes);
     }
+
+    private static void rows5(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
+                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+        FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e, a10e = a00e, a10o = a00e, a11e = a00e, a11o = a00e, a20e = a00e, a20o = a00e, a21e = a00e, a21o = a00e, a30e = a00e, a30o = a00e, a31e = a00e, a31o = a00e, a40e = a00e, a40o = a00e, a41e = a00e, a41o = a00e;
+        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
+            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns, x4 = x3 + columns;
+            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
+            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
+            FloatVector v = FloatVector.fromArray(F, x, x0);
+            a00e = w0.fma(v, a00e);
+            a01e = w1.fma(v, a01e);
+            v = FloatVector.fromArray(F, x, x1);
+            a10e = w0.fma(v, a10e);
+            a11e = w1.fma(v, a11e);
+            v = FloatVector.fromArray(F, x, x2);
+            a20e = w0.fma(v, a20e);
+            a21e = w1.fma(v, a21e);
+            v = FloatVector.fromArray(F, x, x3);
+            a30e = w0.fma(v, a30e);
+            a31e = w1.fma(v, a31e);
+            v = FloatVector.fromArray(F, x, x4);
+            a40e = w0.fma(v, a40e);
+            a41e = w1.fma(v, a41e);
+            w0 = weights(q, b0, L, d0);
+            w1 = weights(q, b1, L, d1);
+            v = FloatVector.fromArray(F, x, x0 + L);
+            a00o = w0.fma(v, a00o);
+            a01o = w1.fma(v, a01o);
+            v = FloatVector.fromArray(F, x, x1 + L);
+            a10o = w0.fma(v, a10o);
+            a11o = w1.fma(v, a11o);
+            v = FloatVector.fromArray(F, x, x2 + L);
+            a20o = w0.fma(v, a20o);
+            a21o = w1.fma(v, a21o);
+            v = FloatVector.fromArray(F, x, x3 + L);
+            a30o = w0.fma(v, a30o);
+            a31o = w1.fma(v, a31o);
+            v = FloatVector.fromArray(F, x, x4 + L);
+            a40o = w0.fma(v, a40o);
+            a41o = w1.fma(v, a41o);
+        }
+        a00e.add(a00o).intoArray(lanes, 0);
+        out[r * outRows + o0] = sumLanes(lanes);
+        a01e.add(a01o).intoArray(lanes, 0);
+        out[r * outRows + o1] = sumLanes(lanes);
+        a10e.add(a10o).intoArray(lanes, 0);
+        out[(r + 1) * outRows + o0] = sumLanes(lanes);
+        a11e.add(a11o).intoArray(lanes, 0);
+        out[(r + 1) * outRows + o1] = sumLanes(lanes);
+        a20e.add(a20o).intoArray(lanes, 0);
+        out[(r + 2) * outRows + o0] = sumLanes(lanes);
+        a21e.add(a21o).intoArray(lanes, 0);
+        out[(r + 2) * outRows + o1] = sumLanes(lanes);
+        a30e.add(a30o).intoArray(lanes, 0);
+        out[(r + 3) * outRows + o0] = sumLanes(lanes);
+        a31e.add(a31o).intoArray(lanes, 0);
+        out[(r + 3) * outRows + o1] = sumLanes(lanes);
+        a40e.add(a40o).intoArray(lanes, 0);
+        out[(r + 4) * outRows + o0] = sumLanes(lanes);
+        a41e.add(a41o).intoArray(lanes, 0);
+        out[(r + 4) * outRows + o1] = sumLanes(lanes);
+    }
+
 }

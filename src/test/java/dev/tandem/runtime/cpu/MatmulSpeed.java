@@ -33,12 +33,13 @@ public final class MatmulSpeed {
     public static void main(String[] args) {
         int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
         String[] types = args.length > 1 ? java.util.Arrays.copyOfRange(args, 1, args.length) : new String[] {"q8_0", "f32", "q4_k"};
-        int[] batches = {1, 2, 3, 5, 9, 17};
+        int[] batches = Boolean.getBoolean("speed.few") ? new int[] {1, 2, 3, 4, 5} : new int[] {1, 2, 3, 5, 9, 17};
+        int[][] shapes = Boolean.getBoolean("speed.large") ? new int[][] {{262144, 3072}} : new int[][] {{8192, 3072}, {3072, 8192}};
         System.out.println("species " + MatmulKernel.F + ", threads " + threads);
         try (WorkerPool pool = new WorkerPool(threads); Arena arena = Arena.ofShared()) {
             for (String name : types) {
                 TensorType type = TensorType.parse(name);
-                for (int[] shape : new int[][] {{8192, 3072}, {3072, 8192}}) {
+                for (int[] shape : shapes) {
                     Tensor t = RandomMatrices.matrix(type, shape[0], shape[1], 1, arena);
                     CpuMatrix m = CpuMatrix.of(t);
                     Activations a = new Activations(17, shape[1]);
