@@ -73,6 +73,7 @@ public final class OpenAiServer implements AutoCloseable {
             config.concurrency.useVirtualThreads = true;
             config.http.maxRequestSize = options.maxBodyBytes();
             config.http.compressionStrategy = CompressionStrategy.NONE;
+            config.http.prefer405over404 = true;       // a known path with the wrong method says so
             config.routes.before(this::checkApiKey);
             config.routes.after(ctx -> metrics.request(ctx.path(), ctx.statusCode()));
             config.routes.get("/health", ctx -> ctx.contentType("application/json").result("{\"status\":\"ok\"}"));
