@@ -201,6 +201,26 @@ class OpenAiServerTest {
         assertEquals(expected, streamed.toString());
     }
 
+    @Test
+    void aSeedMakesSampledTextRepeatableAndTopKOneIsGreedy() throws Exception {
+        String prompt = "And the LORD said unto Moses";
+        String greedy = json(post("/v1/completions", completionBody(prompt, ""))).get("choices").get(0).get("text").asText();
+        String sampled = ",\"temperature\":1.0,\"top_k\":0,\"top_p\":1,\"min_p\":0,\"seed\":1234";
+        String first = json(post("/v1/completions", completionBody(prompt, sampled))).get("choices").get(0).get("text").asText();
+        String second = json(post("/v1/completions", completionBody(prompt, sampled))).get("choices").get(0).get("text").asText();
+        assertEquals(first, second, "the same seed samples the same text");
+        // With one candidate left, sampling at any temperature can only pick the most likely token.
+        String topOne = json(post("/v1/completions", completionBody(prompt, ",\"temperature\":1.5,\"top_k\":1,\"seed\":7"))).get("choices").get(0).get("text").asText();
+        assertEquals(greedy, topOne);
+    }
+
+    @Test
+    void maxCompletionTokensLimitsTheReplyLikeMaxTokens() throws Exception {
+        JsonNode r = json(post("/v1/chat/completions", chatBody("Who made the heaven?", ",\"max_completion_tokens\":5,\"ignore_eos\":true")));
+        assertEquals(5, r.get("usage").get("completion_tokens").asInt(), r.toString());
+        assertEquals("length", r.get("choices").get(0).get("finish_reason").asText());
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
             "malformed JSON          | /v1/chat/completions | {\"messages\": [                                              | 400 | ",
