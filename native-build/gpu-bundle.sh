@@ -22,6 +22,8 @@ for j in "$out"/deps/*.jar; do
     javalin-*|jetty-*|kotlin-*|jakarta.*|jinjava-*|guava-*|failureaccess-*|listenablefuture-*|checker-qual-*|error_prone*|j2objc*|jsr305-*) ;;
     snakeyaml-*|jackson-dataformat-yaml-*|jackson-datatype-jdk8-*|commons-net-*|commons-lang3-*|javassist-*|derive4j-*|re2j-*|asm-*) ;;
     xchart-*|slf4j-*|jspecify-*|jetbrains-*|annotations-*|algebra-*|big-math-*|encode-*|hubspot-style-*|immutable*|java-ipv6-*) ;;
+    # The server's tests drive it with the OpenAI SDK (its core jar alone is 72 MB) and /metrics uses Prometheus.
+    openai-java-*|okhttp-*|okio-*|jsonschema-*|swagger-annotations-*|classmate-*|jackson-module-kotlin-*|jackson-datatype-jsr310-*|prometheus-metrics-*) ;;
     jcuda-natives-*)                         # only libJCudaDriver is used
       tmp="$(mktemp -d)"; (cd "$tmp" && "$JAVA_HOME/bin/jar" xf "$j" && rm -f lib/libJNvPTXCompiler-* lib/libJNvrtc-* lib/libJCudaRuntime-* \
         && "$JAVA_HOME/bin/jar" --create --file "$out/lib/$(basename "$j")" .); rm -rf "$tmp" ;;

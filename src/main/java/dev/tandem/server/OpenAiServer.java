@@ -27,8 +27,10 @@ import java.util.concurrent.Flow;
 
 /**
  * The OpenAI-compatible HTTP API over an {@link Engine}: {@code GET /v1/models}, {@code POST /v1/chat/completions},
- * {@code POST /v1/completions} (streamed as server-sent events or not) and {@code GET /health}. Every failure is
- * an OpenAI-style error object with a 4xx status (5xx only for the server's own faults, without details).
+ * {@code POST /v1/completions} (streamed as server-sent events or not), {@code GET /health} and {@code GET /metrics}
+ * (Prometheus text, see {@link ServerMetrics}). Every failure is an OpenAI-style error object with a 4xx status
+ * (5xx only for the server's own faults, without details). The API key, when set, guards {@code /v1/} only:
+ * health checks and Prometheus scrapers usually carry no key.
  *
  * <p>Streams: each chunk is written and flushed as the engine produces it; when a write fails (the client went
  * away) the generation is cancelled, which frees its batch slot and K/V blocks.
@@ -37,7 +39,7 @@ public final class OpenAiServer implements AutoCloseable {
     /**
      * @param host         interface to bind ("127.0.0.1" by default: not reachable from other machines)
      * @param port         0 for any free port
-     * @param apiKey       when set, requests to /v1 need {@code Authorization: Bearer <key>}
+     * @param apiKey       when set, requests to /v1 need {@code Authorization: Bearer <key>} (/health and /metrics stay open)
      * @param maxBodyBytes larger request bodies get 413
      */
     public record Options(String host, int port, String apiKey, long maxBodyBytes) {
@@ -57,20 +59,25 @@ public final class OpenAiServer implements AutoCloseable {
     private final ObjectMapper json = new ObjectMapper();
     private final RequestReader reader = new RequestReader(json);
     private final ResponseJson responses = new ResponseJson(json);
+    private final ServerMetrics metrics;
     private final long started = System.currentTimeMillis() / 1000;
     private final Javalin app;
 
     public OpenAiServer(Engine engine, Options options) {
         this.engine = engine;
         this.options = options;
+        this.metrics = new ServerMetrics(engine);
         this.app = Javalin.create(config -> {
             config.startup.showJavalinBanner = false;
             config.startup.showOldJavalinVersionWarning = false;
             config.concurrency.useVirtualThreads = true;
             config.http.maxRequestSize = options.maxBodyBytes();
             config.http.compressionStrategy = CompressionStrategy.NONE;
+            config.http.prefer405over404 = true;       // a known path with the wrong method says so
             config.routes.before(this::checkApiKey);
+            config.routes.after(ctx -> metrics.request(ctx.path(), ctx.statusCode()));
             config.routes.get("/health", ctx -> ctx.contentType("application/json").result("{\"status\":\"ok\"}"));
+            config.routes.get("/metrics", ctx -> ctx.contentType(metrics.contentType()).result(metrics.scrape()));
             config.routes.get("/v1/models", ctx -> send(ctx, 200, responses.models(engine.models(), started)));
             config.routes.post("/v1/chat/completions", ctx -> complete(ctx, true));
             config.routes.post("/v1/completions", ctx -> complete(ctx, false));
@@ -113,6 +120,7 @@ public final class OpenAiServer implements AutoCloseable {
         JsonNode root = reader.parse(ctx.bodyAsBytes());
         RequestReader.Parsed p = chat ? reader.chat(root) : reader.completion(root);
         Generation g = engine.generate(p.request());
+        g.result().thenAccept(metrics::finished);     // also when cancelled: its tokens were computed
         String id = (chat ? "chatcmpl-" : "cmpl-") + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
         long created = System.currentTimeMillis() / 1000;
         String model = engine.mainModel().id();

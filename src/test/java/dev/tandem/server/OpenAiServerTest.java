@@ -201,6 +201,26 @@ class OpenAiServerTest {
         assertEquals(expected, streamed.toString());
     }
 
+    @Test
+    void aSeedMakesSampledTextRepeatableAndTopKOneIsGreedy() throws Exception {
+        String prompt = "And the LORD said unto Moses";
+        String greedy = json(post("/v1/completions", completionBody(prompt, ""))).get("choices").get(0).get("text").asText();
+        String sampled = ",\"temperature\":1.0,\"top_k\":0,\"top_p\":1,\"min_p\":0,\"seed\":1234";
+        String first = json(post("/v1/completions", completionBody(prompt, sampled))).get("choices").get(0).get("text").asText();
+        String second = json(post("/v1/completions", completionBody(prompt, sampled))).get("choices").get(0).get("text").asText();
+        assertEquals(first, second, "the same seed samples the same text");
+        // With one candidate left, sampling at any temperature can only pick the most likely token.
+        String topOne = json(post("/v1/completions", completionBody(prompt, ",\"temperature\":1.5,\"top_k\":1,\"seed\":7"))).get("choices").get(0).get("text").asText();
+        assertEquals(greedy, topOne);
+    }
+
+    @Test
+    void maxCompletionTokensLimitsTheReplyLikeMaxTokens() throws Exception {
+        JsonNode r = json(post("/v1/chat/completions", chatBody("Who made the heaven?", ",\"max_completion_tokens\":5,\"ignore_eos\":true")));
+        assertEquals(5, r.get("usage").get("completion_tokens").asInt(), r.toString());
+        assertEquals("length", r.get("choices").get(0).get("finish_reason").asText());
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
             "malformed JSON          | /v1/chat/completions | {\"messages\": [                                              | 400 | ",
@@ -225,6 +245,16 @@ class OpenAiServerTest {
             "speculative p_min negative | /v1/completions   | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"p_min\":-0.1}} | 400 | speculative.p_min",
             "speculative n_min over n_max | /v1/completions | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"n_max\":2,\"n_min\":3}} | 400 | speculative.n_min",
             "unknown speculative draft | /v1/completions    | {\"prompt\":\"x\",\"speculative\":{\"draft_model\":\"tiny\"}} | 404 | draft_model",
+            "main model as draft_model | /v1/completions    | {\"prompt\":\"x\",\"draft_model\":\"kjv-main-q8_0\"} | 404 | draft_model",
+            "n other than 1          | /v1/completions      | {\"prompt\":\"x\",\"n\":2}                             | 400 | n",
+            "seed as a string        | /v1/completions      | {\"prompt\":\"x\",\"seed\":\"42\"}                   | 400 | seed",
+            "top_k negative          | /v1/completions      | {\"prompt\":\"x\",\"top_k\":-1}                        | 400 | top_k",
+            "min_p over 1            | /v1/completions      | {\"prompt\":\"x\",\"min_p\":2}                         | 400 | min_p",
+            "stream not a boolean    | /v1/completions      | {\"prompt\":\"x\",\"stream\":\"yes\"}                | 400 | stream",
+            "max_completion_tokens 0 | /v1/chat/completions | {\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":0} | 400 | max_completion_tokens",
+            "message without a role  | /v1/chat/completions | {\"messages\":[{\"content\":\"x\"}]}                   | 400 | messages[0].role",
+            "prompt token outside the vocabulary | /v1/completions | {\"prompt\":[1,99999999]}                             | 400 | prompt",
+            "POST on a GET route     | /v1/models           | {}                                                            | 405 | ",
             "draft model as the model | /v1/completions     | {\"prompt\":\"x\",\"model\":\"kjv-draft-q8_0\"}       | 400 | model",
             "unknown path            | /v1/embeddings       | {}                                                            | 404 | ",
     })
