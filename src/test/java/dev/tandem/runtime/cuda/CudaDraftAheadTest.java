@@ -40,7 +40,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * the draft's stream while the main model's verification is still queued on its own.
  */
 class CudaDraftAheadTest {
-    static final int TOKENS = 16;
+    static final int TOKENS = 10;
     static HostGpuDriver driver;
     static CudaBackend cuda;
     static ModelFile mainFile, draftFile;
