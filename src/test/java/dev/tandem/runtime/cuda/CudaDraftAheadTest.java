@@ -137,11 +137,12 @@ class CudaDraftAheadTest {
                 return pass;
             }
         };
-        int draftMax = 4;
-        int[] got = new DraftAheadGenerator(gatedMain, watchedDraft, draftMax, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(TOKENS)).tokens();
-        assertArrayEquals(Arrays.copyOf(g.tokens(), TOKENS), got);
+        int draftMax = 4, tokens = 16;
+        int[] got = new DraftAheadGenerator(gatedMain, watchedDraft, draftMax, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(tokens)).tokens();
+        assertArrayEquals(Arrays.copyOf(g.tokens(), tokens), got);
         System.out.println("while the first verification was held: " + duringGate);
-        // The draft ahead runs d_k at the verification's last position, then its guesses beyond it.
+        // The draft ahead runs d_k at the verification's last position, then its draftMax guesses beyond it (16
+        // tokens leave room for a full draft-ahead after the first step's 1 + 4 + 1 tokens).
         assertEquals(draftMax + 1, duringGate.size(), duringGate.toString());
         assertTrue(duringGate.getFirst().startsWith("draft pass at positions " + verifyLast.get() + ".."), duringGate.toString());
         for (String s : duringGate) assertTrue(s.endsWith("pending"), duringGate.toString());
