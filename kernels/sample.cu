@@ -72,3 +72,188 @@ extern "C" __global__ void __launch_bounds__(32)
     if (lane() == 0) verdict[0] = first;
 }
 TANDEM_EXPORT(accept_greedy, (const int* draft, int* verdict, int k), (draft, verdict, k))
+
+// ---- Sampling on the device (temperature > 0) -------------------------------------------------------------
+// The sampler chain of dev.tandem.decode.Sampler without the repetition penalty, and the speculative rejection
+// test, from counter-based randoms keyed by (seed, position, stream): the host emulation and a GPU draw alike.
+
+namespace tandem {
+
+constexpr int kSampleThreads = 256;
+
+// Smaller key = better token: logit descending, then id ascending (Sampler.key's order).
+__device__ __forceinline__ unsigned long long sample_key(float logit, int id) {
+    int bits = __float_as_int(logit);
+    int ordered = bits ^ ((bits >> 31) & 0x7fffffff);  // signed-int order equals float order
+    unsigned hi = (unsigned) (0x7fffffffLL - (long long) ordered);
+    return ((unsigned long long) hi << 32) | (unsigned) id;
+}
+
+// The smallest key T such that at least `need` of the row's keys are <= T, by bisection of the 64-bit key
+// space; every count is a block sum of exact small integers, so all threads take the same branch.
+__device__ unsigned long long kth_key(const float* row, int V, int need, float* scratch) {
+    unsigned long long lo = 0, hi = ~0ull;
+    while (lo < hi) {
+        unsigned long long mid = lo + (hi - lo) / 2;
+        float c = 0.0f;
+        for (int i = threadIdx.x; i < V; i += kSampleThreads) c += sample_key(row[i], i) <= mid ? 1.0f : 0.0f;
+        c = block_sum<kSampleThreads>(c, scratch);
+        if (c >= (float) need) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+// splitmix64's finaliser: a bijection that mixes every input bit into every output bit.
+__device__ __forceinline__ unsigned long long mix64(unsigned long long x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+// A uniform draw in [0, 1) with 24 bits, exact in float: stream 0 decides acceptance at `position`, stream 1
+// draws the token there. dev.tandem.runtime.cuda.CounterRandom computes the same numbers.
+__device__ __forceinline__ float counter_uniform(unsigned long long seed, int position, int stream) {
+    unsigned long long h = mix64(seed ^ mix64(((unsigned long long) (unsigned) position << 1) | (unsigned) stream));
+    return (float) (h >> 40) * (1.0f / 16777216.0f);
+}
+
+}  // namespace tandem
+
+// probs[r] = the sampling distribution of logits row r: top-k (ties: lower id first), top-p and min-p on the
+// probabilities before temperature (as llama.cpp), then softmax((logit - max) / T) over the kept ids, zero
+// elsewhere. topK <= 0 or >= V keeps all; topP >= 1 and minP <= 0 are off. NaN logits are not expected.
+// Launch: block (256), grid (R), 32 bytes of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
+    sample_probs(const float* __restrict__ logits, float* __restrict__ probs, int V, float invTemperature, int topK, float topP, float minP) {
+    using namespace tandem;
+    float* scratch = dynamic_shared<float>();  // [8], dynamic for the reason given at accept_sampled
+    const float* row = logits + (size_t) blockIdx.x * V;
+    float* out = probs + (size_t) blockIdx.x * V;
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < V; i += kSampleThreads) m = fmaxf(m, row[i]);
+    m = block_max<kSampleThreads>(m, scratch);
+    // Keys at or below `keep` survive top-k.
+    unsigned long long keep = topK > 0 && topK < V ? kth_key(row, V, topK, scratch) : ~0ull;
+    if (topP < 1.0f) {
+        float total = 0.0f;
+        for (int i = threadIdx.x; i < V; i += kSampleThreads) total += sample_key(row[i], i) <= keep ? expf(row[i] - m) : 0.0f;
+        total = block_sum<kSampleThreads>(total, scratch);
+        float target = topP * total;
+        // The shortest prefix (in key order) whose mass reaches top-p of the kept mass.
+        unsigned long long lo = 0, hi = keep;
+        while (lo < hi) {
+            unsigned long long mid = lo + (hi - lo) / 2;
+            float mass = 0.0f;
+            for (int i = threadIdx.x; i < V; i += kSampleThreads) mass += sample_key(row[i], i) <= mid ? expf(row[i] - m) : 0.0f;
+            mass = block_sum<kSampleThreads>(mass, scratch);
+            if (mass >= target) hi = mid;
+            else lo = mid + 1;
+        }
+        keep = lo;
+    }
+    float sum = 0.0f;
+    for (int i = threadIdx.x; i < V; i += kSampleThreads) {
+        float w = expf(row[i] - m);
+        float v = sample_key(row[i], i) <= keep && w >= minP ? expf((row[i] - m) * invTemperature) : 0.0f;
+        out[i] = v;
+        sum += v;
+    }
+    sum = block_sum<kSampleThreads>(sum, scratch);
+    float inv = 1.0f / sum;
+    for (int i = threadIdx.x; i < V; i += kSampleThreads) out[i] *= inv;
+}
+TANDEM_EXPORT(sample_probs, (const float* logits, float* probs, int V, float invTemperature, int topK, float topP, float minP),
+              (logits, probs, V, invTemperature, topK, topP, minP))
+
+// Speculative sampling's verdict for a batch of verifications, one per block b, each of k draft tokens:
+// p[b] holds k+1 rows (the main model's distributions after last, d1 .. dk), q[b] k rows (the draft's),
+// draft[b] the k tokens, meta[b] = (seed low, seed high, position of d1). d_i is accepted when
+// u0(position+i) * q_i(d_i) < p_i(d_i) (probability min(1, p/q)); at the first rejection the token is drawn
+// from norm(max(0, p_i - q_i)) (p_i itself when that is all zero), after k acceptances from p_k, by inverse CDF
+// in id order with u1(position+i). verdict[b] = (accepted, token).
+// Inverse CDF: thread t owns ids [t*c, (t+1)*c) (c = ceil(V/256)), sums them in id order, thread 0 scans the
+// 256 sums in order; the thread whose range holds u*total walks its ids.
+// Launch: block (256), grid (B), 1056 bytes of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
+    accept_sampled(const float* __restrict__ p, const float* __restrict__ q, const int* __restrict__ draft,
+                   const int* __restrict__ meta, int* __restrict__ verdict, int k, int V) {
+    using namespace tandem;
+    // Dynamic shared memory, not static __shared__: in the host emulation static __shared__ variables are
+    // thread-local storage, and the static TLS room of a dlopen'ed library is nearly used up.
+    float* partial = dynamic_shared<float>();          // [256]
+    float& total = partial[kSampleThreads];
+    float& draw = partial[kSampleThreads + 1];
+    int* flags = reinterpret_cast<int*>(partial + kSampleThreads + 2);
+    int& accepted = flags[0];
+    int& chosen = flags[1];
+    int& lastPositive = flags[2];
+    const int b = blockIdx.x, t = threadIdx.x;
+    p += (size_t) b * (k + 1) * V;
+    q += (size_t) b * k * V;
+    draft += (size_t) b * k;
+    if (t == 0) {
+        // Thread 0 makes every draw, so the seed is not kept live across the barriers below.
+        const unsigned long long seed = ((unsigned long long) (unsigned) meta[3 * b + 1] << 32) | (unsigned) meta[3 * b];
+        const int position = meta[3 * b + 2];
+        int a = 0;
+        while (a < k && counter_uniform(seed, position + a, 0) * q[(size_t) a * V + draft[a]] < p[(size_t) a * V + draft[a]]) a++;
+        accepted = a;
+        draw = counter_uniform(seed, position + a, 1);
+        chosen = -1;
+        lastPositive = -1;
+    }
+    __syncthreads();
+    const int a = accepted;
+    const float* pr = p + (size_t) a * V;
+    bool residual = a < k;
+    const float* qr = q + (size_t) min(a, k - 1 < 0 ? 0 : k - 1) * V;  // read only when residual
+    const int chunk = (V + kSampleThreads - 1) / kSampleThreads;
+    const int begin = min(V, t * chunk), end = min(V, begin + chunk);
+    float mine = 0.0f;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        mine = 0.0f;
+        for (int i = begin; i < end; ++i) mine += residual ? fmaxf(pr[i] - qr[i], 0.0f) : pr[i];
+        partial[t] = mine;
+        __syncthreads();
+        if (t == 0) {
+            float run = 0.0f;
+            for (int j = 0; j < kSampleThreads; ++j) {
+                float v = partial[j];
+                partial[j] = run;
+                run += v;
+            }
+            total = run;
+        }
+        __syncthreads();
+        if (total > 0.0f || !residual) break;
+        residual = false;  // nothing left of p - q (equal up to rounding): draw from p itself
+        __syncthreads();   // partial is rewritten next
+    }
+    const float target = draw * total;
+    int lastHere = -1;
+    for (int i = begin; i < end; ++i) {
+        if ((residual ? fmaxf(pr[i] - qr[i], 0.0f) : pr[i]) > 0.0f) lastHere = i;
+    }
+    if (lastHere >= 0) atomicMax(&lastPositive, lastHere);
+    if (partial[t] <= target && target < partial[t] + mine) {
+        float cumulative = partial[t];
+        int pick = lastHere;  // rounding: the walk's sums may fall short of the range's end
+        for (int i = begin; i < end; ++i) {
+            cumulative += residual ? fmaxf(pr[i] - qr[i], 0.0f) : pr[i];
+            if (target < cumulative) {
+                pick = i;
+                break;
+            }
+        }
+        chosen = pick;
+    }
+    __syncthreads();
+    if (t == 0) {
+        verdict[2 * b] = a;
+        verdict[2 * b + 1] = chosen >= 0 ? chosen : lastPositive;  // u*total rounded up to total: the last id with mass
+    }
+}
+TANDEM_EXPORT(accept_sampled, (const float* p, const float* q, const int* draft, const int* meta, int* verdict, int k, int V),
+              (p, q, draft, meta, verdict, k, V))

@@ -90,6 +90,8 @@ public final class CudaModel implements LoadedModel {
     private final Nvtx nvtx = Nvtx.get();
     private CompletableFuture<?> previous = CompletableFuture.completedFuture(null);
     private long passes;
+    /** Recorded on {@link #stream} after each pass's work: the pass is done on the device when it is reached. */
+    private final GpuEvent passDone;
 
     CudaModel(GpuDriver driver, ModelFile file, LoadOptions options) {
         this.driver = driver;
@@ -97,6 +99,7 @@ public final class CudaModel implements LoadedModel {
         this.kvType = options.kvType();
         this.maxRows = options.maxBatchRows();
         this.stream = own(driver.createStream());
+        this.passDone = own(driver.createEvent());
         try (DeviceUpload upload = new DeviceUpload(driver, stream)) {
             embedding = matrix(upload, file.tensor("token_embd.weight"), true);
             output = c.tiedEmbeddings() ? embedding : matrix(upload, file.tensor("output.weight"), false);
@@ -259,6 +262,7 @@ public final class CudaModel implements LoadedModel {
                 if (useGraphs && batch.size() <= LaunchGeometry.MAX_ROWS) replay(new GraphKey(kv, chunks, rowList(batch.logitRows()), verify), batch, chunks, kv);
                 else enqueue(batch, chunks, kv, verify, stagedInts);
             }
+            driver.record(passDone, stream);
             return driver.whenDone(stream);
         }).thenApply(done -> {
             // hostIds: [accepted (verification only), argmax of result row 0, 1, ...]
@@ -393,6 +397,12 @@ public final class CudaModel implements LoadedModel {
         for (GpuGraph g : graphs.values()) g.close();
         graphs.clear();
     }
+
+    /** This model's stream: all its passes run there, in order. */
+    GpuStream stream() { return stream; }
+
+    /** The event recorded after the latest pass's work; {@link GpuDriver#isDone} says whether the device finished it. */
+    GpuEvent passEvent() { return passDone; }
 
     /** Turns CUDA graphs for passes of up to 17 rows on or off (default: system property {@code tandem.cudaGraphs}). */
     synchronized void useGraphs(boolean on) {

@@ -59,7 +59,11 @@ public enum Kernel {
     /** (logits, out, N) */
     ARGMAX("argmax", Arg.P, Arg.P, Arg.I),
     /** (draft, verdict, k): verdict[0] = accepted length, given verdict[1..k+1] = the rows' argmax ids */
-    ACCEPT_GREEDY("accept_greedy", Arg.P, Arg.P, Arg.I);
+    ACCEPT_GREEDY("accept_greedy", Arg.P, Arg.P, Arg.I),
+    /** (logits, probs, V, 1/temperature, topK, topP, minP): each row's sampling distribution */
+    SAMPLE_PROBS("sample_probs", Arg.P, Arg.P, Arg.I, Arg.F, Arg.I, Arg.F, Arg.F),
+    /** (p, q, draft, meta, verdict, k, V): per block, the speculative rejection test and the next token */
+    ACCEPT_SAMPLED("accept_sampled", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I);
 
     /** A kernel argument's C type: pointer, int, float. */
     public enum Arg { P, I, F }

@@ -67,6 +67,12 @@ public final class LaunchGeometry {
 
     public static LaunchDims acceptGreedy() { return LaunchDims.linear(1, 32); }
 
+    /** One block of 256 per row; 8 floats of dynamic shared memory (block sums). */
+    public static LaunchDims sampleProbs(int rows) { return LaunchDims.of(rows, 1, 1, 256, 8 * Float.BYTES); }
+
+    /** One block of 256 per verification; 264 words of dynamic shared memory (the inverse CDF's partial sums, its total and draw, flags). */
+    public static LaunchDims acceptSampled(int verifications) { return LaunchDims.of(verifications, 1, 1, 256, 264 * Float.BYTES); }
+
     private static void checkRowLength(TensorType type, int k) {
         int unit = unit(type);
         if (k < unit || k % unit != 0) {

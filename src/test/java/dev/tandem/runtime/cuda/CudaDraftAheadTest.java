@@ -1,0 +1,176 @@
+package dev.tandem.runtime.cuda;
+
+import dev.tandem.decode.DraftAheadGenerator;
+import dev.tandem.decode.GenerationLimits;
+import dev.tandem.decode.PlainGenerator;
+import dev.tandem.decode.SamplerSettings;
+import dev.tandem.model.ModelConfig;
+import dev.tandem.model.ModelFile;
+import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.ForwardResult;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.LoadOptions;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.testing.ReferenceRecords;
+import dev.tandem.testing.ReferenceRecords.Generation;
+import dev.tandem.testing.SharedData;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Draft-ahead speculative decoding on the CUDA backend (host emulation): the KJV main and draft models each
+ * on their own stream. Greedy output equals plain decoding, and the draft's passes of the next draft run on
+ * the draft's stream while the main model's verification is still queued on its own.
+ */
+class CudaDraftAheadTest {
+    static final int TOKENS = 10;
+    static HostGpuDriver driver;
+    static CudaBackend cuda;
+    static ModelFile mainFile, draftFile;
+    static CudaModel main, draft;
+    static List<Generation> refs;
+
+    @BeforeAll
+    static void open() {
+        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
+        driver = new HostGpuDriver();
+        cuda = new CudaBackend(driver);
+        mainFile = ModelFile.open(SharedData.kjv("kjv-main-f32.gguf"));
+        draftFile = ModelFile.open(SharedData.kjv("kjv-draft-f32.gguf"));
+        main = (CudaModel) cuda.load(mainFile, LoadOptions.defaults());
+        draft = (CudaModel) cuda.load(draftFile, LoadOptions.defaults());
+        refs = ReferenceRecords.generations("kjv-main-f32.jsonl");
+    }
+
+    @AfterAll
+    static void close() {
+        for (AutoCloseable c : new AutoCloseable[] {draft, main, draftFile, mainFile, cuda}) {
+            try {
+                if (c != null) c.close();
+            } catch (Exception ignored) {
+                // best effort
+            }
+        }
+    }
+
+    /**
+     * Four prompts, draft-max 1..8 (two per prompt): the tokens are plain decoding's, which on this backend are
+     * the reference engine's greedy tokens ({@code CudaVersusCpuTest}); for the first prompt plain decoding on
+     * this backend is run too.
+     */
+    @Test
+    void greedyDraftAheadEqualsPlainDecoding() {
+        List<String> failures = new ArrayList<>();
+        int[] firstPlain = new PlainGenerator(main, SamplerSettings.greedy()).generate(refs.getFirst().promptTokens(), GenerationLimits.of(TOKENS)).tokens();
+        assertArrayEquals(Arrays.copyOf(refs.getFirst().tokens(), TOKENS), firstPlain, "plain decoding on cuda-host");
+        for (int draftMax = 1; draftMax <= 8; draftMax++) {
+            Generation g = refs.get((draftMax - 1) / 2);
+            int[] expected = Arrays.copyOf(g.tokens(), TOKENS);
+            int[] got = new DraftAheadGenerator(main, draft, draftMax, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(TOKENS)).tokens();
+            if (!Arrays.equals(expected, got)) {
+                failures.add(String.format("'%s' draft-max %d: first %d of %d match", g.prompt(), draftMax, ReferenceRecords.matchingPrefix(got, expected), TOKENS));
+            }
+        }
+        assertEquals(List.of(), failures);
+    }
+
+    /**
+     * The main model's stream is held (host work enqueued ahead of the first verification) until the generator
+     * waits for the verification. Every draft pass the generator issues in between ran to completion on the
+     * draft's stream while the main model's pass event was not reached: the draft's next proposal overlapped the
+     * verification, ordered by the streams and not by a host join.
+     */
+    @Test
+    void theDraftRunsAheadOnItsStreamWhileTheVerificationIsQueued() {
+        Generation g = refs.getFirst();
+        CountDownLatch gate = new CountDownLatch(1);
+        AtomicInteger verifyLast = new AtomicInteger(-1);
+        List<String> duringGate = Collections.synchronizedList(new ArrayList<>());
+        LoadedModel gatedMain = new Forwarding(main) {
+            @Override
+            public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
+                if (batch.logitRows().length == 1 || !verifyLast.compareAndSet(-1, batch.positions()[batch.size() - 1])) {
+                    return main.forwardAsync(batch, kv);
+                }
+                driver.enqueue(main.stream(), () -> await(gate));
+                CompletionStage<ForwardResult> pass = main.forwardAsync(batch, kv);
+                // The generator's join opens the gate: all draft work issued before it ran against a held main stream.
+                CompletableFuture<ForwardResult> joined = new CompletableFuture<>() {
+                    @Override
+                    public ForwardResult join() {
+                        gate.countDown();
+                        return super.join();
+                    }
+                };
+                pass.whenComplete((r, e) -> {
+                    if (e != null) joined.completeExceptionally(e);
+                    else joined.complete(r);
+                });
+                return joined;
+            }
+        };
+        LoadedModel watchedDraft = new Forwarding(draft) {
+            @Override
+            public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
+                if (verifyLast.get() < 0 || gate.getCount() == 0) return draft.forwardAsync(batch, kv);
+                CompletionStage<ForwardResult> pass = draft.forwardAsync(batch, kv);
+                pass.toCompletableFuture().join();
+                duringGate.add("draft pass at positions " + batch.positions()[0] + ".." + batch.positions()[batch.size() - 1]
+                        + ", main verification " + (driver.isDone(main.passEvent()) ? "done" : "pending"));
+                return pass;
+            }
+        };
+        int draftMax = 4, tokens = 16;
+        int[] got = new DraftAheadGenerator(gatedMain, watchedDraft, draftMax, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(tokens)).tokens();
+        assertArrayEquals(Arrays.copyOf(g.tokens(), tokens), got);
+        System.out.println("while the first verification was held: " + duringGate);
+        // The draft ahead runs d_k at the verification's last position, then its draftMax guesses beyond it (16
+        // tokens leave room for a full draft-ahead after the first step's 1 + 4 + 1 tokens).
+        assertEquals(draftMax + 1, duringGate.size(), duringGate.toString());
+        assertTrue(duringGate.getFirst().startsWith("draft pass at positions " + verifyLast.get() + ".."), duringGate.toString());
+        for (String s : duringGate) assertTrue(s.endsWith("pending"), duringGate.toString());
+    }
+
+    private static void await(CountDownLatch gate) {
+        try {
+            // Bounded, so that a generator that joins the verification first fails this test instead of hanging it.
+            gate.await(60, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** A model that forwards everything to another one; tests override forwardAsync to watch or hold passes. */
+    private abstract static class Forwarding implements LoadedModel {
+        private final LoadedModel target;
+
+        Forwarding(LoadedModel target) { this.target = target; }
+
+        @Override public ModelConfig config() { return target.config(); }
+
+        @Override public KvCache createKvCache(PagedKvCache tables) { return target.createKvCache(tables); }
+
+        @Override public long kvBytesPerPosition() { return target.kvBytesPerPosition(); }
+
+        @Override public ForwardResult forward(Batch batch, KvCache kv) { return forwardAsync(batch, kv).toCompletableFuture().join(); }
+
+        @Override public void close() {}
+    }
+}
