@@ -21,9 +21,12 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.Flow;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * The OpenAI-compatible HTTP API over an {@link Engine}: {@code GET /v1/models}, {@code POST /v1/chat/completions},
@@ -33,7 +36,8 @@ import java.util.concurrent.Flow;
  * health checks and Prometheus scrapers usually carry no key.
  *
  * <p>Streams: each chunk is written and flushed as the engine produces it; when a write fails (the client went
- * away) the generation is cancelled, which frees its batch slot and K/V blocks.
+ * away) the generation is cancelled, which frees its batch slot and K/V blocks. A non-streamed request watches its
+ * connection while it waits ({@link HangUpProbe}) and cancels its generation the same way when the client hangs up.
  */
 public final class OpenAiServer implements AutoCloseable {
     /**
@@ -125,7 +129,7 @@ public final class OpenAiServer implements AutoCloseable {
         long created = System.currentTimeMillis() / 1000;
         String model = engine.mainModel().id();
         if (!p.stream()) {
-            GenerationOutput out = g.await();
+            GenerationOutput out = awaitWhileClientWaits(ctx, g);
             ObjectNode body = chat ? responses.chatCompletion(id, created, model, out.text(), out.finishReason(), out.stats())
                     : responses.textCompletion(id, created, model, out.text(), out.finishReason(), out.stats());
             send(ctx, 200, body);
@@ -133,6 +137,32 @@ public final class OpenAiServer implements AutoCloseable {
         }
         stream(ctx, g, chat, id, created, model, p.includeUsage());
     }
+
+    /**
+     * Waits for a non-streamed result, checking every {@value #HANG_UP_PROBE_MILLIS} ms that the client is still
+     * connected; a client that hung up gets its generation cancelled (which frees its batch slot and K/V blocks),
+     * as nothing else would notice before the generation's natural end.
+     */
+    private static GenerationOutput awaitWhileClientWaits(Context ctx, Generation g) {
+        HangUpProbe probe = HangUpProbe.of(ctx.req());
+        while (!g.result().isDone()) {
+            try {
+                g.result().get(HANG_UP_PROBE_MILLIS, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                if (!g.isCancelRequested() && probe.clientGone()) g.cancel();    // it ends as cancelled at the next step
+            } catch (ExecutionException e) {
+                break;                                  // g.await() rethrows the engine's exception
+            } catch (InterruptedException e) {
+                g.cancel();
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        if (probe.tookNextRequestByte()) ctx.header("Connection", "close");
+        return g.await();
+    }
+
+    private static final long HANG_UP_PROBE_MILLIS = 100;
 
     /** Writes the generation's events as SSE chunks as they come; a failed write cancels the generation. */
     private void stream(Context ctx, Generation g, boolean chat, String id, long created, String model, boolean includeUsage) {

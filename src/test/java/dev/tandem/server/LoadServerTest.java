@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Load on a real server over the KJV pair: 32 concurrent streams (chat and completions, with and without the
  * draft model) each give what they give alone, and leave no K/V block behind; a client that hangs up mid-stream
- * cancels its generation. The timeouts bound a hang; they are not speed checks.
+ * cancels its generation, and so does one that hangs up while waiting for a non-streamed answer. The timeouts bound a hang; they are not speed checks.
  */
 class LoadServerTest {
     static final int REQUESTS = 32;
@@ -163,5 +163,42 @@ class LoadServerTest {
         assertTrue(after.idle(), after.text());
         assertTrue(after.get("tandem_generated_tokens_total") - before.get("tandem_generated_tokens_total") < 1000);
         assertEquals(0, engine.stats().kvBlocksInUse());
+    }
+
+    /**
+     * Hangs up (a raw socket, closed) half a second into a non-streamed request whose answer would take 1000 tokens:
+     * nothing has been written to that client, yet the generation must end as cancelled, and the server keeps serving.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"/v1/completions", "/v1/chat/completions"})
+    @Timeout(60)
+    void aClientHangingUpBeforeItsNonStreamedAnswerCancelsItsGenerationAndFreesItsBlocks(String path) throws Exception {
+        Scrape before = Scrape.until(server, 10_000, Scrape::idle);
+        String cancelled = "tandem_generations_total{finish_reason=\"cancelled\"}";
+        String common = "\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":false,\"temperature\":0";
+        String body = path.endsWith("chat/completions")
+                ? "{\"messages\":[{\"role\":\"user\",\"content\":\"The LORD\"}]," + common + "}"
+                : "{\"prompt\":\"The LORD\"," + common + "}";
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        try (Socket socket = new Socket("127.0.0.1", server.port())) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
+                    + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(bytes);
+            out.flush();
+            Scrape.until(server, 10_000, s -> s.get("tandem_active_sequences") > 0);   // the generation is running
+            Thread.sleep(500);
+        }
+        Scrape after = Scrape.until(server, 30_000, s -> s.idle() && s.get(cancelled) > before.get(cancelled));
+        assertEquals(before.get(cancelled) + 1, after.get(cancelled), "ended as cancelled, not by reaching max_tokens:\n" + after.text());
+        assertTrue(after.idle(), after.text());
+        assertTrue(after.get("tandem_generated_tokens_total") - before.get("tandem_generated_tokens_total") < 1000);
+        assertEquals(0, engine.stats().kvBlocksInUse());
+
+        HttpResponse<String> next = HTTP.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"The LORD\",\"max_tokens\":4,\"temperature\":0}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, next.statusCode(), next.body());
+        assertEquals("length", JSON.readTree(next.body()).get("choices").get(0).get("finish_reason").asText(), next.body());
     }
 }
