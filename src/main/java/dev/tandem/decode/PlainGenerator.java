@@ -5,8 +5,6 @@ import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
 
-import java.util.SplittableRandom;
-
 /** The main model alone: prefill the prompt in one pass, then one pass per token. The baseline speculation must match. */
 public final class PlainGenerator implements Generator {
     static final int BLOCK_SIZE = 16;
@@ -27,10 +25,7 @@ public final class PlainGenerator implements Generator {
         StatsRecorder stats = new StatsRecorder(prompt.length, 0);
         TokenSink out = new TokenSink(prompt, maxTokens, 0, limits, listener, stats);
         PagedKvCache tables = new PagedKvCache(BLOCK_SIZE, blocksFor(prompt.length + maxTokens));
-        Sampler sampler = new Sampler(settings, vocabulary);
-        SplittableRandom random = new SplittableRandom(settings.seed());
-        Distribution p = new Distribution(vocabulary);
-        float[] logits = new float[vocabulary];
+        TokenChoice choice = new TokenChoice(settings, vocabulary);
         try (KvCache kv = model.createKvCache(tables)) {
             int seq = tables.createSequence();
             BatchArrays batches = new BatchArrays(seq, 1);
@@ -38,9 +33,7 @@ public final class PlainGenerator implements Generator {
             ForwardResult r = model.forward(batches.of(prompt, 0, prompt.length, 0, false), kv);
             stats.prefillDone();
             while (true) {
-                r.copyLogits(0, logits);
-                sampler.fill(logits, vocabulary, out.context, out.length, p);
-                if (!out.emit(p.sample(random), false)) break;
+                if (!out.emit(choice.choose(r, 0, out.context, out.length), false)) break;
                 int pos = out.length - 1;
                 tables.reserve(seq, pos + 1);
                 r = model.forward(batches.of(out.context, pos, 1, pos, false), kv);

@@ -26,7 +26,7 @@ public final class Sampler {
     public Sampler(SamplerSettings settings, int vocabularySize) {
         this.s = settings;
         this.vocabularySize = vocabularySize;
-        boolean penalty = settings.repetitionPenalty() != 1f && settings.repeatLastN() != 0;
+        boolean penalty = settings.penalisesRepetition();
         this.penalised = penalty ? new float[vocabularySize] : null;
         this.penaltyMark = penalty ? new int[vocabularySize] : null;
         boolean filters = !settings.isGreedy();

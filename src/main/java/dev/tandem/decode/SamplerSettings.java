@@ -36,6 +36,9 @@ public record SamplerSettings(float temperature, int topK, float topP, float min
 
     public boolean isGreedy() { return temperature == 0f; }
 
+    /** Whether the repetition penalty changes any logit (a factor other than 1 over a window of at least one token). */
+    public boolean penalisesRepetition() { return repetitionPenalty != 1f && repeatLastN != 0; }
+
     public SamplerSettings withTopK(int k) { return new SamplerSettings(temperature, k, topP, minP, repetitionPenalty, repeatLastN, seed); }
 
     public SamplerSettings withTopP(float p) { return new SamplerSettings(temperature, topK, p, minP, repetitionPenalty, repeatLastN, seed); }
