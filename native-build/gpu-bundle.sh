@@ -24,6 +24,9 @@ for j in "$out"/deps/*.jar; do
     xchart-*|slf4j-*|jspecify-*|jetbrains-*|annotations-*|algebra-*|big-math-*|encode-*|hubspot-style-*|immutable*|java-ipv6-*) ;;
     # The server's tests drive it with the OpenAI SDK (its core jar alone is 72 MB) and /metrics uses Prometheus.
     openai-java-*|okhttp-*|okio-*|jsonschema-*|swagger-annotations-*|classmate-*|jackson-module-kotlin-*|jackson-datatype-jsr310-*|prometheus-metrics-*) ;;
+    jcublas-natives-*)                       # only cuBLAS v2 (libJCublas2) is used
+      tmp="$(mktemp -d)"; (cd "$tmp" && "$JAVA_HOME/bin/jar" xf "$j" && rm -f lib/libJCublas-* \
+        && "$JAVA_HOME/bin/jar" --create --file "$out/lib/$(basename "$j")" .); rm -rf "$tmp" ;;
     jcuda-natives-*)                         # only libJCudaDriver is used
       tmp="$(mktemp -d)"; (cd "$tmp" && "$JAVA_HOME/bin/jar" xf "$j" && rm -f lib/libJNvPTXCompiler-* lib/libJNvrtc-* lib/libJCudaRuntime-* \
         && "$JAVA_HOME/bin/jar" --create --file "$out/lib/$(basename "$j")" .); rm -rf "$tmp" ;;

@@ -7,6 +7,9 @@
 # Models come from TANDEM_SHARED (default ../shared); with none there, the model tests skip with a message.
 # The benchmark's models are forged here (seeded): on the GPU a Llama-3.2-1B-shaped Q8_0 main model and its
 # 2-layer draft; rehearsing, the tiny preset (the host emulation is slow). TANDEM_BENCH=0 skips the benchmark.
+# The benchmark then runs once more in the kernel-profiling mode (tandem.kernelProfile: events around every launch)
+# and writes kernels.txt: per kernel, launches, time, bytes moved and achieved GB/s against the device's measured
+# device-to-device copy bandwidth.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mode=gpu
@@ -49,7 +52,7 @@ echo "gpu-check: tests exit status $status; reports in $out/junit" | tee -a "$ou
 if [ "${TANDEM_BENCH:-1}" != 0 ]; then
   tandem() {
     "$bundle/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m \
-      -Dtandem.hostKernels="$native/libtandem_host_kernels.so" -cp "$cp_entries" dev.tandem.cli.Main "$@"
+      -Dtandem.hostKernels="$native/libtandem_host_kernels.so" ${TANDEM_JAVA_OPTS:-} -cp "$cp_entries" dev.tandem.cli.Main "$@"
   }
   models="$out/models"
   mkdir -p "$models"
@@ -65,13 +68,17 @@ if [ "${TANDEM_BENCH:-1}" != 0 ]; then
     tandem forge --quiet --out "$models/main.gguf" "${shape[@]}" &&
     tandem forge --quiet --draft-of "$models/main.gguf" --layers 2 --out "$models/draft.gguf" &&
     tandem bench --backend "$backend" --model "$models/main.gguf" --draft "$models/draft.gguf" \
-      -n "$tokens" --draft-max "$lengths" --no-adaptive > "$out/bench.txt"
+      -n "$tokens" --draft-max "$lengths" --no-adaptive > "$out/bench.txt" &&
+    TANDEM_JAVA_OPTS="-Dtandem.kernelProfile=$out/kernels.txt" \
+      tandem bench --backend "$backend" --model "$models/main.gguf" --draft "$models/draft.gguf" \
+      -n "$tokens" --draft-max "${lengths%%,*}" --no-adaptive > /dev/null &&
+    [ -s "$out/kernels.txt" ]
   } 2>&1 | tee -a "$out/summary.txt"
   bench_status=${PIPESTATUS[0]}
   set -e
   rm -rf "$models"
-  cat "$out/bench.txt" 2>/dev/null | tee -a "$out/summary.txt"
-  echo "gpu-check: benchmark exit status $bench_status; table in $out/bench.txt" | tee -a "$out/summary.txt"
+  cat "$out/bench.txt" "$out/kernels.txt" 2>/dev/null | tee -a "$out/summary.txt"
+  echo "gpu-check: benchmark exit status $bench_status; tables in $out/bench.txt and $out/kernels.txt (per-kernel bandwidth)" | tee -a "$out/summary.txt"
   [ "$status" -ne 0 ] || status=$bench_status
 fi
 exit "$status"

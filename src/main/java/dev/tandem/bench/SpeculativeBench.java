@@ -119,11 +119,20 @@ public final class SpeculativeBench {
     private final LoadedModel main;
     private final Drafter drafter;
     private final Consumer<String> progress;
+    /** Makes the speculative generator of a configuration. */
+    private final java.util.function.BiFunction<DraftPolicy, SamplerSettings, Generator> speculative;
 
     /** {@code progress} receives one line per finished configuration (pass {@code s -> {}} for quiet). */
     public SpeculativeBench(LoadedModel main, Drafter drafter, Consumer<String> progress) {
+        this(main, drafter, (policy, sampler) -> new SpeculativeGenerator(main, drafter, policy, sampler), progress);
+    }
+
+    /** Measures the generators {@code speculative} makes (e.g. a draft-ahead generator on a GPU) instead of {@link SpeculativeGenerator}. */
+    public SpeculativeBench(LoadedModel main, Drafter drafter, java.util.function.BiFunction<DraftPolicy, SamplerSettings, Generator> speculative,
+                            Consumer<String> progress) {
         this.main = main;
         this.drafter = drafter;
+        this.speculative = speculative;
         this.progress = progress;
     }
 
@@ -132,7 +141,7 @@ public final class SpeculativeBench {
         PlainGenerator plain = new PlainGenerator(main, s.sampler());
         // Warm-up (JIT, caches) on the first prompt, not measured.
         plain.generate(s.prompts().getFirst(), limits);
-        new SpeculativeGenerator(main, drafter, DraftPolicy.Fixed.always(4), s.sampler()).generate(s.prompts().getFirst(), limits);
+        speculative.apply(DraftPolicy.Fixed.always(4), s.sampler()).generate(s.prompts().getFirst(), limits);
         List<Row> rows = new ArrayList<>();
         for (int k : s.draftMax()) rows.add(measure(plain, new DraftPolicy.Fixed(k, 0, s.draftPMin()), false, s, limits));
         if (s.adaptive()) {
@@ -143,7 +152,7 @@ public final class SpeculativeBench {
     }
 
     private Row measure(PlainGenerator plain, DraftPolicy policy, boolean adaptive, Settings s, GenerationLimits limits) {
-        Generator spec = new SpeculativeGenerator(main, drafter, policy, s.sampler());
+        Generator spec = speculative.apply(policy, s.sampler());
         long plainTokens = 0, specTokens = 0, drafted = 0, accepted = 0, passes = 0;
         double plainMillis = 0, specMillis = 0;
         int identical = 0;

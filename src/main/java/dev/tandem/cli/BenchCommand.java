@@ -92,7 +92,7 @@ final class BenchCommand implements Callable<Integer> {
                 return 0;
             }
             Drafter drafter = options.ngram() ? new NgramDrafter() : new ModelDrafter(s.draft);
-            SpeculativeBench bench = new SpeculativeBench(s.main, drafter, progress);
+            SpeculativeBench bench = new SpeculativeBench(s.main, drafter, s::speculative, progress);
             SpeculativeBench.Report report = bench.run(new SpeculativeBench.Settings(tokens, maxTokens, draftMax, !noAdaptive,
                     draftPMin, repeats, SamplerSettings.greedy()));
             out.println(json ? Json.write(report.toMap()) : report.table());

@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.decode.DraftAheadGenerator;
 import dev.tandem.decode.DraftPolicy;
 import dev.tandem.decode.Generator;
 import dev.tandem.decode.ModelDrafter;
@@ -75,6 +76,18 @@ final class Session implements AutoCloseable {
         DraftPolicy policy = draftOptions.adaptive
                 ? new DraftPolicy.Adaptive(draftOptions.draftMax, draftOptions.draftPMin, DraftPolicy.Adaptive.defaults().probeInterval())
                 : new DraftPolicy.Fixed(draftOptions.draftMax, draftOptions.draftMin, draftOptions.draftPMin);
+        return speculative(policy, settings);
+    }
+
+    /**
+     * Speculative decoding with {@code policy}: on a CUDA backend ("cuda", "cuda-host") with a draft model and a fixed
+     * policy, the draft drafts ahead on its own stream while the main model verifies ({@link DraftAheadGenerator},
+     * drafts of the policy's draft-max); otherwise, and on the CPU, {@link SpeculativeGenerator}.
+     */
+    Generator speculative(DraftPolicy policy, SamplerSettings settings) {
+        if (draft != null && backend.name().startsWith("cuda") && policy instanceof DraftPolicy.Fixed) {
+            return new DraftAheadGenerator(main, draft, policy.draftMax(), settings);
+        }
         return new SpeculativeGenerator(main, draftOptions.ngram() ? new NgramDrafter() : new ModelDrafter(draft), policy, settings);
     }
 

@@ -1,10 +1,14 @@
 package dev.tandem.decode;
 
+import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.LoadedModel.SampledDraft;
+import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletionStage;
 
@@ -24,6 +28,15 @@ import java.util.concurrent.CompletionStage;
  * argmax), independent of the main model's draws, so accepting with min(1, p/q) and replacing from
  * norm(max(0, p − q)) keeps the main model's distribution, and greedy output equals plain decoding. Reusing a
  * guess only when it equals the main model's own token changes which drafts get verified, not the rule.
+ *
+ * <p>Sampling without a repetition penalty, the verification may finish where the main model's logits are
+ * ({@link LoadedModel#verifySampledAsync}, a CUDA model): the draft's distributions go to the device and only
+ * the accepted length and the next token come back. Its draws are keyed by (seed, position), not taken from this
+ * generator's random, so a seed still gives one output, a different one than on the CPU. A model that cannot
+ * (the CPU) answers null and the step verifies on the host.
+ *
+ * <p>A draft pass that fails while a verification is in flight first waits for the verification (its result
+ * dropped), so that the K/V caches are closed only when no pass uses them.
  *
  * <p>Positions: the main model's K/V holds [0, n-1) before a step, the draft's [0, valid). The draft-ahead
  * writes the draft's K/V at positions up to n+k+j-1, beyond what the verification writes (n-1 .. n+k-1); the
@@ -87,6 +100,12 @@ public final class DraftAheadGenerator implements Generator {
         int offset, size;
         /** Positions [0, valid) of the draft's K/V hold the context's tokens. */
         int valid;
+        /** Sampling, no penalty: try the main model's own verification ({@link LoadedModel#verifySampledAsync}) until it declines. */
+        boolean deviceSampling;
+        /** The current draft's q rows, dense, for the device (allocated on the first sampled verification). */
+        float[] qRows;
+        /** The last verification's outcome: agreed draft tokens, then the main model's next token. */
+        int agreed, next;
 
         Run(KvCache mainKv, KvCache draftKv, PagedKvCache tables, int seq, TokenSink out, StatsRecorder stats, int vocabulary) {
             this.mainKv = mainKv;
@@ -109,12 +128,18 @@ public final class DraftAheadGenerator implements Generator {
             this.argmaxOnly = settings.isGreedy() && (settings.repetitionPenalty() == 1f || settings.repeatLastN() == 0);
             this.buffers = new Draft[] {new Draft(draftMax + 1, vocabulary), new Draft(draftMax + 1, vocabulary)};
             this.current = buffers[0];
+            this.deviceSampling = !settings.isGreedy() && (settings.repetitionPenalty() == 1f || settings.repeatLastN() == 0);
         }
 
         void decode(int[] prompt) {
             tables.reserve(seq, prompt.length);
             CompletionStage<ForwardResult> prefill = main.forwardAsync(mainBatches.of(prompt, 0, prompt.length, 0, false), mainKv);
-            join(draft.forwardAsync(draftBatches.of(prompt, 0, prompt.length, 0, false), draftKv));
+            try {
+                join(draft.forwardAsync(draftBatches.of(prompt, 0, prompt.length, 0, false), draftKv));
+            } catch (RuntimeException | Error e) {
+                awaitQuietly(prefill);
+                throw e;
+            }
             valid = prompt.length;
             ForwardResult r = join(prefill);
             stats.prefillDone();
@@ -142,22 +167,56 @@ public final class DraftAheadGenerator implements Generator {
 
             tables.reserve(seq, n + k);
             long t0 = System.nanoTime();
-            CompletionStage<ForwardResult> verification = main.forwardAsync(mainBatches.of(context, n - 1, k + 1, n - 1, true), mainKv);
+            Batch batch = mainBatches.of(context, n - 1, k + 1, n - 1, true);
+            CompletionStage<SampledVerdict> sampled = deviceSampling ? main.verifySampledAsync(batch, mainKv, sampledDraft(k)) : null;
+            deviceSampling = sampled != null;
+            CompletionStage<ForwardResult> verification = sampled == null ? main.forwardAsync(batch, mainKv) : null;
             // While the main model verifies: assume all k accepted, guess its next token and draft past it.
             int ahead = Math.min(draftMax, remaining - (k + 1) - 1);
             Draft guess = current == buffers[0] ? buffers[1] : buffers[0];
             guess.clear();
             if (ahead >= 1) {
-                tables.reserve(seq, n + k + ahead);
-                long d0 = System.nanoTime();
-                propose(context, n + k, ahead + 1, guess);
-                stats.draftNanos += System.nanoTime() - d0;
+                try {
+                    tables.reserve(seq, n + k + ahead);
+                    long d0 = System.nanoTime();
+                    propose(context, n + k, ahead + 1, guess);
+                    stats.draftNanos += System.nanoTime() - d0;
+                } catch (RuntimeException | Error e) {
+                    awaitQuietly(sampled != null ? sampled : verification);
+                    throw e;
+                }
             }
-            ForwardResult r = join(verification);
+            if (sampled != null) {
+                SampledVerdict v = join(sampled);
+                agreed = v.accepted();
+                next = v.next();
+            } else {
+                verifyOnHost(join(verification), context, n, k);
+            }
             stats.verifyNanos += System.nanoTime() - t0;
 
+            if (agreed == k && guess.size() > 0 && guess.token(0) == next) {
+                // The guess was right: the draft's K/V already holds positions up to n+k+ahead-1, the next draft is ready.
+                current = guess;
+                offset = 1;
+                size = guess.size() - 1;
+            } else {
+                tables.truncate(seq, n + agreed);
+                valid = Math.min(valid, n + agreed);
+                size = 0;
+            }
+            int emitted = 0;
+            boolean go = true;
+            while (go && emitted < agreed) go = out.emit(context[n + emitted++], true);
+            stats.verified(k, agreed, emitted);
+            return go && out.emit(next, false);
+        }
+
+        /** Sets {@link #agreed} and {@link #next} from the verification's k+1 rows of logits. */
+        void verifyOnHost(ForwardResult r, int[] context, int n, int k) {
             // Row i is p for the token after context[n-1+i]; its penalty window is context[0, n+i).
-            int agreed = 0, next = -1;
+            agreed = 0;
+            next = -1;
             for (; agreed < k; agreed++) {
                 int d = current.token(offset + agreed);
                 if (argmaxOnly) {
@@ -175,22 +234,18 @@ public final class DraftAheadGenerator implements Generator {
                 break;
             }
             if (next < 0) next = choose(r, k, n + k);                    // all accepted: bonus from p_k
+        }
 
-            if (agreed == k && guess.size() > 0 && guess.token(0) == next) {
-                // The guess was right: the draft's K/V already holds positions up to n+k+ahead-1, the next draft is ready.
-                current = guess;
-                offset = 1;
-                size = guess.size() - 1;
-            } else {
-                tables.truncate(seq, n + agreed);
-                valid = Math.min(valid, n + agreed);
-                size = 0;
+        /** The current draft's k distributions as dense rows, with the sampler chain and seed, for the main model's device. */
+        SampledDraft sampledDraft(int k) {
+            if (qRows == null) qRows = new float[draftMax * vocabulary];
+            for (int i = 0; i < k; i++) {
+                Distribution q = current.q(offset + i);
+                int row = i * vocabulary;
+                Arrays.fill(qRows, row, row + vocabulary, 0f);
+                for (int j = 0; j < q.size(); j++) qRows[row + q.token(j)] = q.p(q.token(j));
             }
-            int emitted = 0;
-            boolean go = true;
-            while (go && emitted < agreed) go = out.emit(context[n + emitted++], true);
-            stats.verified(k, agreed, emitted);
-            return go && out.emit(next, false);
+            return new SampledDraft(qRows, settings.temperature(), settings.topK(), settings.topP(), settings.minP(), settings.seed());
         }
 
         boolean plainStep(int n) {
@@ -245,7 +300,16 @@ public final class DraftAheadGenerator implements Generator {
         }
     }
 
-    private static ForwardResult join(CompletionStage<ForwardResult> stage) {
+    private static <T> T join(CompletionStage<T> stage) {
         return stage.toCompletableFuture().join();
+    }
+
+    /** Waits for a pass whose result no longer matters (a failure elsewhere is being reported). */
+    private static void awaitQuietly(CompletionStage<?> stage) {
+        try {
+            stage.toCompletableFuture().join();
+        } catch (RuntimeException ignored) {
+            // the failure being rethrown is the one to report
+        }
     }
 }

@@ -31,6 +31,27 @@ public interface LoadedModel extends AutoCloseable {
         }
     }
 
+    /**
+     * Speculative verification of one sequence with the sampling decision made where the logits are (a GPU):
+     * runs {@code batch}, rows {@code [last, d1 .. dk]} with logits for every row, turns each row into the
+     * sampler chain's distribution p_i, accepts d_i with probability min(1, p_i(d_i) / q_i(d_i)) and draws the
+     * next token from norm(max(0, p − q)) at the first rejection, or from p_k after k acceptances. Draws are
+     * counter-based, keyed by (seed, position), so a seed gives one output. Only the verdict comes back.
+     * Returns {@code null}, having run nothing, when this model cannot: the caller then verifies on the host from
+     * {@link #forwardAsync}'s logits.
+     */
+    default CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) { return null; }
+
+    /**
+     * What {@link #verifySampledAsync} needs besides the pass: the draft's distributions q_1 .. q_k as the first k
+     * dense rows of the vocabulary in {@code q}, the sampler chain (without the repetition penalty, which needs the
+     * context on the host) and the seed of the draws.
+     */
+    record SampledDraft(float[] q, float temperature, int topK, float topP, float minP, long seed) {}
+
+    /** A sampled verification's outcome: the first {@code accepted} draft tokens stand, then {@code next}. */
+    record SampledVerdict(int accepted, int next) {}
+
     @Override
     void close();
 }

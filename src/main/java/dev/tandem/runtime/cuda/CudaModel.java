@@ -40,8 +40,15 @@ import java.util.concurrent.CompletionStage;
  * cache holds F32, F16 or BF16 ({@link LoadOptions#kvType()}); 16-bit values are rounded to nearest even when
  * appended, as the CPU backend does.
  *
- * <p>Greedy speculative verification can finish on the device ({@link #verifyGreedy}): the pass's argmax ids and
- * the accepted length come back in one copy of k+2 ints.
+ * <p>Long prompts: with a {@link Gemm} (cuBLAS, or its host emulation), a chunk of at least {@link #gemmRows()} rows
+ * multiplies each weight matrix as one GEMM: activations narrowed to 16 bits, weight rows decoded to 16 bits in
+ * slices (F16/BF16 weights are used as stored), FP32 accumulation. Such passes are outside the bitwise contract
+ * (cuBLAS picks its reduction order by shape); decode and verification passes (at most 17 rows) never use it.
+ *
+ * <p>Speculative verification can finish on the device: greedy ({@link #verifyGreedy}), the pass's argmax ids and
+ * the accepted length come back in one copy of k+2 ints; sampled ({@link #verifySampled}), {@code sample_probs}
+ * turns the k+1 rows into the sampler chain's distributions and {@code accept_sampled} runs the rejection test
+ * against the draft's uploaded distributions, and two ints come back.
  */
 public final class CudaModel implements LoadedModel {
     private record Matrix(String name, TensorType type, DeviceBuffer data, int columns, int rows, Kernel kernel) {}
@@ -60,6 +67,14 @@ public final class CudaModel implements LoadedModel {
     public record GreedyVerdict(int accepted, int next, CudaForwardResult pass) {}
 
     private final GpuDriver driver;
+    /** Long prompt chunks' matrix products, or null. */
+    private final Gemm gemm;
+    private int gemmRows = Integer.getInteger("tandem.gemmRows", 64);
+    /** GEMM scratch: a chunk's activations and a slice of weight rows, 16-bit; grown on demand. */
+    private DeviceBuffer gemmActivations, gemmWeights;
+    private long gemmCalls;
+    /** Weight elements decoded per GEMM slice: bounds the weight scratch (2 bytes each). */
+    private static final long GEMM_SLICE_ELEMENTS = 16L << 20;
     private final ModelConfig c;
     private final KvType kvType;
     private final int maxRows;
@@ -77,11 +92,21 @@ public final class CudaModel implements LoadedModel {
     private PinnedBuffer hostInts, hostIds;
     private DeviceBuffer deviceInts, ids, logits, partialOut, partialMax, partialSum;
     private PinnedBuffer hostLogits;
+    // Sampled verification: [seed low, seed high, position of d1, unused][q: k rows of the vocabulary] staged in one
+    // pinned buffer and copied in one go; the main model's distributions; the verdict (accepted, next).
+    private PinnedBuffer hostSampling;
+    private DeviceBuffer deviceSampling, probs;
+    private final DeviceBuffer verdict;
+    private final PinnedBuffer hostVerdict;
+    private static final int SAMPLING_META_BYTES = 4 * Integer.BYTES;
 
     private int stagedInts;
 
     /** What a captured pass depends on besides the buffers {@link #stage} owns. */
-    private record GraphKey(CudaKvCache kv, List<Chunk> chunks, List<Integer> logitRows, boolean verify) {}
+    private record GraphKey(CudaKvCache kv, List<Chunk> chunks, List<Integer> logitRows, boolean verify, Sampling sampling) {}
+
+    /** The sampler chain of a sampled verification as its kernels take it; null for other passes. */
+    private record Sampling(float invTemperature, int topK, float topP, float minP) {}
 
     private static final int MAX_GRAPHS = 64;
     private final java.util.Map<GraphKey, GpuGraph> graphs = new java.util.HashMap<>();
@@ -93,8 +118,9 @@ public final class CudaModel implements LoadedModel {
     /** Recorded on {@link #stream} after each pass's work: the pass is done on the device when it is reached. */
     private final GpuEvent passDone;
 
-    CudaModel(GpuDriver driver, ModelFile file, LoadOptions options) {
+    CudaModel(GpuDriver driver, Gemm gemm, ModelFile file, LoadOptions options) {
         this.driver = driver;
+        this.gemm = gemm;
         this.c = file.config();
         this.kvType = options.kvType();
         this.maxRows = options.maxBatchRows();
@@ -140,6 +166,8 @@ public final class CudaModel implements LoadedModel {
         up = floats(maxRows * c.ffnSize());
         hidden = floats(maxRows * c.ffnSize());
         gathered = floats(maxRows * h);
+        verdict = own(driver.allocate(2 * Integer.BYTES));
+        hostVerdict = own(driver.allocatePinned(2 * Integer.BYTES));
     }
 
     private <T extends AutoCloseable> T own(T resource) {
@@ -211,7 +239,7 @@ public final class CudaModel implements LoadedModel {
      */
     @Override
     public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kvCache) {
-        return pass(batch, kvCache, false).thenApply(r -> r);
+        return pass(batch, kvCache, false, null).thenApply(r -> r);
     }
 
     /**
@@ -221,29 +249,64 @@ public final class CudaModel implements LoadedModel {
      * back (one copy of k+2 ints). Rolling the caches back to the accepted length stays the caller's job.
      */
     public GreedyVerdict verifyGreedy(Batch batch, KvCache kv) {
+        checkVerification(batch, "greedy");
+        Result r = joinPass(pass(batch, kv, true, null));
+        return new GreedyVerdict(r.accepted, r.argmax[r.accepted], r);
+    }
+
+    /**
+     * Runs a sampled verification pass of one sequence, rows {@code [last, d1 .. dk]} with logits for every row, and
+     * decides on the device (see {@link LoadedModel#verifySampledAsync}): {@code sample_probs} makes the main
+     * model's k+1 distributions, {@code accept_sampled} tests d1..dk against them and {@code draft.q()}, drawing
+     * with {@link CounterRandom} at (seed, position of d_i). Two ints come back. Rolling the caches back stays
+     * the caller's job.
+     */
+    public SampledVerdict verifySampled(Batch batch, KvCache kv, SampledDraft draft) {
+        return joinPass(verifySampledAsync(batch, kv, draft).toCompletableFuture());
+    }
+
+    /** {@link #verifySampled}, enqueued: the stage completes when the verdict is on the host. */
+    @Override
+    public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
+        checkVerification(batch, "sampled");
+        int k = batch.size() - 1, vocab = c.vocabularySize();
+        if (k < 1) throw new IllegalArgumentException("sampled verification needs at least one draft token (rows [last, d1 .. dk]), got " + batch.size() + " row");
+        if (draft.q().length < k * vocab) {
+            throw new IllegalArgumentException("sampled verification of " + k + " draft tokens needs " + k + " draft distributions of "
+                    + vocab + " ids (" + (long) k * vocab + " floats), got " + draft.q().length + " floats");
+        }
+        if (!(draft.temperature() > 0) || Float.isInfinite(draft.temperature())) {
+            throw new IllegalArgumentException("sampled verification needs a positive temperature, got " + draft.temperature());
+        }
+        return pass(batch, kv, false, draft).thenApply(r -> new SampledVerdict(r.accepted, r.next));
+    }
+
+    /** A verification batch: one sequence, logits for every row. */
+    private static void checkVerification(Batch batch, String what) {
         int n = batch.size();
         int[] rows = batch.logitRows();
         boolean everyRow = rows.length == n;
         for (int i = 0; everyRow && i < n; i++) everyRow = rows[i] == i;
-        if (!everyRow) throw new IllegalArgumentException("greedy verification needs logits for every row [last, d1 .. dk], got rows " + java.util.Arrays.toString(rows));
+        if (!everyRow) throw new IllegalArgumentException(what + " verification needs logits for every row [last, d1 .. dk], got rows " + java.util.Arrays.toString(rows));
         for (int i = 1; i < n; i++) {
             if (batch.sequences()[i] != batch.sequences()[0]) {
-                throw new IllegalArgumentException("greedy verification runs one sequence; row " + i + " is sequence " + batch.sequences()[i]
+                throw new IllegalArgumentException(what + " verification runs one sequence; row " + i + " is sequence " + batch.sequences()[i]
                         + ", row 0 sequence " + batch.sequences()[0]);
             }
         }
-        Result r;
+    }
+
+    private static <T> T joinPass(CompletableFuture<T> pass) {
         try {
-            r = pass(batch, kv, true).join();
+            return pass.join();
         } catch (CompletionException e) {
             if (e.getCause() instanceof RuntimeException re) throw re;
             if (e.getCause() instanceof Error err) throw err;
             throw e;
         }
-        return new GreedyVerdict(r.accepted, r.argmax[r.accepted], r);
     }
 
-    private synchronized CompletableFuture<Result> pass(Batch batch, KvCache kvCache, boolean verify) {
+    private synchronized CompletableFuture<Result> pass(Batch batch, KvCache kvCache, boolean verify, SampledDraft sampled) {
         if (!(kvCache instanceof CudaKvCache kv) || kv.owner != this) {
             throw new IllegalArgumentException("K/V cache was not made by this model");
         }
@@ -254,22 +317,27 @@ public final class CudaModel implements LoadedModel {
             // That pass's caller got its failure; this pass starts from a drained stream either way.
         }
         List<Chunk> chunks = stage(batch, kv.tables);
+        Sampling sampling = sampled == null ? null : stageSampling(sampled, batch);
         long pass = ++passes;
         int resultRows = batch.logitRows().length;
-        Nvtx.Phase phase = verify ? Nvtx.Phase.VERIFY : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
+        Nvtx.Phase phase = verify || sampled != null ? Nvtx.Phase.VERIFY : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
         CompletableFuture<Result> result = driver.call(() -> {
             try (Nvtx.Range range = nvtx.range(phase)) {
-                if (useGraphs && batch.size() <= LaunchGeometry.MAX_ROWS) replay(new GraphKey(kv, chunks, rowList(batch.logitRows()), verify), batch, chunks, kv);
-                else enqueue(batch, chunks, kv, verify, stagedInts);
+                if (useGraphs && batch.size() <= LaunchGeometry.MAX_ROWS) replay(new GraphKey(kv, chunks, rowList(batch.logitRows()), verify, sampling), batch, chunks, kv);
+                else enqueue(batch, chunks, kv, verify, sampling, stagedInts);
             }
             driver.record(passDone, stream);
             return driver.whenDone(stream);
         }).thenApply(done -> {
-            // hostIds: [accepted (verification only), argmax of result row 0, 1, ...]
+            // hostIds: [accepted (greedy verification only), argmax of result row 0, 1, ...]
             int[] tokenIds = new int[resultRows];
             MemorySegment.copy(hostIds.segment(), ValueLayout.JAVA_INT, Integer.BYTES, tokenIds, 0, resultRows);
+            if (sampling != null) {
+                MemorySegment v = hostVerdict.segment();
+                return new Result(pass, tokenIds, v.get(ValueLayout.JAVA_INT, 0), v.get(ValueLayout.JAVA_INT, Integer.BYTES));
+            }
             int accepted = verify ? hostIds.segment().get(ValueLayout.JAVA_INT, 0) : -1;
-            return new Result(pass, tokenIds, accepted);
+            return new Result(pass, tokenIds, accepted, -1);
         });
         previous = result;
         return result;
@@ -364,10 +432,40 @@ public final class CudaModel implements LoadedModel {
             partialMax = driver.allocate(partials * Float.BYTES);
             partialSum = driver.allocate(partials * Float.BYTES);
         }
+        if (gemm != null && gemmActivations == null && Math.min(n, maxRows) >= gemmRows && Math.min(n, maxRows) > LaunchGeometry.MAX_ROWS) {
+            allocateGemmScratch();
+        }
         return chunks;
     }
 
-    /** All of a pass's device work, in stream order. Runs on the driver's owner thread. */
+    /**
+     * Writes a sampled verification's seed, position of d1 and draft distributions into {@link #hostSampling},
+     * growing the sampling buffers as needed.
+     */
+    private Sampling stageSampling(SampledDraft draft, Batch batch) {
+        int k = batch.size() - 1, vocab = c.vocabularySize();
+        long bytes = SAMPLING_META_BYTES + (long) k * vocab * Float.BYTES;
+        if (hostSampling == null || hostSampling.segment().byteSize() < bytes) {
+            if (hostSampling != null) {
+                dropGraphs();
+                hostSampling.close();
+                deviceSampling.close();
+                probs.close();
+            }
+            int rows = Math.max(k, LaunchGeometry.MAX_ROWS - 1);
+            long capacity = SAMPLING_META_BYTES + (long) rows * vocab * Float.BYTES;
+            hostSampling = driver.allocatePinned(capacity);
+            deviceSampling = driver.allocate(capacity);
+            probs = driver.allocate((long) (rows + 1) * vocab * Float.BYTES);
+        }
+        MemorySegment h = hostSampling.segment();
+        h.set(ValueLayout.JAVA_INT, 0, (int) draft.seed());
+        h.set(ValueLayout.JAVA_INT, Integer.BYTES, (int) (draft.seed() >>> 32));
+        h.set(ValueLayout.JAVA_INT, 2 * Integer.BYTES, batch.positions()[1]);
+        MemorySegment.copy(draft.q(), 0, h, ValueLayout.JAVA_FLOAT, SAMPLING_META_BYTES, k * vocab);
+        return new Sampling(1f / draft.temperature(), draft.topK(), draft.topP(), draft.minP());
+    }
+
     /**
      * Runs the pass as a CUDA graph: captured the first time its shape is seen, replayed after. Everything a
      * graph fixes is in the key (the cache, the chunks with their runs, table offsets and attention splits, the
@@ -379,7 +477,7 @@ public final class CudaModel implements LoadedModel {
         if (graph == null) {
             if (graphs.size() >= MAX_GRAPHS) dropGraphs();
             int allInts = Math.toIntExact(deviceInts.byteSize() / Integer.BYTES);
-            graph = driver.capture(stream, () -> enqueue(batch, chunks, kv, key.verify(), allInts));
+            graph = driver.capture(stream, () -> enqueue(batch, chunks, kv, key.verify(), key.sampling(), allInts));
             graphs.put(key, graph);
             graphCaptures++;
         }
@@ -414,7 +512,8 @@ public final class CudaModel implements LoadedModel {
     /** Graphs captured and graph launches so far (tests: a replay really happened). */
     synchronized long[] graphCounts() { return new long[] {graphCaptures, graphLaunches}; }
 
-    private void enqueue(Batch batch, List<Chunk> chunks, CudaKvCache kv, boolean verify, int copyInts) {
+    /** All of a pass's device work, in stream order. Runs on the driver's owner thread. */
+    private void enqueue(Batch batch, List<Chunk> chunks, CudaKvCache kv, boolean verify, Sampling sampling, int copyInts) {
         int n = batch.size(), h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnSize(), vocab = c.vocabularySize();
         int bs = kv.tables.blockSize();
         float eps = c.rmsNormEps();
@@ -477,6 +576,19 @@ public final class CudaModel implements LoadedModel {
                     launch(Kernel.ACCEPT_GREEDY, LaunchGeometry.acceptGreedy(), deviceInts.ints(1, Math.max(results - 1, 1)), ids, results - 1);
                 }
                 driver.copyToHost(hostIds, 0, ids.ints(0, results + 1), stream);
+            } else if (sampling != null) {
+                int k = results - 1;
+                long qBytes = (long) k * vocab * Float.BYTES;
+                try (Nvtx.Range range = nvtx.range(Nvtx.Phase.ACCEPT)) {
+                    driver.copyToDevice(deviceSampling.slice(0, SAMPLING_META_BYTES + qBytes), hostSampling, 0, stream);
+                    launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(results), logits, probs, vocab,
+                            sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP());
+                    // Draft tokens d1..dk are the pass's own token ids of rows 1..k, already on the device.
+                    launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), probs, deviceSampling.slice(SAMPLING_META_BYTES, qBytes),
+                            deviceInts.ints(1, k), deviceSampling.ints(0, 3), verdict, k, vocab);
+                }
+                driver.copyToHost(hostIds, Integer.BYTES, ids.ints(1, results), stream);
+                driver.copyToHost(hostVerdict, 0, verdict, stream);
             } else {
                 driver.copyToHost(hostIds, Integer.BYTES, ids.ints(1, results), stream);
             }
@@ -506,8 +618,52 @@ public final class CudaModel implements LoadedModel {
         return deviceInts.slice((long) run.tableOffset() * Integer.BYTES, deviceInts.byteSize() - (long) run.tableOffset() * Integer.BYTES);
     }
 
-    /** y = x · Wᵀ for {@code rows} rows, at most {@link LaunchGeometry#MAX_ROWS} per launch. */
+    /** Chunks of at least this many rows multiply through the {@link Gemm} when there is one (default 64, {@code tandem.gemmRows}). */
+    int gemmRows() { return gemmRows; }
+
+    /** Sets {@link #gemmRows()} (tests: a low threshold runs short prompts through the GEMM); chunks of 17 rows or fewer never use it. */
+    synchronized void gemmRows(int rows) {
+        previous.join();
+        dropGraphs();
+        gemmRows = rows;
+    }
+
+    /** GEMM calls enqueued so far (tests: the GEMM path really ran). */
+    synchronized long gemmCalls() { return gemmCalls; }
+
+    /**
+     * y = x · Wᵀ for {@code rows} rows as GEMMs: x narrowed to 16 bits once, W's rows decoded to 16 bits a slice at
+     * a time (F16/BF16 weights of the chosen precision are read as stored), each slice one GEMM into its columns of y.
+     */
+    private void gemm(Matrix m, DeviceBuffer in, DeviceBuffer out, int rows) {
+        int k = m.columns(), n = m.rows();
+        // BF16 weights multiply in BF16, everything else in F16 (more mantissa; activations stay well inside its range).
+        Gemm.Precision precision = m.type() == TensorType.BF16 ? Gemm.Precision.BF16 : Gemm.Precision.F16;
+        boolean asStored = m.type() == TensorType.F16 || m.type() == TensorType.BF16;
+        long aBytes = (long) rows * k * 2;
+        int slice = gemmSlice(m);
+        DeviceBuffer a = gemmActivations.slice(0, aBytes);
+        launch(Kernel.NARROW16, LaunchGeometry.narrow16(rows * k), in.floats(0, (long) rows * k), a, rows * k, precision.bf16());
+        for (int n0 = 0; n0 < n; n0 += slice) {
+            int count = Math.min(slice, n - n0);
+            DeviceBuffer b;
+            if (asStored) {
+                b = m.data().slice((long) n0 * k * 2, (long) count * k * 2);
+            } else {
+                b = gemmWeights.slice(0, (long) count * k * 2);
+                launch(Kernel.dequantize16(m.type()), LaunchGeometry.dequantize16(m.type(), k, count), m.data(), b, k, n0, precision.bf16());
+            }
+            gemm.multiply(stream, precision, rows, count, k, a, b, out.floats(n0, (long) (rows - 1) * n + count), n);
+            gemmCalls++;
+        }
+    }
+
+    /** y = x · Wᵀ for {@code rows} rows: one GEMM for a long chunk when there is a {@link Gemm}, else matvec launches of at most {@link LaunchGeometry#MAX_ROWS} rows. */
     private void matvec(Matrix m, DeviceBuffer in, DeviceBuffer out, int rows) {
+        if (gemm != null && rows >= gemmRows && rows > LaunchGeometry.MAX_ROWS) {
+            gemm(m, in, out, rows);
+            return;
+        }
         for (int r0 = 0; r0 < rows; r0 += LaunchGeometry.MAX_ROWS) {
             int r = Math.min(LaunchGeometry.MAX_ROWS, rows - r0);
             launch(m.kernel(), LaunchGeometry.matvec(m.type(), m.columns(), m.rows(), r), m.data(),
@@ -517,6 +673,22 @@ public final class CudaModel implements LoadedModel {
     }
 
     private void launch(Kernel kernel, LaunchDims dims, Object... args) { driver.launch(kernel, dims, stream, args); }
+
+    /** Weight rows decoded per GEMM slice of {@code m}. */
+    private static int gemmSlice(Matrix m) { return (int) Math.max(1, Math.min(m.rows(), GEMM_SLICE_ELEMENTS / m.columns())); }
+
+    /** 16-bit scratch for the widest activation row of a chunk and for a slice of the largest weight matrix. */
+    private void allocateGemmScratch() {
+        long widest = Math.max(Math.max(c.hiddenSize(), c.qDim()), c.ffnSize());
+        long weights = (long) gemmSlice(output) * output.columns();
+        for (Layer L : layers) {
+            for (Matrix m : new Matrix[] {L.wq(), L.wk(), L.wv(), L.wo(), L.gate(), L.up(), L.down()}) {
+                weights = Math.max(weights, (long) gemmSlice(m) * m.columns());
+            }
+        }
+        gemmActivations = own(driver.allocate((long) maxRows * widest * 2));
+        gemmWeights = own(driver.allocate(weights * 2));
+    }
 
     /** Copies logit rows {@code [0, rows)} of pass {@code pass} to the host. */
     private synchronized float[] fetchLogits(long pass, int rows) {
@@ -543,13 +715,15 @@ public final class CudaModel implements LoadedModel {
     private final class Result implements CudaForwardResult {
         private final long pass;
         private final int[] argmax;
-        private final int accepted;
+        /** Verifications: the accepted length; sampled ones also the next token (else -1). */
+        private final int accepted, next;
         private float[] values;
 
-        Result(long pass, int[] argmax, int accepted) {
+        Result(long pass, int[] argmax, int accepted, int next) {
             this.pass = pass;
             this.argmax = argmax;
             this.accepted = accepted;
+            this.next = next;
         }
 
         @Override public int[] argmaxIds() { return argmax.clone(); }
@@ -580,7 +754,8 @@ public final class CudaModel implements LoadedModel {
             // closing anyway
         }
         dropGraphs();
-        for (AutoCloseable r : new AutoCloseable[] {hostInts, deviceInts, hostIds, ids, logits, partialOut, partialMax, partialSum, hostLogits}) {
+        for (AutoCloseable r : new AutoCloseable[] {hostInts, deviceInts, hostIds, ids, logits, partialOut, partialMax, partialSum, hostLogits,
+                hostSampling, deviceSampling, probs}) {
             closeQuietly(r);
         }
         for (int i = owned.size() - 1; i >= 0; i--) closeQuietly(owned.get(i));

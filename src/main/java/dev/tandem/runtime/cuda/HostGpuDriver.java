@@ -111,7 +111,8 @@ public final class HostGpuDriver implements GpuDriver {
 
     private static Stream stream(GpuStream s) { return (Stream) s; }
 
-    private static MemorySegment segment(DeviceBuffer b) { return ((Buffer) b).segment; }
+    /** The native memory behind a buffer of this driver. */
+    static MemorySegment segment(DeviceBuffer b) { return ((Buffer) b).segment; }
 
     @Override
     public void copyToDevice(DeviceBuffer dst, PinnedBuffer src, long srcOffset, GpuStream s) {

@@ -34,7 +34,7 @@ public final class HostKernels {
     private static String unavailableReason;
 
     private final Map<Kernel, MethodHandle> handles = new EnumMap<>(Kernel.class);
-    private final MethodHandle lastError;
+    private final MethodHandle lastError, gemmEx, gemmError;
     private final Path library;
 
     private HostKernels(Path library) {
@@ -47,6 +47,12 @@ public final class HostKernels {
             handles.put(k, linker.downcallHandle(symbol, descriptor(k)));
         }
         lastError = linker.downcallHandle(lookup.find("tandem_host_last_error").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.ADDRESS.withTargetLayout(MemoryLayout.sequenceLayout(4096, ValueLayout.JAVA_BYTE))));
+        MemorySegment gemm = lookup.find("tandem_host_gemm_ex").orElseThrow(() -> new HostKernelsUnavailableException(
+                library + " has no entry point tandem_host_gemm_ex (stale build? run native-build/build-host.sh)"));
+        ValueLayout i = ValueLayout.JAVA_INT, f = ValueLayout.JAVA_FLOAT, p = ValueLayout.ADDRESS;
+        gemmEx = linker.downcallHandle(gemm, FunctionDescriptor.of(i, i, i, i, i, i, f, p, i, i, p, i, i, f, p, i));
+        gemmError = linker.downcallHandle(lookup.find("tandem_host_gemm_error").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.ADDRESS.withTargetLayout(MemoryLayout.sequenceLayout(4096, ValueLayout.JAVA_BYTE))));
     }
 
@@ -132,6 +138,30 @@ public final class HostKernels {
         }
         if (status != 0) {
             throw new KernelLaunchException(kernel.cudaName() + " " + dims + ": " + lastError());
+        }
+    }
+
+    /**
+     * cublasGemmEx's arguments and meaning, emulated (see {@code kernels/host/gemm.cpp}): column-major
+     * C = alpha·op(A)·op(B) + beta·C with A, B 16-bit ({@code type}: CUDA_R_16F 2 or CUDA_R_16BF 14), C FP32,
+     * FP32 accumulation. Operations: 0 = N, 1 = T.
+     */
+    public void gemmEx(int transa, int transb, int m, int n, int k, float alpha, MemorySegment a, int type, int lda,
+                       MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+        int status;
+        try {
+            status = (int) gemmEx.invokeExact(transa, transb, m, n, k, alpha, a, type, lda, b, type, ldb, beta, c, ldc);
+        } catch (Throwable t) {
+            throw new KernelLaunchException("gemmEx: native call failed: " + t, t);
+        }
+        if (status != 0) {
+            String message;
+            try {
+                message = ((MemorySegment) gemmError.invokeExact()).getString(0);
+            } catch (Throwable t) {
+                message = "(no message: " + t + ")";
+            }
+            throw new KernelLaunchException(message + " (status " + status + ")");
         }
     }
 

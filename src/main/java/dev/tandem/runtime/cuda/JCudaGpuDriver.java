@@ -234,9 +234,9 @@ public final class JCudaGpuDriver implements GpuDriver {
         });
     }
 
-    private static CUdeviceptr ptr(DeviceBuffer b) { return ((Buffer) b).pointer; }
+    static CUdeviceptr ptr(DeviceBuffer b) { return ((Buffer) b).pointer; }
 
-    private static CUstream handle(GpuStream s) { return ((Stream) s).handle; }
+    static CUstream handle(GpuStream s) { return ((Stream) s).handle; }
 
     @Override
     public void copyToDevice(DeviceBuffer dst, PinnedBuffer src, long srcOffset, GpuStream s) {

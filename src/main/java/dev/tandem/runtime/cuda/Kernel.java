@@ -63,7 +63,18 @@ public enum Kernel {
     /** (logits, probs, V, 1/temperature, topK, topP, minP): each row's sampling distribution */
     SAMPLE_PROBS("sample_probs", Arg.P, Arg.P, Arg.I, Arg.F, Arg.I, Arg.F, Arg.F),
     /** (p, q, draft, meta, verdict, k, V): per block, the speculative rejection test and the next token */
-    ACCEPT_SAMPLED("accept_sampled", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I);
+    ACCEPT_SAMPLED("accept_sampled", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
+    /** (x, out, n, bf16): F32 activations narrowed to F16 (bf16 = 0) or BF16 for the prefill GEMM */
+    NARROW16("narrow16", Arg.P, Arg.P, Arg.I, Arg.I),
+    /** (W, out, K, first, bf16): weight rows first.. decoded and narrowed to 16 bits, one row per block */
+    DEQUANTIZE16_F32("dequantize16_f32", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    DEQUANTIZE16_F16("dequantize16_f16", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    DEQUANTIZE16_BF16("dequantize16_bf16", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    DEQUANTIZE16_Q8_0("dequantize16_q8_0", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    DEQUANTIZE16_Q4_0("dequantize16_q4_0", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    DEQUANTIZE16_Q4_K("dequantize16_q4_k", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    DEQUANTIZE16_Q5_K("dequantize16_q5_k", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
+    DEQUANTIZE16_Q6_K("dequantize16_q6_k", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I);
 
     /** A kernel argument's C type: pointer, int, float. */
     public enum Arg { P, I, F }
@@ -111,6 +122,21 @@ public enum Kernel {
             case Q5_K -> EMBEDDING_Q5_K;
             case Q6_K -> EMBEDDING_Q6_K;
             default -> throw new UnsupportedOperationException("no CUDA embedding kernel for " + type + " weights yet");
+        };
+    }
+
+    /** (W, out, K, first, bf16) for weights of {@code type}. */
+    public static Kernel dequantize16(TensorType type) {
+        return switch (type) {
+            case F32 -> DEQUANTIZE16_F32;
+            case F16 -> DEQUANTIZE16_F16;
+            case BF16 -> DEQUANTIZE16_BF16;
+            case Q8_0 -> DEQUANTIZE16_Q8_0;
+            case Q4_0 -> DEQUANTIZE16_Q4_0;
+            case Q4_K -> DEQUANTIZE16_Q4_K;
+            case Q5_K -> DEQUANTIZE16_Q5_K;
+            case Q6_K -> DEQUANTIZE16_Q6_K;
+            default -> throw new UnsupportedOperationException("no CUDA dequantize16 kernel for " + type + " weights yet");
         };
     }
 

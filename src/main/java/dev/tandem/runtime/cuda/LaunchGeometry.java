@@ -73,6 +73,15 @@ public final class LaunchGeometry {
     /** One block of 256 per verification; 264 words of dynamic shared memory (the inverse CDF's partial sums, its total and draw, flags). */
     public static LaunchDims acceptSampled(int verifications) { return LaunchDims.of(verifications, 1, 1, 256, 264 * Float.BYTES); }
 
+    /** narrow16 over n elements. */
+    public static LaunchDims narrow16(int n) { return elementwise(n); }
+
+    /** dequantize16 of {@code rows} weight rows of {@code k} elements: one block of 256 per row. */
+    public static LaunchDims dequantize16(TensorType type, int k, int rows) {
+        checkRowLength(type, k);
+        return LaunchDims.linear(rows, 256);
+    }
+
     private static void checkRowLength(TensorType type, int k) {
         int unit = unit(type);
         if (k < unit || k % unit != 0) {

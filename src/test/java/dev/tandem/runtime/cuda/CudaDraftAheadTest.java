@@ -148,6 +148,57 @@ class CudaDraftAheadTest {
         for (String s : duringGate) assertTrue(s.endsWith("pending"), duringGate.toString());
     }
 
+    /**
+     * A draft pass that fails while the main model's verification is queued (its stream held): the failure reaches
+     * the caller only after the verification has finished, so the K/V caches are not freed under a running pass.
+     */
+    @Test
+    void aDraftFailureWaitsForTheVerificationInFlight() {
+        Generation g = refs.getFirst();
+        CountDownLatch gate = new CountDownLatch(1);
+        AtomicInteger verifications = new AtomicInteger();
+        java.util.concurrent.atomic.AtomicBoolean finished = new java.util.concurrent.atomic.AtomicBoolean();
+        LoadedModel gatedMain = new Forwarding(main) {
+            @Override
+            public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
+                if (batch.logitRows().length == 1 || verifications.getAndIncrement() > 0) return main.forwardAsync(batch, kv);
+                driver.enqueue(main.stream(), () -> await(gate));
+                CompletionStage<ForwardResult> pass = main.forwardAsync(batch, kv);
+                CompletableFuture<ForwardResult> joined = new CompletableFuture<>() {
+                    @Override
+                    public ForwardResult join() {
+                        gate.countDown();
+                        return super.join();
+                    }
+                };
+                pass.whenComplete((r, e) -> {
+                    finished.set(true);
+                    if (e != null) joined.completeExceptionally(e);
+                    else joined.complete(r);
+                });
+                return joined;
+            }
+        };
+        LoadedModel failingDraft = new Forwarding(draft) {
+            @Override
+            public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
+                if (verifications.get() > 0) throw new IllegalStateException("draft pass failed");
+                return draft.forwardAsync(batch, kv);
+            }
+        };
+        try {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () ->
+                    new DraftAheadGenerator(gatedMain, failingDraft, 4, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(16)));
+            assertEquals("draft pass failed", e.getMessage());
+            assertTrue(finished.get(), "the failure came back while the verification was still queued");
+        } finally {
+            gate.countDown();
+        }
+        // The model is still usable: the next generation is plain decoding's.
+        int[] got = new DraftAheadGenerator(main, draft, 4, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(TOKENS)).tokens();
+        assertArrayEquals(Arrays.copyOf(g.tokens(), TOKENS), got);
+    }
+
     private static void await(CountDownLatch gate) {
         try {
             // Bounded, so that a generator that joins the verification first fails this test instead of hanging it.

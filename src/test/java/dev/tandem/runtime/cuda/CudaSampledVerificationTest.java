@@ -1,0 +1,314 @@
+package dev.tandem.runtime.cuda;
+
+import dev.tandem.decode.Distribution;
+import dev.tandem.decode.DraftAheadGenerator;
+import dev.tandem.decode.GenerationLimits;
+import dev.tandem.decode.PlainGenerator;
+import dev.tandem.decode.Sampler;
+import dev.tandem.decode.SamplerSettings;
+import dev.tandem.forge.Forge;
+import dev.tandem.forge.ForgeSpec;
+import dev.tandem.forge.ForgeType;
+import dev.tandem.model.Architecture;
+import dev.tandem.model.ModelConfig;
+import dev.tandem.model.ModelFile;
+import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.ForwardResult;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.LoadOptions;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.LoadedModel.SampledDraft;
+import dev.tandem.runtime.LoadedModel.SampledVerdict;
+import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.runtime.cpu.CpuBackend;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongFunction;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Sampled speculative verification on the device ({@link CudaModel#verifySampled}), through the host emulation:
+ * the verdict is the sampling kernels run on the pass's own logits; draft-ahead decoding with it keeps the main
+ * model's output distribution (chi-square against the exact distribution of the main model alone), gives one
+ * output per seed, and leaves greedy decoding identical to plain decoding.
+ *
+ * <p>The models are forged and tiny (vocabulary 260, hidden 64, 2 layers; the draft is the first layer), so that
+ * hundreds of generations run on the emulation; the draft runs on the CPU backend. The distribution test filters
+ * with min-p only: it keeps the distributions small enough to enumerate, and top-k and top-p cost
+ * {@code sample_probs} 64-step bisections, slow on the emulation (their arithmetic is {@code CudaSamplingTest}'s,
+ * their wiring the first test's).
+ */
+class CudaSampledVerificationTest {
+    static final int LENGTH = 4, RUNS = 600;
+    static final int[] PROMPT = {1, 70, 71};
+    /** Every filter of the device's chain, for the verdict test. */
+    static final SamplerSettings SETTINGS = new SamplerSettings(1.5f, 4, 0.97f, 0.02f, 1f, 0, 0);
+    /** The distribution test's chain: temperature and min-p. */
+    static final SamplerSettings MIN_P = new SamplerSettings(1.3f, 0, 1f, 0.1f, 1f, 0, 0);
+
+    static Path dir;
+    static CudaBackend cuda;
+    static CpuBackend cpu;
+    static ModelFile mainFile, draftFile;
+    static CudaModel main;
+    static LoadedModel draft;
+    static int vocab;
+
+    @BeforeAll
+    static void open() throws IOException {
+        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
+        dir = Files.createTempDirectory("tandem-sampled");
+        ForgeSpec spec = new ForgeSpec(Architecture.LLAMA, 260, 64, 2, 2, 1, 32, 128, 64, ForgeType.F32, false, 10000f, 7, 1f, 0, null);
+        Path mainPath = dir.resolve("main.gguf"), draftPath = dir.resolve("draft.gguf");
+        Forge.write(spec, mainPath);
+        Forge.writeDraft(mainPath, 1, draftPath, Forge.Progress.NONE);
+        mainFile = ModelFile.open(mainPath);
+        draftFile = ModelFile.open(draftPath);
+        cuda = CudaBackend.onHost();
+        cpu = new CpuBackend();
+        main = (CudaModel) cuda.load(mainFile, LoadOptions.defaults());
+        draft = cpu.load(draftFile, LoadOptions.defaults().withThreads(1));
+        vocab = main.config().vocabularySize();
+    }
+
+    @AfterAll
+    static void close() throws IOException {
+        for (AutoCloseable c : new AutoCloseable[] {draft, main, draftFile, mainFile, cpu, cuda}) {
+            try {
+                if (c != null) c.close();
+            } catch (Exception ignored) {
+                // best effort
+            }
+        }
+        if (dir != null) {
+            try (var files = Files.list(dir)) {
+                for (Path p : files.toList()) Files.deleteIfExists(p);
+            }
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /**
+     * One verification of [last, d1, d2, d3] with random draft distributions: the device's verdict equals
+     * {@code sample_probs} and {@code accept_sampled} launched by hand on the logits of the same rows (an
+     * ordinary pass: a row's logits do not depend on the pass), with the same seed and position of d1.
+     */
+    @Test
+    void theVerdictIsTheSamplingKernelsOnThePassLogits() {
+        int k = 3;
+        Random random = new Random(3);
+        int[] rows = {PROMPT[PROMPT.length - 1], 5, 80, 200};
+        int position = PROMPT.length - 1;
+        for (int trial = 0; trial < 6; trial++) {
+            float[] q = new float[k * vocab];
+            for (int i = 0; i < k; i++) CudaSamplingTest.randomDistribution(random, q, i * vocab, vocab, trial % 2 == 0);
+            long seed = random.nextLong();
+            SampledDraft sampled = new SampledDraft(q, SETTINGS.temperature(), SETTINGS.topK(), SETTINGS.topP(), SETTINGS.minP(), seed);
+            float[] logits;
+            SampledVerdict verdict;
+            PagedKvCache tables = new PagedKvCache(16, 4);
+            try (KvCache kv = main.createKvCache(tables)) {
+                int seq = tables.createSequence();
+                tables.reserve(seq, PROMPT.length + k);
+                main.forward(Batch.of(seq, 0, Arrays.copyOf(PROMPT, PROMPT.length - 1), false), kv);
+                Batch verification = Batch.of(seq, position, rows, true);
+                verdict = main.verifySampled(verification, kv, sampled);
+                logits = flatten(ModelRuns.logits(main.forward(verification, kv)));
+            }
+            int[] expected = kernelsByHand(logits, q, rows, k, seed, position + 1);
+            assertEquals(new SampledVerdict(expected[0], expected[1]), verdict, "trial " + trial);
+        }
+    }
+
+    @Test
+    void badSampledVerificationsAreRefusedBeforeAnythingRuns() {
+        PagedKvCache tables = new PagedKvCache(16, 4);
+        try (KvCache kv = main.createKvCache(tables)) {
+            int seq = tables.createSequence();
+            tables.reserve(seq, 8);
+            SampledDraft one = new SampledDraft(new float[vocab], 1f, 0, 1f, 0f, 1);
+            var e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(Batch.of(seq, 0, new int[] {1, 2, 3}, true), kv, one));
+            assertTrue(e.getMessage().contains("needs 2 draft distributions"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(Batch.of(seq, 0, new int[] {1, 2}, false), kv, one));
+            assertTrue(e.getMessage().contains("logits for every row"), e.getMessage());
+            SampledDraft cold = new SampledDraft(new float[vocab], 0f, 0, 1f, 0f, 1);
+            e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(Batch.of(seq, 0, new int[] {1, 2}, true), kv, cold));
+            assertTrue(e.getMessage().contains("positive temperature"), e.getMessage());
+        }
+    }
+
+    @Test
+    void theCpuBackendDeclinesSampledVerification() {
+        PagedKvCache tables = new PagedKvCache(16, 4);
+        try (KvCache kv = draft.createKvCache(tables)) {
+            int seq = tables.createSequence();
+            tables.reserve(seq, 2);
+            assertNull(draft.verifySampledAsync(Batch.of(seq, 0, new int[] {1, 2}, true), kv, new SampledDraft(new float[vocab], 1f, 0, 1f, 0f, 1)));
+        }
+    }
+
+    /**
+     * Lossless: over seeded runs of draft-ahead decoding with the verification decided on the device, the pairs of
+     * tokens 1-2 and 3-4 follow the main model's exact distribution (enumerated through the CPU sampler chain on
+     * this backend's logits), at a false-failure rate of 1e-5 each. The draft alone fails the same test.
+     */
+    @Test
+    void draftAheadWithDeviceVerificationFollowsTheMainModel() {
+        double[][] exact = exactPairs(main);
+        AtomicInteger sampledVerifications = new AtomicInteger();
+        LoadedModel counted = new Counting(main, sampledVerifications);
+        long t0 = System.nanoTime();
+        double[] chi = chiSquares(seed -> new DraftAheadGenerator(counted, draft, 2, MIN_P.withSeed(seed)), exact);
+        System.out.printf("device verification (%d runs, %.1f s, %d sampled verifications): tokens 1-2 chi-square %.1f (critical %.1f), 3-4 %.1f (critical %.1f)%n",
+                RUNS, (System.nanoTime() - t0) / 1e9, sampledVerifications.get(), chi[0], chi[1], chi[2], chi[3]);
+        assertTrue(sampledVerifications.get() >= RUNS, "every run should verify on the device at least once");
+        assertTrue(chi[0] <= chi[1], "tokens 1-2 do not follow the main model: " + chi[0] + " > " + chi[1]);
+        assertTrue(chi[2] <= chi[3], "tokens 3-4 do not follow the main model: " + chi[2] + " > " + chi[3]);
+        double[] control = chiSquares(seed -> new PlainGenerator(draft, MIN_P.withSeed(seed)), exact);
+        System.out.printf("negative control (draft alone): %.1f (critical %.1f), %.1f (critical %.1f)%n", control[0], control[1], control[2], control[3]);
+        assertTrue(control[0] > control[1] || control[2] > control[3], "the draft's own distribution should be told apart from the main model's");
+    }
+
+    @Test
+    void aSeedGivesOneOutput() {
+        Set<String> outputs = new HashSet<>();
+        for (long seed = 0; seed < 8; seed++) {
+            int[] a = new DraftAheadGenerator(main, draft, 3, MIN_P.withSeed(seed)).generate(PROMPT, GenerationLimits.of(12)).tokens();
+            int[] b = new DraftAheadGenerator(main, draft, 3, MIN_P.withSeed(seed)).generate(PROMPT, GenerationLimits.of(12)).tokens();
+            assertArrayEquals(a, b, "seed " + seed);
+            outputs.add(Arrays.toString(a));
+        }
+        assertTrue(outputs.size() > 1, "different seeds should give different outputs: " + outputs);
+    }
+
+    @Test
+    void greedyDraftAheadStillEqualsPlainDecoding() {
+        int[] plain = new PlainGenerator(main, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(16)).tokens();
+        for (int draftMax : new int[] {1, 3}) {
+            int[] got = new DraftAheadGenerator(main, draft, draftMax, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(16)).tokens();
+            assertArrayEquals(plain, got, "draft-max " + draftMax);
+        }
+    }
+
+    /** {chi-square of tokens 1-2, its critical value, chi-square of tokens 3-4, its critical value}. */
+    static double[] chiSquares(LongFunction<dev.tandem.decode.Generator> generatorWithSeed, double[][] exact) {
+        long[] first = new long[vocab * vocab], last = new long[vocab * vocab];
+        for (int run = 0; run < RUNS; run++) {
+            int[] t = generatorWithSeed.apply(run).generate(PROMPT, GenerationLimits.of(LENGTH)).tokens();
+            first[t[0] * vocab + t[1]]++;
+            last[t[2] * vocab + t[3]]++;
+        }
+        double[] a = CudaSamplingTest.chiSquare(first, exact[0], RUNS), b = CudaSamplingTest.chiSquare(last, exact[1], RUNS);
+        return new double[] {a[0], a[1], b[0], b[1]};
+    }
+
+    /** Probabilities of the pairs (t1, t2) and (t3, t4) under plain sampling from {@code model}, by enumeration. */
+    static double[][] exactPairs(LoadedModel model) {
+        double[][] out = {new double[vocab * vocab], new double[vocab * vocab]};
+        int[] context = Arrays.copyOf(PROMPT, PROMPT.length + LENGTH);
+        enumerate(model, new Sampler(MIN_P, vocab), context, PROMPT.length, 1.0, new int[LENGTH], out);
+        return out;
+    }
+
+    private static void enumerate(LoadedModel model, Sampler sampler, int[] context, int length, double prob, int[] tokens, double[][] out) {
+        int depth = length - PROMPT.length;
+        if (depth == LENGTH) {
+            out[0][tokens[0] * vocab + tokens[1]] += prob;
+            out[1][tokens[2] * vocab + tokens[3]] += prob;
+            return;
+        }
+        float[] logits = lastLogits(model, Arrays.copyOf(context, length));
+        Distribution p = new Distribution(vocab);
+        sampler.fill(logits, vocab, context, length, p);
+        double[] probs = new double[vocab];
+        for (int t = 0; t < vocab; t++) probs[t] = p.p(t);
+        for (int t = 0; t < vocab; t++) {
+            if (probs[t] == 0) continue;
+            context[length] = t;
+            tokens[depth] = t;
+            enumerate(model, sampler, context, length + 1, prob * probs[t], tokens, out);
+        }
+    }
+
+    /** The logits after {@code context}, from a fresh cache. */
+    static float[] lastLogits(LoadedModel model, int[] context) {
+        PagedKvCache tables = new PagedKvCache(16, context.length / 16 + 1);
+        try (KvCache kv = model.createKvCache(tables)) {
+            int seq = tables.createSequence();
+            tables.reserve(seq, context.length);
+            float[] out = new float[vocab];
+            model.forward(Batch.of(seq, 0, context, false), kv).copyLogits(0, out);
+            return out;
+        }
+    }
+
+    /** {accepted, next}: sample_probs and accept_sampled launched directly on {@code logits} (k+1 rows). */
+    static int[] kernelsByHand(float[] logits, float[] q, int[] rows, int k, long seed, int positionOfD1) {
+        HostKernels kernels = HostKernels.get();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment l = arena.allocate((long) logits.length * Float.BYTES, 64), p = arena.allocate((long) logits.length * Float.BYTES, 64);
+            MemorySegment.copy(logits, 0, l, ValueLayout.JAVA_FLOAT, 0, logits.length);
+            MemorySegment qs = arena.allocate((long) k * vocab * Float.BYTES, 64);
+            MemorySegment.copy(q, 0, qs, ValueLayout.JAVA_FLOAT, 0, k * vocab);
+            MemorySegment draftTokens = arena.allocate((long) k * Integer.BYTES, 64);
+            MemorySegment.copy(rows, 1, draftTokens, ValueLayout.JAVA_INT, 0, k);
+            MemorySegment meta = arena.allocate(3 * Integer.BYTES, 64);
+            meta.setAtIndex(ValueLayout.JAVA_INT, 0, (int) seed);
+            meta.setAtIndex(ValueLayout.JAVA_INT, 1, (int) (seed >>> 32));
+            meta.setAtIndex(ValueLayout.JAVA_INT, 2, positionOfD1);
+            MemorySegment verdict = arena.allocate(2 * Integer.BYTES, 64);
+            kernels.launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(k + 1), l, p, vocab,
+                    1f / SETTINGS.temperature(), SETTINGS.topK(), SETTINGS.topP(), SETTINGS.minP());
+            kernels.launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), p, qs, draftTokens, meta, verdict, k, vocab);
+            return new int[] {verdict.getAtIndex(ValueLayout.JAVA_INT, 0), verdict.getAtIndex(ValueLayout.JAVA_INT, 1)};
+        }
+    }
+
+    private static float[] flatten(float[][] rows) {
+        float[] out = new float[rows.length * rows[0].length];
+        for (int i = 0; i < rows.length; i++) System.arraycopy(rows[i], 0, out, i * rows[0].length, rows[0].length);
+        return out;
+    }
+
+    /** A model that forwards everything, counting the sampled verifications its target accepted. */
+    private record Counting(LoadedModel target, AtomicInteger sampled) implements LoadedModel {
+        @Override public ModelConfig config() { return target.config(); }
+
+        @Override public KvCache createKvCache(PagedKvCache tables) { return target.createKvCache(tables); }
+
+        @Override public long kvBytesPerPosition() { return target.kvBytesPerPosition(); }
+
+        @Override public ForwardResult forward(Batch batch, KvCache kv) { return target.forward(batch, kv); }
+
+        @Override public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) { return target.forwardAsync(batch, kv); }
+
+        @Override
+        public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
+            CompletionStage<SampledVerdict> v = target.verifySampledAsync(batch, kv, draft);
+            if (v != null) sampled.incrementAndGet();
+            return v;
+        }
+
+        @Override public void close() {}
+    }
+}
