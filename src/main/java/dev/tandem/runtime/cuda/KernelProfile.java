@@ -160,7 +160,7 @@ public final class KernelProfile implements GpuDriver {
             String rate = "-", share = "-";
             if (bytes > 0 && ms > 0) {
                 double gbs = bytes / (ms * 1e-3) / 1e9;
-                rate = String.format("%.1f", gbs);
+                rate = String.format(gbs >= 100 ? "%.0f" : "%.3g", gbs);   // the emulation reaches only MB/s
                 share = copy > 0 ? String.format("%.0f%%", 100 * gbs / copy) : "-";
             }
             sb.append(String.format("%-24s %9d %11.3f %10.1f %12s %9s %8s%n", k.cudaName(), launches, ms, 1000 * ms / launches,
