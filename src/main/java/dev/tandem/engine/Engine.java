@@ -249,6 +249,10 @@ public final class Engine implements AutoCloseable {
                 }
                 if (!drafts.containsKey(d.draftModel())) {
                     if (d.draftModel().equals(NGRAM)) yield NGRAM;
+                    if (d.draftModel().equals(main.info.id())) {
+                        throw new InvalidRequestException("'" + d.draftModel() + "' is the main model; a draft must be a smaller model "
+                                + "loaded as a draft (" + String.join(", ", drafts.keySet()) + ") or \"" + NGRAM + "\"", "draft_model");
+                    }
                     throw new UnknownModelException("draft model", d.draftModel(), "draft_model", List.copyOf(drafts.keySet()));
                 }
                 yield d.draftModel();

@@ -190,6 +190,10 @@ class EngineTest {
         UnknownModelException d = assertThrows(UnknownModelException.class,
                 () -> engine.generate(GenerationRequest.builder().prompt("x").draft(DraftSettings.model("tiny")).build()));
         assertEquals("draft_model", d.param());
+        InvalidRequestException self = assertThrows(InvalidRequestException.class,
+                () -> engine.generate(GenerationRequest.builder().prompt("x").draft(DraftSettings.model("kjv-main-q8_0")).build()));
+        assertFalse(self instanceof UnknownModelException, "the main model is known, it just cannot draft for itself");
+        assertTrue(self.getMessage().contains("is the main model") && self.getMessage().contains("kjv-draft-q8_0"), self.getMessage());
         InvalidRequestException big = assertThrows(InvalidRequestException.class, () -> engine.generate(greedy("x", 5000)));
         assertEquals("max_tokens", big.param());
     }

@@ -245,7 +245,7 @@ class OpenAiServerTest {
             "speculative p_min negative | /v1/completions   | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"p_min\":-0.1}} | 400 | speculative.p_min",
             "speculative n_min over n_max | /v1/completions | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"n_max\":2,\"n_min\":3}} | 400 | speculative.n_min",
             "unknown speculative draft | /v1/completions    | {\"prompt\":\"x\",\"speculative\":{\"draft_model\":\"tiny\"}} | 404 | draft_model",
-            "main model as draft_model | /v1/completions    | {\"prompt\":\"x\",\"draft_model\":\"kjv-main-q8_0\"} | 404 | draft_model",
+            "main model as draft_model | /v1/completions    | {\"prompt\":\"x\",\"draft_model\":\"kjv-main-q8_0\"} | 400 | draft_model",
             "n other than 1          | /v1/completions      | {\"prompt\":\"x\",\"n\":2}                             | 400 | n",
             "seed as a string        | /v1/completions      | {\"prompt\":\"x\",\"seed\":\"42\"}                   | 400 | seed",
             "top_k negative          | /v1/completions      | {\"prompt\":\"x\",\"top_k\":-1}                        | 400 | top_k",
