@@ -110,7 +110,8 @@ public final class CudaModel implements LoadedModel {
 
     private static final int MAX_GRAPHS = 64;
     private final java.util.Map<GraphKey, GpuGraph> graphs = new java.util.HashMap<>();
-    private boolean useGraphs = Boolean.getBoolean("tandem.cudaGraphs");
+    /** On unless {@code tandem.cudaGraphs=false}, or kernel profiling is on (it cannot time launches inside a graph). */
+    private boolean useGraphs;
     private long graphCaptures, graphLaunches;
     private final Nvtx nvtx = Nvtx.get();
     private CompletableFuture<?> previous = CompletableFuture.completedFuture(null);
@@ -124,6 +125,7 @@ public final class CudaModel implements LoadedModel {
         this.c = file.config();
         this.kvType = options.kvType();
         this.maxRows = options.maxBatchRows();
+        this.useGraphs = Boolean.parseBoolean(System.getProperty("tandem.cudaGraphs", Boolean.toString(!(driver instanceof KernelProfile))));
         this.stream = own(driver.createStream());
         this.passDone = own(driver.createEvent());
         try (DeviceUpload upload = new DeviceUpload(driver, stream)) {
@@ -477,7 +479,16 @@ public final class CudaModel implements LoadedModel {
         if (graph == null) {
             if (graphs.size() >= MAX_GRAPHS) dropGraphs();
             int allInts = Math.toIntExact(deviceInts.byteSize() / Integer.BYTES);
-            graph = driver.capture(stream, () -> enqueue(batch, chunks, kv, key.verify(), key.sampling(), allInts));
+            try {
+                graph = driver.capture(stream, () -> enqueue(batch, chunks, kv, key.verify(), key.sampling(), allInts));
+            } catch (RuntimeException e) {
+                // A driver that cannot capture this pass still runs it: graphs only save launch overhead.
+                System.err.println("tandem: CUDA graph capture failed (" + e.getMessage() + "); running passes without graphs");
+                useGraphs = false;
+                dropGraphs();
+                enqueue(batch, chunks, kv, key.verify(), key.sampling(), stagedInts);
+                return;
+            }
             graphs.put(key, graph);
             graphCaptures++;
         }
@@ -502,7 +513,7 @@ public final class CudaModel implements LoadedModel {
     /** The event recorded after the latest pass's work; {@link GpuDriver#isDone} says whether the device finished it. */
     GpuEvent passEvent() { return passDone; }
 
-    /** Turns CUDA graphs for passes of up to 17 rows on or off (default: system property {@code tandem.cudaGraphs}). */
+    /** Turns CUDA graphs for passes of up to 17 rows on or off (default: on; system property {@code tandem.cudaGraphs}). */
     synchronized void useGraphs(boolean on) {
         previous.join();
         useGraphs = on;
