@@ -43,11 +43,39 @@ public interface LoadedModel extends AutoCloseable {
     default CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) { return null; }
 
     /**
-     * What {@link #verifySampledAsync} needs besides the pass: the draft's distributions q_1 .. q_k as the first k
-     * dense rows of the vocabulary in {@code q}, the sampler chain (without the repetition penalty, which needs the
-     * context on the host) and the seed of the draws.
+     * What {@link #verifySampledAsync} needs besides the pass: the draft's distributions q_1 .. q_k, the sampler
+     * chain (without the repetition penalty, which needs the context on the host) and the seed of the draws. The
+     * distributions are either dense rows of the vocabulary in {@code q} (uploaded with the pass), or, with
+     * {@code q} null, rows {@code [firstKeptRow, firstKeptRow + k)} that {@link #sampleDraftAsync} kept on
+     * {@code keptBy}'s device (nothing crosses to the host).
      */
-    record SampledDraft(float[] q, float temperature, int topK, float topP, float minP, long seed) {}
+    record SampledDraft(float[] q, LoadedModel keptBy, int firstKeptRow, float temperature, int topK, float topP, float minP, long seed) {
+        /** Distributions from the host: q_i is row i of {@code q}. */
+        public SampledDraft(float[] q, float temperature, int topK, float topP, float minP, long seed) {
+            this(q, null, 0, temperature, topK, topP, minP, seed);
+        }
+
+        /** Distributions that {@code draft} kept on its device, rows {@code [firstKeptRow, firstKeptRow + k)}. */
+        public static SampledDraft kept(LoadedModel draft, int firstKeptRow, float temperature, int topK, float topP, float minP, long seed) {
+            return new SampledDraft(null, draft, firstKeptRow, temperature, topK, topP, minP, seed);
+        }
+    }
+
+    /** Rows a model keeps for {@link #sampleDraftAsync}: two drafts of up to 16 tokens, plus the ahead guess. */
+    int KEPT_DRAFT_ROWS = 34;
+
+    /**
+     * Drafting with sampling where the logits are (a GPU): runs {@code batch}, which asks logits for one row (the
+     * row before the token to draft), turns that row into the sampler chain's distribution q, keeps q on the
+     * device as row {@code draw.row()} of {@link #KEPT_DRAFT_ROWS}, and draws the drafted token from q with
+     * counter-based randoms keyed by (seed, position of the drafted token), a stream of draws apart from the
+     * verification's. Only the token comes back; a main model on the same device verifies against the kept rows
+     * ({@link SampledDraft#kept}). Returns {@code null}, having run nothing, when this model cannot.
+     */
+    default CompletionStage<Integer> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) { return null; }
+
+    /** A draft draw of {@link #sampleDraftAsync}: the kept row to fill, the sampler chain and the seed. */
+    record DraftDraw(int row, float temperature, int topK, float topP, float minP, long seed) {}
 
     /** A sampled verification's outcome: the first {@code accepted} draft tokens stand, then {@code next}. */
     record SampledVerdict(int accepted, int next) {}

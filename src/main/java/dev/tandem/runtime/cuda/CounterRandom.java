@@ -17,6 +17,13 @@ public final class CounterRandom {
         return x ^ (x >>> 31);
     }
 
+    /**
+     * The seed of a draft model's draws for verification seed {@code seed}: a draft token and the verification
+     * that judges it must not share a uniform (the rejection test would then depend on how the token was drawn),
+     * and streams 0 and 1 are the verification's, so drafts draw on stream 1 of a seed mixed apart.
+     */
+    public static long draftSeed(long seed) { return mix64(seed ^ 0x6a09e667f3bcc909L); }
+
     /** A draw in [0, 1) with 24 bits (exact as a float). */
     public static float uniform(long seed, int position, int stream) {
         long h = mix64(seed ^ mix64(((position & 0xffffffffL) << 1) | stream));

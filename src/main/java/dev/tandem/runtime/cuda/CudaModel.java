@@ -105,8 +105,15 @@ public final class CudaModel implements LoadedModel {
     /** What a captured pass depends on besides the buffers {@link #stage} owns. */
     private record GraphKey(CudaKvCache kv, List<Chunk> chunks, List<Integer> logitRows, boolean verify, Sampling sampling) {}
 
-    /** The sampler chain of a sampled verification as its kernels take it; null for other passes. */
-    private record Sampling(float invTemperature, int topK, float topP, float minP) {}
+    /**
+     * The sampler chain of a sampled verification or draft draw as its kernels take it; null for other passes. A
+     * verification reads the draft's q rows from the staged upload ({@code qOwner} null) or from {@code qOwner}'s
+     * kept rows from {@code qRow} on; a draft draw ({@code drawRow} >= 0) fills kept row {@code drawRow}.
+     */
+    private record Sampling(float invTemperature, int topK, float topP, float minP, CudaModel qOwner, int qRow, int drawRow) {}
+
+    /** {@link LoadedModel#KEPT_DRAFT_ROWS} rows of the vocabulary for {@link #sampleDraftAsync}; allocated on the first draw, never moved (graphs of other models hold it). */
+    private DeviceBuffer keptRows;
 
     private static final int MAX_GRAPHS = 64;
     private final java.util.Map<GraphKey, GpuGraph> graphs = new java.util.HashMap<>();
@@ -241,7 +248,7 @@ public final class CudaModel implements LoadedModel {
      */
     @Override
     public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kvCache) {
-        return pass(batch, kvCache, false, null).thenApply(r -> r);
+        return pass(batch, kvCache, false, null, null).thenApply(r -> r);
     }
 
     /**
@@ -252,7 +259,7 @@ public final class CudaModel implements LoadedModel {
      */
     public GreedyVerdict verifyGreedy(Batch batch, KvCache kv) {
         checkVerification(batch, "greedy");
-        Result r = joinPass(pass(batch, kv, true, null));
+        Result r = joinPass(pass(batch, kv, true, null, null));
         return new GreedyVerdict(r.accepted, r.argmax[r.accepted], r);
     }
 
@@ -273,14 +280,61 @@ public final class CudaModel implements LoadedModel {
         checkVerification(batch, "sampled");
         int k = batch.size() - 1, vocab = c.vocabularySize();
         if (k < 1) throw new IllegalArgumentException("sampled verification needs at least one draft token (rows [last, d1 .. dk]), got " + batch.size() + " row");
-        if (draft.q().length < k * vocab) {
+        if (draft.q() != null && draft.q().length < k * vocab) {
             throw new IllegalArgumentException("sampled verification of " + k + " draft tokens needs " + k + " draft distributions of "
                     + vocab + " ids (" + (long) k * vocab + " floats), got " + draft.q().length + " floats");
         }
-        if (!(draft.temperature() > 0) || Float.isInfinite(draft.temperature())) {
-            throw new IllegalArgumentException("sampled verification needs a positive temperature, got " + draft.temperature());
+        if (draft.q() == null) {
+            if (!(draft.keptBy() instanceof CudaModel owner) || owner.driver != driver) {
+                throw new IllegalArgumentException("sampled verification reads kept draft rows only from a model on the same device, got " + draft.keptBy());
+            }
+            if (owner.c.vocabularySize() != vocab) {
+                throw new IllegalArgumentException("kept draft rows have " + owner.c.vocabularySize() + " ids, this model's vocabulary " + vocab);
+            }
+            if (draft.firstKeptRow() < 0 || draft.firstKeptRow() + k > KEPT_DRAFT_ROWS) {
+                throw new IllegalArgumentException("kept draft rows [" + draft.firstKeptRow() + ", " + (draft.firstKeptRow() + k)
+                        + ") are outside [0, " + KEPT_DRAFT_ROWS + ")");
+            }
+            if (owner.keptRows == null) throw new IllegalArgumentException("the draft model has kept no rows yet (sampleDraftAsync fills them)");
         }
-        return pass(batch, kv, false, draft).thenApply(r -> new SampledVerdict(r.accepted, r.next));
+        checkTemperature(draft.temperature(), "sampled verification");
+        return pass(batch, kv, false, draft, null).thenApply(r -> new SampledVerdict(r.accepted, r.next));
+    }
+
+    /**
+     * Draws the next draft token on the device (see {@link LoadedModel#sampleDraftAsync}): {@code sample_probs}
+     * turns the batch's one logit row into q, written to kept row {@code draw.row()}, and {@code accept_sampled}
+     * with no draft tokens draws from it at the drafted token's position, with {@link CounterRandom#draftSeed}.
+     */
+    @Override
+    public CompletionStage<Integer> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) {
+        if (batch.logitRows().length != 1) {
+            throw new IllegalArgumentException("a draft draw needs logits for exactly one row, got rows " + java.util.Arrays.toString(batch.logitRows()));
+        }
+        if (draw.row() < 0 || draw.row() >= KEPT_DRAFT_ROWS) {
+            throw new IllegalArgumentException("kept draft row " + draw.row() + " is outside [0, " + KEPT_DRAFT_ROWS + ")");
+        }
+        checkTemperature(draw.temperature(), "a draft draw");
+        return pass(batch, kv, false, null, draw).thenApply(r -> r.next);
+    }
+
+    private static void checkTemperature(float t, String what) {
+        if (!(t > 0) || Float.isInfinite(t)) throw new IllegalArgumentException(what + " needs a positive temperature, got " + t);
+    }
+
+    /** Kept row {@code row} as the last draw left it (tests). */
+    synchronized float[] keptRow(int row) {
+        previous.join();
+        int vocab = c.vocabularySize();
+        return driver.call(() -> {
+            try (PinnedBuffer host = driver.allocatePinned((long) vocab * Float.BYTES)) {
+                driver.copyToHost(host, 0, keptRows.floats((long) row * vocab, vocab), stream);
+                driver.synchronize(stream);
+                float[] out = new float[vocab];
+                MemorySegment.copy(host.segment(), ValueLayout.JAVA_FLOAT, 0, out, 0, vocab);
+                return out;
+            }
+        });
     }
 
     /** A verification batch: one sequence, logits for every row. */
@@ -308,7 +362,7 @@ public final class CudaModel implements LoadedModel {
         }
     }
 
-    private synchronized CompletableFuture<Result> pass(Batch batch, KvCache kvCache, boolean verify, SampledDraft sampled) {
+    private synchronized CompletableFuture<Result> pass(Batch batch, KvCache kvCache, boolean verify, SampledDraft sampled, DraftDraw draw) {
         if (!(kvCache instanceof CudaKvCache kv) || kv.owner != this) {
             throw new IllegalArgumentException("K/V cache was not made by this model");
         }
@@ -319,11 +373,14 @@ public final class CudaModel implements LoadedModel {
             // That pass's caller got its failure; this pass starts from a drained stream either way.
         }
         List<Chunk> chunks = stage(batch, kv.tables);
-        Sampling sampling = sampled == null ? null : stageSampling(sampled, batch);
+        Sampling sampling = sampled == null && draw == null ? null : stageSampling(sampled, draw, batch);
         long pass = ++passes;
         int resultRows = batch.logitRows().length;
-        Nvtx.Phase phase = verify || sampled != null ? Nvtx.Phase.VERIFY : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
+        Nvtx.Phase phase = verify || sampled != null ? Nvtx.Phase.VERIFY : draw != null ? Nvtx.Phase.DRAFT
+                : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
         CompletableFuture<Result> result = driver.call(() -> {
+            // Kept draft rows are written on the draft model's stream: wait there for its latest pass (outside any graph).
+            if (sampling != null && sampling.qOwner() != null) driver.wait(stream, sampling.qOwner().passDone);
             try (Nvtx.Range range = nvtx.range(phase)) {
                 if (useGraphs && batch.size() <= LaunchGeometry.MAX_ROWS) replay(new GraphKey(kv, chunks, rowList(batch.logitRows()), verify, sampling), batch, chunks, kv);
                 else enqueue(batch, chunks, kv, verify, sampling, stagedInts);
@@ -444,9 +501,10 @@ public final class CudaModel implements LoadedModel {
      * Writes a sampled verification's seed, position of d1 and draft distributions into {@link #hostSampling},
      * growing the sampling buffers as needed.
      */
-    private Sampling stageSampling(SampledDraft draft, Batch batch) {
-        int k = batch.size() - 1, vocab = c.vocabularySize();
-        long bytes = SAMPLING_META_BYTES + (long) k * vocab * Float.BYTES;
+    private Sampling stageSampling(SampledDraft draft, DraftDraw draw, Batch batch) {
+        int k = draft != null ? batch.size() - 1 : 0, vocab = c.vocabularySize();
+        boolean upload = draft != null && draft.q() != null;
+        long bytes = SAMPLING_META_BYTES + (upload ? (long) k * vocab * Float.BYTES : 0);
         if (hostSampling == null || hostSampling.segment().byteSize() < bytes) {
             if (hostSampling != null) {
                 dropGraphs();
@@ -460,12 +518,18 @@ public final class CudaModel implements LoadedModel {
             deviceSampling = driver.allocate(capacity);
             probs = driver.allocate((long) (rows + 1) * vocab * Float.BYTES);
         }
+        if (draw != null && keptRows == null) keptRows = own(driver.allocate((long) KEPT_DRAFT_ROWS * vocab * Float.BYTES));
+        // A verification's draws sit at d1's position; a draft draw's at the drafted token's, after its logit row.
+        long seed = draft != null ? draft.seed() : CounterRandom.draftSeed(draw.seed());
+        int position = draft != null ? batch.positions()[1] : batch.positions()[batch.logitRows()[0]] + 1;
         MemorySegment h = hostSampling.segment();
-        h.set(ValueLayout.JAVA_INT, 0, (int) draft.seed());
-        h.set(ValueLayout.JAVA_INT, Integer.BYTES, (int) (draft.seed() >>> 32));
-        h.set(ValueLayout.JAVA_INT, 2 * Integer.BYTES, batch.positions()[1]);
-        MemorySegment.copy(draft.q(), 0, h, ValueLayout.JAVA_FLOAT, SAMPLING_META_BYTES, k * vocab);
-        return new Sampling(1f / draft.temperature(), draft.topK(), draft.topP(), draft.minP());
+        h.set(ValueLayout.JAVA_INT, 0, (int) seed);
+        h.set(ValueLayout.JAVA_INT, Integer.BYTES, (int) (seed >>> 32));
+        h.set(ValueLayout.JAVA_INT, 2 * Integer.BYTES, position);
+        if (upload) MemorySegment.copy(draft.q(), 0, h, ValueLayout.JAVA_FLOAT, SAMPLING_META_BYTES, k * vocab);
+        if (draw != null) return new Sampling(1f / draw.temperature(), draw.topK(), draw.topP(), draw.minP(), null, 0, draw.row());
+        CudaModel owner = upload ? null : (CudaModel) draft.keptBy();
+        return new Sampling(1f / draft.temperature(), draft.topK(), draft.topP(), draft.minP(), owner, draft.firstKeptRow(), -1);
     }
 
     /**
@@ -587,15 +651,28 @@ public final class CudaModel implements LoadedModel {
                     launch(Kernel.ACCEPT_GREEDY, LaunchGeometry.acceptGreedy(), deviceInts.ints(1, Math.max(results - 1, 1)), ids, results - 1);
                 }
                 driver.copyToHost(hostIds, 0, ids.ints(0, results + 1), stream);
+            } else if (sampling != null && sampling.drawRow() >= 0) {
+                // A draft draw: q = the chain's distribution of the one logit row, kept; accept_sampled with no draft
+                // tokens draws from it (verdict = (0, token)).
+                DeviceBuffer q = keptRows.floats((long) sampling.drawRow() * vocab, vocab);
+                driver.copyToDevice(deviceSampling.slice(0, SAMPLING_META_BYTES), hostSampling, 0, stream);
+                launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(1), logits, q, vocab,
+                        sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP());
+                launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), q, q, deviceInts.ints(0, 1), deviceSampling.ints(0, 3), verdict, 0, vocab);
+                driver.copyToHost(hostIds, Integer.BYTES, ids.ints(1, results), stream);
+                driver.copyToHost(hostVerdict, 0, verdict, stream);
             } else if (sampling != null) {
                 int k = results - 1;
                 long qBytes = (long) k * vocab * Float.BYTES;
+                boolean kept = sampling.qOwner() != null;
+                DeviceBuffer q = kept ? sampling.qOwner().keptRows.floats((long) sampling.qRow() * vocab, (long) k * vocab)
+                        : deviceSampling.slice(SAMPLING_META_BYTES, qBytes);
                 try (Nvtx.Range range = nvtx.range(Nvtx.Phase.ACCEPT)) {
-                    driver.copyToDevice(deviceSampling.slice(0, SAMPLING_META_BYTES + qBytes), hostSampling, 0, stream);
+                    driver.copyToDevice(deviceSampling.slice(0, SAMPLING_META_BYTES + (kept ? 0 : qBytes)), hostSampling, 0, stream);
                     launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(results), logits, probs, vocab,
                             sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP());
                     // Draft tokens d1..dk are the pass's own token ids of rows 1..k, already on the device.
-                    launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), probs, deviceSampling.slice(SAMPLING_META_BYTES, qBytes),
+                    launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), probs, q,
                             deviceInts.ints(1, k), deviceSampling.ints(0, 3), verdict, k, vocab);
                 }
                 driver.copyToHost(hostIds, Integer.BYTES, ids.ints(1, results), stream);

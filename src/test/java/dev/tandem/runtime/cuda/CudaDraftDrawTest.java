@@ -1,0 +1,224 @@
+package dev.tandem.runtime.cuda;
+
+import dev.tandem.decode.Distribution;
+import dev.tandem.decode.Sampler;
+import dev.tandem.decode.SamplerSettings;
+import dev.tandem.forge.Forge;
+import dev.tandem.forge.ForgeSpec;
+import dev.tandem.forge.ForgeType;
+import dev.tandem.model.Architecture;
+import dev.tandem.model.ModelFile;
+import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.LoadOptions;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.LoadedModel.DraftDraw;
+import dev.tandem.runtime.LoadedModel.SampledDraft;
+import dev.tandem.runtime.LoadedModel.SampledVerdict;
+import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.runtime.cpu.CpuBackend;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Draft draws on the device ({@link CudaModel#sampleDraftAsync}), through the host emulation: the kept row is the
+ * sampler chain of the pass's logits, the token is the draw {@code accept_sampled} makes from that row at the
+ * drafted token's position with the draft seed, and a main model on the same device verifies against the kept
+ * rows exactly as against the same rows uploaded from the host. Forged tiny models (vocabulary 260).
+ */
+class CudaDraftDrawTest {
+    static final int[] PROMPT = {1, 70, 71};
+    static final SamplerSettings CHAIN = new SamplerSettings(1.5f, 0, 1f, 0.02f, 1f, 0, 0);
+
+    static Path dir;
+    static CudaBackend cuda, other;
+    static ModelFile mainFile, draftFile;
+    static CudaModel main, draft, elsewhere;
+    static int vocab;
+
+    @BeforeAll
+    static void open() throws IOException {
+        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
+        dir = Files.createTempDirectory("tandem-draw");
+        ForgeSpec spec = new ForgeSpec(Architecture.LLAMA, 260, 64, 2, 2, 1, 32, 128, 64, ForgeType.F32, false, 10000f, 11, 1f, 0, null);
+        Path mainPath = dir.resolve("main.gguf"), draftPath = dir.resolve("draft.gguf");
+        Forge.write(spec, mainPath);
+        Forge.writeDraft(mainPath, 1, draftPath, Forge.Progress.NONE);
+        mainFile = ModelFile.open(mainPath);
+        draftFile = ModelFile.open(draftPath);
+        cuda = CudaBackend.onHost();
+        other = CudaBackend.onHost();
+        main = (CudaModel) cuda.load(mainFile, LoadOptions.defaults());
+        draft = (CudaModel) cuda.load(draftFile, LoadOptions.defaults());
+        elsewhere = (CudaModel) other.load(draftFile, LoadOptions.defaults());
+        vocab = main.config().vocabularySize();
+    }
+
+    @AfterAll
+    static void close() throws IOException {
+        for (AutoCloseable c : new AutoCloseable[] {elsewhere, draft, main, draftFile, mainFile, other, cuda}) {
+            try {
+                if (c != null) c.close();
+            } catch (Exception ignored) {
+                // best effort
+            }
+        }
+        if (dir != null) {
+            try (var files = Files.list(dir)) {
+                for (Path p : files.toList()) Files.deleteIfExists(p);
+            }
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    static DraftDraw draw(int row, long seed) {
+        return new DraftDraw(row, CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), seed);
+    }
+
+    @Test
+    void theKeptRowIsTheSamplerChainAndTheTokenItsCounterDraw() {
+        for (long seed = 1; seed <= 6; seed++) {
+            PagedKvCache tables = new PagedKvCache(16, 4);
+            try (KvCache kv = draft.createKvCache(tables)) {
+                int seq = tables.createSequence();
+                tables.reserve(seq, PROMPT.length + 1);
+                int row = (int) seed % LoadedModel.KEPT_DRAFT_ROWS;
+                int token = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(row, seed)).toCompletableFuture().join();
+                float[] kept = draft.keptRow(row);
+                float[] logits = new float[vocab];
+                draft.forward(Batch.of(seq, PROMPT.length - 1, new int[] {PROMPT[PROMPT.length - 1]}, false), kv).copyLogits(0, logits);
+
+                Distribution q = new Distribution(vocab);
+                new Sampler(CHAIN, vocab).fill(logits, vocab, PROMPT, PROMPT.length, q);
+                for (int t = 0; t < vocab; t++) {
+                    assertEquals(q.p(t), kept[t], 1e-5f * Math.max(q.p(t), 1e-3f), "seed " + seed + ", token " + t);
+                }
+                // The draw: accept_sampled with no draft tokens, from the kept row, at the drafted token's position.
+                assertEquals(drawByHand(kept, CounterRandom.draftSeed(seed), PROMPT.length), token, "seed " + seed);
+                assertTrue(kept[token] > 0, "drew token " + token + " of probability 0");
+            }
+        }
+    }
+
+    @Test
+    void aSeedGivesOneDrawAndSeedsDiffer() {
+        Set<Integer> tokens = new HashSet<>();
+        for (long seed = 0; seed < 12; seed++) {
+            int a = drawAfterPrompt(seed), b = drawAfterPrompt(seed);
+            assertEquals(a, b, "seed " + seed);
+            tokens.add(a);
+        }
+        assertTrue(tokens.size() > 1, "twelve seeds drew one token: " + tokens);
+    }
+
+    /**
+     * Drafting d1..d3 on the device and verifying against the kept rows gives the verdict of verifying the same
+     * tokens against the same rows uploaded from the host: the rows are read in place, at the right offset.
+     */
+    @Test
+    void verifyingAgainstKeptRowsEqualsVerifyingAgainstUploadedOnes() {
+        int k = 3;
+        for (long seed = 0; seed < 8; seed++) {
+            int first = (int) (seed * 5 % (LoadedModel.KEPT_DRAFT_ROWS - k));
+            int[] context = Arrays.copyOf(PROMPT, PROMPT.length + k);
+            PagedKvCache tables = new PagedKvCache(16, 4);
+            SampledVerdict kept, uploaded;
+            try (KvCache draftKv = draft.createKvCache(tables); KvCache mainKv = main.createKvCache(tables)) {
+                int seq = tables.createSequence();
+                tables.reserve(seq, PROMPT.length + k);
+                int n = PROMPT.length;
+                context[n] = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), draftKv, draw(first, seed)).toCompletableFuture().join();
+                for (int i = 1; i < k; i++) {
+                    context[n + i] = draft.sampleDraftAsync(Batch.of(seq, n + i - 1, new int[] {context[n + i - 1]}, false), draftKv, draw(first + i, seed))
+                            .toCompletableFuture().join();
+                }
+                float[] q = new float[k * vocab];
+                for (int i = 0; i < k; i++) System.arraycopy(draft.keptRow(first + i), 0, q, i * vocab, vocab);
+
+                main.forward(Batch.of(seq, 0, Arrays.copyOf(PROMPT, n - 1), false), mainKv);
+                Batch verification = Batch.of(seq, n - 1, Arrays.copyOfRange(context, n - 1, n + k), true);
+                long verifySeed = seed * 31 + 7;
+                kept = main.verifySampled(verification, mainKv, SampledDraft.kept(draft, first, CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), verifySeed));
+                uploaded = main.verifySampled(verification, mainKv, new SampledDraft(q, CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), verifySeed));
+            }
+            assertEquals(uploaded, kept, "seed " + seed);
+        }
+    }
+
+    @Test
+    void badDrawsAndKeptVerificationsAreRefusedBeforeAnythingRuns() {
+        PagedKvCache tables = new PagedKvCache(16, 4);
+        try (KvCache kv = draft.createKvCache(tables); KvCache mainKv = main.createKvCache(tables); KvCache otherKv = elsewhere.createKvCache(tables)) {
+            int seq = tables.createSequence();
+            tables.reserve(seq, 8);
+            var e = assertThrows(IllegalArgumentException.class, () -> draft.sampleDraftAsync(Batch.of(seq, 0, new int[] {1, 2}, true), kv, draw(0, 1)));
+            assertTrue(e.getMessage().contains("exactly one row"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> draft.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv, draw(LoadedModel.KEPT_DRAFT_ROWS, 1)));
+            assertTrue(e.getMessage().contains("outside [0, 34)"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> draft.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv,
+                    new DraftDraw(0, 0f, 0, 1f, 0f, 1)));
+            assertTrue(e.getMessage().contains("positive temperature"), e.getMessage());
+
+            Batch verification = Batch.of(seq, 0, new int[] {1, 2, 3}, true);
+            draft.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv, draw(0, 1)).toCompletableFuture().join();
+            e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(verification, mainKv, SampledDraft.kept(elsewhere, 0, 1f, 0, 1f, 0f, 1)));
+            assertTrue(e.getMessage().contains("same device"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(verification, mainKv, SampledDraft.kept(draft, 33, 1f, 0, 1f, 0f, 1)));
+            assertTrue(e.getMessage().contains("[33, 35)"), e.getMessage());
+        }
+    }
+
+    @Test
+    void theCpuBackendDeclinesDraftDraws() {
+        try (CpuBackend cpu = new CpuBackend(); LoadedModel onCpu = cpu.load(draftFile, LoadOptions.defaults().withThreads(1))) {
+            PagedKvCache tables = new PagedKvCache(16, 4);
+            try (KvCache kv = onCpu.createKvCache(tables)) {
+                int seq = tables.createSequence();
+                tables.reserve(seq, 2);
+                assertNull(onCpu.sampleDraftAsync(Batch.of(seq, 0, new int[] {1, 2}, false), kv, draw(0, 1)));
+            }
+        }
+    }
+
+    static int drawAfterPrompt(long seed) {
+        PagedKvCache tables = new PagedKvCache(16, 4);
+        try (KvCache kv = draft.createKvCache(tables)) {
+            int seq = tables.createSequence();
+            tables.reserve(seq, PROMPT.length + 1);
+            return draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(0, seed)).toCompletableFuture().join();
+        }
+    }
+
+    /** accept_sampled launched directly with no draft tokens: the token it draws from {@code probs} at {@code position}. */
+    static int drawByHand(float[] probs, long seed, int position) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment p = arena.allocate((long) vocab * Float.BYTES, 64);
+            MemorySegment.copy(probs, 0, p, ValueLayout.JAVA_FLOAT, 0, vocab);
+            MemorySegment none = arena.allocate(Integer.BYTES, 64), meta = arena.allocate(3 * Integer.BYTES, 64), verdict = arena.allocate(2 * Integer.BYTES, 64);
+            meta.setAtIndex(ValueLayout.JAVA_INT, 0, (int) seed);
+            meta.setAtIndex(ValueLayout.JAVA_INT, 1, (int) (seed >>> 32));
+            meta.setAtIndex(ValueLayout.JAVA_INT, 2, position);
+            HostKernels.get().launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), p, p, none, meta, verdict, 0, vocab);
+            assertEquals(0, verdict.getAtIndex(ValueLayout.JAVA_INT, 0));
+            return verdict.getAtIndex(ValueLayout.JAVA_INT, 1);
+        }
+    }
+}
