@@ -89,19 +89,113 @@ __device__ __forceinline__ unsigned long long sample_key(float logit, int id) {
     return ((unsigned long long) hi << 32) | (unsigned) id;
 }
 
-// The smallest key T such that at least `need` of the row's keys are <= T, by bisection of the 64-bit key
-// space; every count is a block sum of exact small integers, so all threads take the same branch.
-__device__ unsigned long long kth_key(const float* row, int V, int need, float* scratch) {
-    unsigned long long lo = 0, hi = ~0ull;
+// Dynamic shared memory of sample_probs, in bytes: scratch for block reductions [8 floats], a digit histogram
+// and the values thread 0 hands to the block [kHistInts ints], then the sorted candidates [kSortedCandidates
+// keys] and their weights [kSortedCandidates floats]. LaunchGeometry.sampleProbs gives the same total.
+constexpr int kHistInts = 260;
+constexpr int kSortedCandidates = 1024;  // top-k at or below this: top-p walks the sorted candidates
+constexpr int kHistOffset = 8 * 4, kCandidateOffset = kHistOffset + kHistInts * 4;
+constexpr int kWeightOffset = kCandidateOffset + kSortedCandidates * 8;
+constexpr int kSampleSharedBytes = kWeightOffset + kSortedCandidates * 4;
+static_assert(kSampleSharedBytes == 13360, "LaunchGeometry.SAMPLE_PROBS_SHARED_BYTES says 13360");
+
+// The need-th smallest of the row's keys (they are distinct: the id is in the low bits), by radix select on
+// 8-bit digits from the top: each of the 8 passes counts, in integers (exact, so every thread takes the same
+// branch), the keys that match the digits chosen so far, by their next digit; thread 0 picks the digit whose
+// bin holds the need-th key. 8 passes over the row where a bisection of the key space took 64.
+__device__ unsigned long long kth_key(const float* row, int V, int need, int* hist) {
+    unsigned long long prefix = 0;
+    int remaining = need;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        for (int b = threadIdx.x; b < 256; b += kSampleThreads) hist[b] = 0;
+        __syncthreads();
+        const unsigned long long high = shift == 56 ? 0ull : ~0ull << (shift + 8);  // the digits already chosen
+        for (int i = threadIdx.x; i < V; i += kSampleThreads) {
+            unsigned long long key = sample_key(row[i], i);
+            if ((key & high) == prefix) atomicAdd(&hist[(int) ((key >> shift) & 255u)], 1);
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            int b = 0, below = 0;
+            while (below + hist[b] < remaining) below += hist[b++];
+            hist[256] = b;
+            hist[257] = remaining - below;
+        }
+        __syncthreads();
+        prefix |= (unsigned long long) hist[256] << shift;
+        remaining = hist[257];
+        __syncthreads();  // hist is cleared by the next pass
+    }
+    return prefix;
+}
+
+// Top-p without a small top-k: the smallest key T such that the keys <= T (at most `keep`) carry at least
+// top-p of the kept mass `total`, by bisection of the key space (64 passes; each mass a fixed-order block sum).
+__device__ unsigned long long mass_prefix_bisect(const float* row, int V, float m, unsigned long long keep, float target, float* scratch) {
+    unsigned long long lo = 0, hi = keep;
     while (lo < hi) {
         unsigned long long mid = lo + (hi - lo) / 2;
-        float c = 0.0f;
-        for (int i = threadIdx.x; i < V; i += kSampleThreads) c += sample_key(row[i], i) <= mid ? 1.0f : 0.0f;
-        c = block_sum<kSampleThreads>(c, scratch);
-        if (c >= (float) need) hi = mid;
+        float mass = 0.0f;
+        for (int i = threadIdx.x; i < V; i += kSampleThreads) mass += sample_key(row[i], i) <= mid ? expf(row[i] - m) : 0.0f;
+        mass = block_sum<kSampleThreads>(mass, scratch);
+        if (mass >= target) hi = mid;
         else lo = mid + 1;
     }
     return lo;
+}
+
+// Top-p after a top-k of K <= kSortedCandidates: the K keys <= keep are gathered and sorted (bitonic, padded
+// with ~0), their weights exp(logit - m) computed in parallel, and thread 0 sums them in key order in double
+// and keeps the shortest prefix reaching top-p of the sum, as dev.tandem.decode.Sampler does. Returns the
+// last kept key.
+__device__ unsigned long long mass_prefix_sorted(const float* row, int V, float m, unsigned long long keep, int K, float topP,
+                                                 int* hist, unsigned long long* cand, float* weight) {
+    int n = 1;
+    while (n < K) n <<= 1;
+    for (int i = threadIdx.x; i < n; i += kSampleThreads) cand[i] = ~0ull;
+    if (threadIdx.x == 0) hist[0] = 0;
+    __syncthreads();
+    for (int i = threadIdx.x; i < V; i += kSampleThreads) {
+        unsigned long long key = sample_key(row[i], i);
+        if (key <= keep) cand[atomicAdd(&hist[0], 1)] = key;  // arrival order varies; the sort below fixes it
+    }
+    __syncthreads();
+    for (int size = 2; size <= n; size <<= 1) {
+        for (int stride = size >> 1; stride > 0; stride >>= 1) {
+            for (int i = threadIdx.x; i < n; i += kSampleThreads) {
+                int j = i ^ stride;
+                if (j > i) {
+                    unsigned long long a = cand[i], b = cand[j];
+                    if ((a > b) == ((i & size) == 0)) {
+                        cand[i] = b;
+                        cand[j] = a;
+                    }
+                }
+            }
+            __syncthreads();
+        }
+    }
+    for (int i = threadIdx.x; i < K; i += kSampleThreads) weight[i] = expf(row[(int) (cand[i] & 0xffffffffu)] - m);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double sum = 0.0;
+        for (int i = 0; i < K; ++i) sum += weight[i];
+        const double target = (double) topP * sum;
+        double cumulative = 0.0;
+        int kept = K;
+        for (int i = 0; i < K; ++i) {
+            cumulative += weight[i];
+            if (cumulative >= target) {
+                kept = i + 1;
+                break;
+            }
+        }
+        hist[256] = kept - 1;
+    }
+    __syncthreads();
+    unsigned long long last = cand[hist[256]];
+    __syncthreads();
+    return last;
 }
 
 // splitmix64's finaliser: a bijection that mixes every input bit into every output bit.
@@ -124,34 +218,33 @@ __device__ __forceinline__ float counter_uniform(unsigned long long seed, int po
 // probs[r] = the sampling distribution of logits row r: top-k (ties: lower id first), top-p and min-p on the
 // probabilities before temperature (as llama.cpp), then softmax((logit - max) / T) over the kept ids, zero
 // elsewhere. topK <= 0 or >= V keeps all; topP >= 1 and minP <= 0 are off. NaN logits are not expected.
-// Launch: block (256), grid (R), 32 bytes of dynamic shared memory.
+// Launch: block (256), grid (R), kSampleSharedBytes of dynamic shared memory.
 extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
     sample_probs(const float* __restrict__ logits, float* __restrict__ probs, int V, float invTemperature, int topK, float topP, float minP) {
     using namespace tandem;
-    float* scratch = dynamic_shared<float>();  // [8], dynamic for the reason given at accept_sampled
+    // Dynamic, not static __shared__: see accept_sampled.
+    unsigned char* shared = dynamic_shared<unsigned char>();
+    float* scratch = reinterpret_cast<float*>(shared);
+    int* hist = reinterpret_cast<int*>(shared + kHistOffset);
+    unsigned long long* cand = reinterpret_cast<unsigned long long*>(shared + kCandidateOffset);
+    float* weight = reinterpret_cast<float*>(shared + kWeightOffset);
     const float* row = logits + (size_t) blockIdx.x * V;
     float* out = probs + (size_t) blockIdx.x * V;
     float m = -INFINITY;
     for (int i = threadIdx.x; i < V; i += kSampleThreads) m = fmaxf(m, row[i]);
     m = block_max<kSampleThreads>(m, scratch);
     // Keys at or below `keep` survive top-k.
-    unsigned long long keep = topK > 0 && topK < V ? kth_key(row, V, topK, scratch) : ~0ull;
+    const bool topKOn = topK > 0 && topK < V;
+    unsigned long long keep = topKOn ? kth_key(row, V, topK, hist) : ~0ull;
     if (topP < 1.0f) {
-        float total = 0.0f;
-        for (int i = threadIdx.x; i < V; i += kSampleThreads) total += sample_key(row[i], i) <= keep ? expf(row[i] - m) : 0.0f;
-        total = block_sum<kSampleThreads>(total, scratch);
-        float target = topP * total;
-        // The shortest prefix (in key order) whose mass reaches top-p of the kept mass.
-        unsigned long long lo = 0, hi = keep;
-        while (lo < hi) {
-            unsigned long long mid = lo + (hi - lo) / 2;
-            float mass = 0.0f;
-            for (int i = threadIdx.x; i < V; i += kSampleThreads) mass += sample_key(row[i], i) <= mid ? expf(row[i] - m) : 0.0f;
-            mass = block_sum<kSampleThreads>(mass, scratch);
-            if (mass >= target) hi = mid;
-            else lo = mid + 1;
+        if (topKOn && topK <= kSortedCandidates) {
+            keep = mass_prefix_sorted(row, V, m, keep, topK, topP, hist, cand, weight);
+        } else {
+            float total = 0.0f;
+            for (int i = threadIdx.x; i < V; i += kSampleThreads) total += sample_key(row[i], i) <= keep ? expf(row[i] - m) : 0.0f;
+            total = block_sum<kSampleThreads>(total, scratch);
+            keep = mass_prefix_bisect(row, V, m, keep, topP * total, scratch);
         }
-        keep = lo;
     }
     float sum = 0.0f;
     for (int i = threadIdx.x; i < V; i += kSampleThreads) {

@@ -67,8 +67,14 @@ public final class LaunchGeometry {
 
     public static LaunchDims acceptGreedy() { return LaunchDims.linear(1, 32); }
 
-    /** One block of 256 per row; 8 floats of dynamic shared memory (block sums). */
-    public static LaunchDims sampleProbs(int rows) { return LaunchDims.of(rows, 1, 1, 256, 8 * Float.BYTES); }
+    /** One block of 256 per row, with {@link #SAMPLE_PROBS_SHARED_BYTES} of dynamic shared memory. */
+    public static LaunchDims sampleProbs(int rows) { return LaunchDims.of(rows, 1, 1, 256, SAMPLE_PROBS_SHARED_BYTES); }
+
+    /**
+     * {@code kSampleSharedBytes} of {@code sample.cu}: 8 floats of reduction scratch, 260 ints of digit histogram,
+     * then 1024 candidate keys (8 bytes) and their weights (4 bytes) for top-p after a top-k of at most 1024.
+     */
+    static final int SAMPLE_PROBS_SHARED_BYTES = 8 * Float.BYTES + 260 * Integer.BYTES + 1024 * (Long.BYTES + Float.BYTES);
 
     /** One block of 256 per verification; 264 words of dynamic shared memory (the inverse CDF's partial sums, its total and draw, flags). */
     public static LaunchDims acceptSampled(int verifications) { return LaunchDims.of(verifications, 1, 1, 256, 264 * Float.BYTES); }

@@ -26,10 +26,12 @@ class CudaSamplingTest extends KernelTestSupport {
         Random random = new Random(5);
         List<String> failures = new ArrayList<>();
         int cases = 0;
-        for (int v : new int[] {7, 300, 1000}) {
+        for (int v : new int[] {7, 300, 1000, 3000}) {
+            // Top-p after a top-k of at most 1024 walks sorted candidates; after a larger one, or alone, it bisects.
             for (SamplerSettings s : List.of(
                     settings(0.8f, 0, 1f, 0f), settings(1.3f, 5, 1f, 0f), settings(0.7f, 0, 0.9f, 0f),
-                    settings(1f, 0, 1f, 0.05f), settings(0.9f, 40, 0.95f, 0.02f), settings(0.5f, 1, 1f, 0f))) {
+                    settings(1f, 0, 1f, 0.05f), settings(0.9f, 40, 0.95f, 0.02f), settings(0.5f, 1, 1f, 0f),
+                    settings(1.1f, 1024, 0.99f, 0f), settings(1.2f, 1500, 0.98f, 0f))) {
                 int rows = 3;
                 float[] logits = new float[rows * v];
                 for (int i = 0; i < logits.length; i++) logits[i] = (float) random.nextGaussian() * 3f;
