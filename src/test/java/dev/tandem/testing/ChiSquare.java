@@ -46,7 +46,7 @@ public final class ChiSquare {
      * The upper {@code alpha} quantile of chi-square with {@code df} degrees of freedom, by the Wilson–Hilferty
      * approximation: (X/df)^(1/3) is nearly normal with mean 1 - 2/(9 df) and variance 2/(9 df). Within 1% of the
      * tables from df 2 at alpha 0.05 and 0.01; at alpha 1e-5 it errs on the safe side, above the exact quantile, so
-     * that the real false-failure rate lies between 0.7 alpha (df 10) and alpha (ChiSquareTest).
+     * that the real false-failure rate lies between 0.6 alpha (df 5) and alpha (ChiSquareTest).
      */
     public static double critical(int df, double alpha) {
         if (df < 1) throw new IllegalArgumentException("degrees of freedom " + df + ": need at least 1 (two cells)");
