@@ -1,5 +1,6 @@
 package dev.tandem.decode;
 
+import dev.tandem.testing.ChiSquare;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -17,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class SpeculativeSamplingDistributionTest {
     static final int V = 6, LENGTH = 4, RUNS = 20_000;
+    static final double FALSE_FAILURE_RATE = 1e-5;
     static final int[] PROMPT = {1, 2};
     static final SamplerSettings SETTINGS = new SamplerSettings(0.9f, 5, 0.95f, 0.02f, 1.2f, 3, 0);
 
@@ -101,8 +103,8 @@ class SpeculativeSamplingDistributionTest {
             e1[t0 * V + t1] += exact[s];
             e2[t2 * V + t3] += exact[s];
         }
-        double[] a = ChiSquare.statistic(first, e1, RUNS), b = ChiSquare.statistic(last, e2, RUNS);
-        return new double[] {a[0], ChiSquare.critical((int) a[1], 1e-5), b[0], ChiSquare.critical((int) b[1], 1e-5)};
+        ChiSquare.Fit a = ChiSquare.statistic(first, e1, RUNS), b = ChiSquare.statistic(last, e2, RUNS);
+        return new double[] {a.statistic(), a.critical(FALSE_FAILURE_RATE), b.statistic(), b.critical(FALSE_FAILURE_RATE)};
     }
 
     /** Probability of every 4-token continuation of the prompt under plain sampling from {@code m}. */

@@ -1,12 +1,9 @@
 package dev.tandem.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.tandem.engine.Engine;
-import dev.tandem.engine.Tandem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -14,7 +11,6 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.Socket;
-import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -22,7 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
-import static dev.tandem.server.OpenAiServerTest.*;
+import static dev.tandem.server.ServerFixture.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -35,21 +31,9 @@ class LoadServerTest {
     static final String[] PROMPTS = {"And the LORD said unto Moses", "Blessed are the", "The LORD is my shepherd", "And Jesus answered",
             "In the beginning God created", "Who made the heaven?", "Tell of David", "And it came to pass"};
 
-    static Engine engine;
-    static OpenAiServer server;
-
-    @BeforeAll
-    static void start() {
-        // 8 batch slots and room for the other 24 in the queue: the load runs both in the batch and through admission.
-        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(8).maxQueue(REQUESTS).build();
-        server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0)).start();
-    }
-
-    @AfterAll
-    static void stop() {
-        server.close();
-        engine.close();
-    }
+    /** 8 batch slots and room for the other 24 in the queue: the load runs both in the batch and through admission. */
+    @RegisterExtension
+    static final ServerFixture KJV = new ServerFixture(8, REQUESTS, o -> o);
 
     /** Request i: chat for odd i, completions for even; the draft model for i % 4 in {0, 1}; 16..31 new tokens. */
     record Call(String path, String body) {
@@ -64,7 +48,7 @@ class LoadServerTest {
         }
 
         HttpRequest request() {
-            return HttpRequest.newBuilder(URI.create(server.url() + path)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
+            return HttpRequest.newBuilder(KJV.uri(path)).POST(HttpRequest.BodyPublishers.ofString(body)).build();
         }
     }
 
@@ -97,11 +81,11 @@ class LoadServerTest {
     @Test
     @Timeout(120)
     void thirtyTwoConcurrentStreamsEachEqualTheSameRequestAloneAndLeaveNoBlocks() throws Exception {
-        Scrape before = Scrape.until(server, 10_000, Scrape::idle);
-        long passes0 = engine.stats().forwardPasses();
+        Scrape before = Scrape.until(KJV.server(), 10_000, Scrape::idle);
+        long passes0 = KJV.engine().stats().forwardPasses();
         Streamed[] alone = new Streamed[REQUESTS];
         for (int i = 0; i < REQUESTS; i++) alone[i] = Streamed.of(HTTP.send(Call.number(i).request(), HttpResponse.BodyHandlers.ofString()));
-        long passesAlone = engine.stats().forwardPasses() - passes0;
+        long passesAlone = KJV.engine().stats().forwardPasses() - passes0;
 
         List<CompletableFuture<HttpResponse<String>>> together = new ArrayList<>();
         for (int i = 0; i < REQUESTS; i++) together.add(HTTP.sendAsync(Call.number(i).request(), HttpResponse.BodyHandlers.ofString()));
@@ -119,14 +103,14 @@ class LoadServerTest {
             }
         }
 
-        long passesTogether = engine.stats().forwardPasses() - passes0 - passesAlone;
+        long passesTogether = KJV.engine().stats().forwardPasses() - passes0 - passesAlone;
         // Shared passes prove the streams really ran in one batch (the same work alone took one pass per row group).
         assertTrue(passesTogether < passesAlone, "main-model passes: " + passesAlone + " alone, " + passesTogether + " together");
         double ended = before.get("tandem_generations_total{finish_reason=\"length\"}") + before.get("tandem_generations_total{finish_reason=\"stop\"}");
-        Scrape after = Scrape.until(server, 30_000, s -> s.idle() && s.get("tandem_generations_total{finish_reason=\"length\"}")
+        Scrape after = Scrape.until(KJV.server(), 30_000, s -> s.idle() && s.get("tandem_generations_total{finish_reason=\"length\"}")
                 + s.get("tandem_generations_total{finish_reason=\"stop\"}") == ended + 2 * REQUESTS);
         assertTrue(after.idle(), "no sequence running or waiting, no K/V block held:\n" + after.text());
-        assertEquals(0, engine.stats().kvBlocksInUse());
+        assertEquals(0, KJV.engine().stats().kvBlocksInUse());
         assertEquals(ended + 2 * REQUESTS, after.get("tandem_generations_total{finish_reason=\"length\"}")
                 + after.get("tandem_generations_total{finish_reason=\"stop\"}"));
         assertEquals(tokens, after.get("tandem_generated_tokens_total") - before.get("tandem_generated_tokens_total"));
@@ -139,12 +123,12 @@ class LoadServerTest {
     @ValueSource(booleans = {false, true})
     @Timeout(60)
     void aClientHangingUpMidStreamCancelsItsGenerationAndFreesItsBlocks(boolean speculative) throws Exception {
-        Scrape before = Scrape.until(server, 10_000, Scrape::idle);
+        Scrape before = Scrape.until(KJV.server(), 10_000, Scrape::idle);
         String cancelled = "tandem_generations_total{finish_reason=\"cancelled\"}";
         String body = "{\"prompt\":\"The LORD\",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true,\"temperature\":0"
                 + (speculative ? ",\"draft_model\":\"kjv-draft-q8_0\"" : "") + "}";
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        try (Socket socket = new Socket("127.0.0.1", server.port())) {
+        try (Socket socket = new Socket("127.0.0.1", KJV.server().port())) {
             OutputStream out = socket.getOutputStream();
             out.write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
                     + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
@@ -158,11 +142,11 @@ class LoadServerTest {
                 assertNotNull(line, "the stream ended before its first event");
             } while (!line.startsWith("data: ") && !line.contains("data: "));     // chunked framing may share the line
         }
-        Scrape after = Scrape.until(server, 30_000, s -> s.idle() && s.get(cancelled) > before.get(cancelled));
+        Scrape after = Scrape.until(KJV.server(), 30_000, s -> s.idle() && s.get(cancelled) > before.get(cancelled));
         assertEquals(before.get(cancelled) + 1, after.get(cancelled), "ended as cancelled, not by reaching max_tokens:\n" + after.text());
         assertTrue(after.idle(), after.text());
         assertTrue(after.get("tandem_generated_tokens_total") - before.get("tandem_generated_tokens_total") < 1000);
-        assertEquals(0, engine.stats().kvBlocksInUse());
+        assertEquals(0, KJV.engine().stats().kvBlocksInUse());
     }
 
     /**
@@ -173,29 +157,29 @@ class LoadServerTest {
     @ValueSource(strings = {"/v1/completions", "/v1/chat/completions"})
     @Timeout(60)
     void aClientHangingUpBeforeItsNonStreamedAnswerCancelsItsGenerationAndFreesItsBlocks(String path) throws Exception {
-        Scrape before = Scrape.until(server, 10_000, Scrape::idle);
+        Scrape before = Scrape.until(KJV.server(), 10_000, Scrape::idle);
         String cancelled = "tandem_generations_total{finish_reason=\"cancelled\"}";
         String common = "\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":false,\"temperature\":0";
         String body = path.endsWith("chat/completions")
                 ? "{\"messages\":[{\"role\":\"user\",\"content\":\"The LORD\"}]," + common + "}"
                 : "{\"prompt\":\"The LORD\"," + common + "}";
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        try (Socket socket = new Socket("127.0.0.1", server.port())) {
+        try (Socket socket = new Socket("127.0.0.1", KJV.server().port())) {
             OutputStream out = socket.getOutputStream();
             out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
                     + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
             out.write(bytes);
             out.flush();
-            Scrape.until(server, 10_000, s -> s.get("tandem_active_sequences") > 0);   // the generation is running
+            Scrape.until(KJV.server(), 10_000, s -> s.get("tandem_active_sequences") > 0);   // the generation is running
             Thread.sleep(500);
         }
-        Scrape after = Scrape.until(server, 30_000, s -> s.idle() && s.get(cancelled) > before.get(cancelled));
+        Scrape after = Scrape.until(KJV.server(), 30_000, s -> s.idle() && s.get(cancelled) > before.get(cancelled));
         assertEquals(before.get(cancelled) + 1, after.get(cancelled), "ended as cancelled, not by reaching max_tokens:\n" + after.text());
         assertTrue(after.idle(), after.text());
         assertTrue(after.get("tandem_generated_tokens_total") - before.get("tandem_generated_tokens_total") < 1000);
-        assertEquals(0, engine.stats().kvBlocksInUse());
+        assertEquals(0, KJV.engine().stats().kvBlocksInUse());
 
-        HttpResponse<String> next = HTTP.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+        HttpResponse<String> next = HTTP.send(HttpRequest.newBuilder(KJV.uri("/v1/completions"))
                 .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"The LORD\",\"max_tokens\":4,\"temperature\":0}")).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(200, next.statusCode(), next.body());

@@ -1,17 +1,13 @@
 package dev.tandem.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.tandem.engine.Engine;
-import dev.tandem.engine.Tandem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 
-import static dev.tandem.server.OpenAiServerTest.*;
+import static dev.tandem.server.ServerFixture.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** {@code GET /metrics} on a real server over the KJV pair: Prometheus text, moved by requests as their usage says. */
@@ -19,28 +15,12 @@ class MetricsServerTest {
     static final String COMPLETIONS_200 = "tandem_requests_total{endpoint=\"/v1/completions\",status=\"200\"}";
     static final String SPECULATIVE = ",\"draft_model\":\"kjv-draft-q8_0\",\"speculative\":{\"n_max\":4,\"p_min\":0}";
 
-    static Engine engine;
-    static OpenAiServer server;
-
-    @BeforeAll
-    static void start() {
-        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(4).maxQueue(16).build();
-        server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0)).start();
-    }
-
-    @AfterAll
-    static void stop() {
-        server.close();
-        engine.close();
-    }
-
-    static HttpResponse<String> get(OpenAiServer s, String path) throws Exception {
-        return HTTP.send(HttpRequest.newBuilder(URI.create(s.url() + path)).build(), HttpResponse.BodyHandlers.ofString());
-    }
+    @RegisterExtension
+    static final ServerFixture KJV = new ServerFixture();
 
     @Test
     void everyMetricIsDeclaredWithTheTandemPrefix() throws Exception {
-        Scrape s = Scrape.of(server);
+        Scrape s = Scrape.of(KJV.server());
         for (String name : new String[] {"tandem_requests_total counter", "tandem_generations_total counter",
                 "tandem_prompt_tokens_total counter", "tandem_generated_tokens_total counter", "tandem_draft_tokens_total counter",
                 "tandem_draft_accepted_tokens_total counter", "tandem_draft_rejected_tokens_total counter",
@@ -56,21 +36,21 @@ class MetricsServerTest {
 
     @Test
     void theKvGaugesReadTheEnginesPoolAndAnIdleEngineHoldsNoBlocks() throws Exception {
-        Scrape s = Scrape.until(server, 10_000, Scrape::idle);
-        assertEquals(engine.stats().kvBlocksTotal(), s.get("tandem_kv_blocks_total"));
+        Scrape s = Scrape.until(KJV.server(), 10_000, Scrape::idle);
+        assertEquals(KJV.engine().stats().kvBlocksTotal(), s.get("tandem_kv_blocks_total"));
         assertTrue(s.get("tandem_kv_blocks_total") > 0);
         assertTrue(s.idle(), s.text());
     }
 
     @Test
     void aSpeculativeCompletionMovesTheCountersByItsUsage() throws Exception {
-        Scrape before = Scrape.until(server, 10_000, Scrape::idle);
-        HttpResponse<String> r = post(server, "/v1/completions", completionBody("In the beginning God created", SPECULATIVE + ",\"max_tokens\":24"));
+        Scrape before = Scrape.until(KJV.server(), 10_000, Scrape::idle);
+        HttpResponse<String> r = KJV.post("/v1/completions", completionBody("In the beginning God created", SPECULATIVE + ",\"max_tokens\":24"));
         assertEquals(200, r.statusCode(), r.body());
         JsonNode usage = json(r).get("usage");
         double generations = before.get("tandem_generations_total{finish_reason=\"length\"}") + before.get("tandem_generations_total{finish_reason=\"stop\"}");
         // The counters move as the generation ends, on the engine's thread: wait for that, then compare.
-        Scrape after = Scrape.until(server, 10_000, s -> s.get("tandem_generations_total{finish_reason=\"length\"}")
+        Scrape after = Scrape.until(KJV.server(), 10_000, s -> s.get("tandem_generations_total{finish_reason=\"length\"}")
                 + s.get("tandem_generations_total{finish_reason=\"stop\"}") > generations && s.get(COMPLETIONS_200) > before.get(COMPLETIONS_200));
         assertEquals(before.get(COMPLETIONS_200) + 1, after.get(COMPLETIONS_200));
         assertEquals(usage.get("prompt_tokens").asDouble(), after.get("tandem_prompt_tokens_total") - before.get("tandem_prompt_tokens_total"));
@@ -96,11 +76,11 @@ class MetricsServerTest {
         String badJson = "tandem_requests_total{endpoint=\"/v1/chat/completions\",status=\"400\"}";
         String unknownModel = "tandem_requests_total{endpoint=\"/v1/completions\",status=\"404\"}";
         String other = "tandem_requests_total{endpoint=\"other\",status=\"404\"}";
-        Scrape before = Scrape.of(server);
-        assertEquals(400, post(server, "/v1/chat/completions", "{\"messages\": [").statusCode());
-        assertEquals(404, post(server, "/v1/completions", completionBody("x", ",\"model\":\"gpt-4o\"")).statusCode());
-        assertEquals(404, post(server, "/v1/embeddings/" + "x".repeat(20), "{}").statusCode());
-        Scrape after = Scrape.until(server, 10_000, s -> s.get(other) > before.get(other));
+        Scrape before = Scrape.of(KJV.server());
+        assertEquals(400, KJV.post("/v1/chat/completions", "{\"messages\": [").statusCode());
+        assertEquals(404, KJV.post("/v1/completions", completionBody("x", ",\"model\":\"gpt-4o\"")).statusCode());
+        assertEquals(404, KJV.post("/v1/embeddings/" + "x".repeat(20), "{}").statusCode());
+        Scrape after = Scrape.until(KJV.server(), 10_000, s -> s.get(other) > before.get(other));
         assertEquals(before.get(badJson) + 1, after.get(badJson));
         assertEquals(before.get(unknownModel) + 1, after.get(unknownModel));
         assertEquals(before.get(other) + 1, after.get(other));
@@ -109,10 +89,10 @@ class MetricsServerTest {
 
     @Test
     void eachServerKeepsItsOwnRegistry() throws Exception {
-        OpenAiServer second = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0)).start();
+        OpenAiServer second = new OpenAiServer(KJV.engine(), OpenAiServer.Options.defaults().withPort(0)).start();
         try {
-            assertEquals(200, post(server, "/v1/completions", completionBody("And", ",\"max_tokens\":2")).statusCode());
-            Scrape.until(server, 10_000, s -> s.get(COMPLETIONS_200) > 0);
+            assertEquals(200, KJV.post("/v1/completions", completionBody("And", ",\"max_tokens\":2")).statusCode());
+            Scrape.until(KJV.server(), 10_000, s -> s.get(COMPLETIONS_200) > 0);
             assertEquals(0, Scrape.of(second).get(COMPLETIONS_200), "the other server's requests are not counted here");
         } finally {
             second.close();
@@ -121,7 +101,7 @@ class MetricsServerTest {
 
     @Test
     void healthAndMetricsStayOpenWhenAnApiKeyGuardsTheApi() throws Exception {
-        OpenAiServer guarded = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0).withApiKey("sesame")).start();
+        OpenAiServer guarded = new OpenAiServer(KJV.engine(), OpenAiServer.Options.defaults().withPort(0).withApiKey("sesame")).start();
         try {
             assertEquals(401, get(guarded, "/v1/models").statusCode());
             assertEquals(200, get(guarded, "/health").statusCode());

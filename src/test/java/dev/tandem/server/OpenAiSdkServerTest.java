@@ -15,17 +15,14 @@ import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import com.openai.models.completions.CompletionUsage;
 import com.openai.models.models.Model;
-import dev.tandem.engine.Engine;
-import dev.tandem.engine.Tandem;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Duration;
 import java.util.List;
 
-import static dev.tandem.server.OpenAiServerTest.DRAFT;
-import static dev.tandem.server.OpenAiServerTest.MAIN;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** The official OpenAI Java SDK against a real server (with an API key) over the KJV pair, as a real client would use it. */
@@ -33,27 +30,24 @@ class OpenAiSdkServerTest {
     static final String KEY = "sesame";
     static final String MODEL = "kjv-main-q8_0";
 
-    static Engine engine;
-    static OpenAiServer server;
+    @RegisterExtension
+    static final ServerFixture KJV = new ServerFixture(4, 16, o -> o.withApiKey(KEY));
     static OpenAIClient client;
 
+    /** After the fixture has started the server; closed before it stops it. */
     @BeforeAll
-    static void start() {
-        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(4).maxQueue(16).build();
-        server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0).withApiKey(KEY)).start();
+    static void connect() {
         client = sdk(KEY);
     }
 
     @AfterAll
-    static void stop() {
+    static void disconnect() {
         client.close();
-        server.close();
-        engine.close();
     }
 
     /** No retries: a test sees the server's first answer. */
     static OpenAIClient sdk(String key) {
-        return OpenAIOkHttpClient.builder().baseUrl(server.url() + "/v1").apiKey(key).maxRetries(0).timeout(Duration.ofSeconds(60)).build();
+        return OpenAIOkHttpClient.builder().baseUrl(KJV.server().url() + "/v1").apiKey(key).maxRetries(0).timeout(Duration.ofSeconds(60)).build();
     }
 
     static ChatCompletionCreateParams chat(String content) {

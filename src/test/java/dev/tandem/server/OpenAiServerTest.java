@@ -1,94 +1,37 @@
 package dev.tandem.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.engine.ChatMessage;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.GenerationOutput;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.Tandem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
+import static dev.tandem.server.ServerFixture.*;
 import static org.junit.jupiter.api.Assertions.*;
 
-/** A real server on 127.0.0.1 (ephemeral port) over the bundled KJV Q8_0 pair, driven with java.net.http. */
+/** A real server on 127.0.0.1 (ephemeral port) over the bundled KJV Q8_0 pair ({@link ServerFixture}), driven with java.net.http. */
 class OpenAiServerTest {
-    static final Path MAIN = Path.of("test-models/kjv-main-q8_0.gguf");
-    static final Path DRAFT = Path.of("test-models/kjv-draft-q8_0.gguf");
-    static final ObjectMapper JSON = new ObjectMapper();
-    static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-
-    static Engine engine;
-    static OpenAiServer server;
-
-    @BeforeAll
-    static void start() {
-        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(4).maxQueue(16).build();
-        server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0).withMaxBodyBytes(64 * 1024)).start();
-    }
-
-    @AfterAll
-    static void stop() {
-        server.close();
-        engine.close();
-    }
-
-    static HttpResponse<String> post(OpenAiServer s, String path, String body, String... headers) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(s.url() + path)).POST(HttpRequest.BodyPublishers.ofString(body))
-                .header("Content-Type", "application/json");
-        for (int i = 0; i < headers.length; i += 2) b.header(headers[i], headers[i + 1]);
-        return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    static HttpResponse<String> post(String path, String body) throws Exception {
-        return post(server, path, body);
-    }
-
-    static JsonNode json(HttpResponse<String> r) throws Exception {
-        return JSON.readTree(r.body());
-    }
-
-    /** The JSON payloads of an SSE body, "[DONE]" as a text node. */
-    static List<JsonNode> events(String body) throws Exception {
-        List<JsonNode> out = new ArrayList<>();
-        for (String block : body.split("\n\n")) {
-            if (block.isBlank()) continue;
-            assertTrue(block.startsWith("data: "), "SSE block: " + block);
-            String data = block.substring(6);
-            out.add(data.equals("[DONE]") ? JSON.getNodeFactory().textNode("[DONE]") : JSON.readTree(data));
-        }
-        return out;
-    }
-
-    static String chatBody(String content, String extra) {
-        return "{\"model\":\"kjv-main-q8_0\",\"messages\":[{\"role\":\"user\",\"content\":" + JSON.getNodeFactory().textNode(content) + "}]"
-                + ",\"temperature\":0,\"max_tokens\":16" + extra + "}";
-    }
-
-    static String completionBody(String prompt, String extra) {
-        return "{\"prompt\":" + JSON.getNodeFactory().textNode(prompt) + ",\"temperature\":0,\"max_tokens\":16" + extra + "}";
-    }
+    @RegisterExtension
+    static final ServerFixture KJV = new ServerFixture(4, 16, o -> o.withMaxBodyBytes(64 * 1024));
 
     @Test
     void modelsListsTheMainModelAndItsDraft() throws Exception {
-        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/models")).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = KJV.get("/v1/models");
         assertEquals(200, r.statusCode());
         JsonNode data = json(r).get("data");
         assertEquals("list", json(r).get("object").asText());
@@ -99,10 +42,10 @@ class OpenAiServerTest {
 
     @Test
     void greedyChatEqualsTheEngineAndCountsUsage() throws Exception {
-        HttpResponse<String> r = post("/v1/chat/completions", chatBody("Who made the heaven?", ""));
+        HttpResponse<String> r = KJV.post("/v1/chat/completions", chatBody("Who made the heaven?", ""));
         assertEquals(200, r.statusCode(), r.body());
         JsonNode body = json(r);
-        GenerationOutput direct = engine.generateBlocking(GenerationRequest.builder()
+        GenerationOutput direct = KJV.engine().generateBlocking(GenerationRequest.builder()
                 .messages(ChatMessage.user("Who made the heaven?")).maxTokens(16).build());
         assertEquals("chat.completion", body.get("object").asText());
         JsonNode choice = body.get("choices").get(0);
@@ -118,8 +61,8 @@ class OpenAiServerTest {
 
     @Test
     void streamedChatCarriesTheSameTextInChunks() throws Exception {
-        String plain = json(post("/v1/chat/completions", chatBody("Tell of Moses", ""))).get("choices").get(0).get("message").get("content").asText();
-        HttpResponse<String> r = post("/v1/chat/completions", chatBody("Tell of Moses", ",\"stream\":true,\"stream_options\":{\"include_usage\":true}"));
+        String plain = json(KJV.post("/v1/chat/completions", chatBody("Tell of Moses", ""))).get("choices").get(0).get("message").get("content").asText();
+        HttpResponse<String> r = KJV.post("/v1/chat/completions", chatBody("Tell of Moses", ",\"stream\":true,\"stream_options\":{\"include_usage\":true}"));
         assertEquals(200, r.statusCode());
         assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
         List<JsonNode> ev = events(r.body());
@@ -147,12 +90,12 @@ class OpenAiServerTest {
     @Test
     void completionsStreamAndNotAgreeWithTheEngine() throws Exception {
         String prompt = "In the beginning God created";
-        GenerationOutput direct = engine.generateBlocking(GenerationRequest.builder().prompt(prompt).maxTokens(16).build());
-        JsonNode plain = json(post("/v1/completions", completionBody(prompt, "")));
+        GenerationOutput direct = KJV.engine().generateBlocking(GenerationRequest.builder().prompt(prompt).maxTokens(16).build());
+        JsonNode plain = json(KJV.post("/v1/completions", completionBody(prompt, "")));
         assertEquals("text_completion", plain.get("object").asText());
         assertEquals(direct.text(), plain.get("choices").get(0).get("text").asText());
         StringBuilder text = new StringBuilder();
-        for (JsonNode e : events(post("/v1/completions", completionBody(prompt, ",\"stream\":true")).body())) {
+        for (JsonNode e : events(KJV.post("/v1/completions", completionBody(prompt, ",\"stream\":true")).body())) {
             if (e.isTextual()) continue;
             text.append(e.get("choices").get(0).get("text").asText());
         }
@@ -163,11 +106,11 @@ class OpenAiServerTest {
     void fourConcurrentRequestsEachEqualTheSameRequestAlone() throws Exception {
         String[] prompts = {"And the LORD said unto Moses", "Blessed are the", "The LORD is my shepherd", "And Jesus answered"};
         String[] alone = new String[prompts.length];
-        for (int i = 0; i < prompts.length; i++) alone[i] = json(post("/v1/completions", completionBody(prompts[i], ""))).get("choices").get(0).get("text").asText();
+        for (int i = 0; i < prompts.length; i++) alone[i] = json(KJV.post("/v1/completions", completionBody(prompts[i], ""))).get("choices").get(0).get("text").asText();
         List<CompletableFuture<HttpResponse<String>>> together = new ArrayList<>();
         for (int i = 0; i < prompts.length; i++) {
             String body = completionBody(prompts[i], i % 2 == 0 ? ",\"stream\":true" : "");
-            together.add(HTTP.sendAsync(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+            together.add(HTTP.sendAsync(HttpRequest.newBuilder(KJV.uri("/v1/completions"))
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString()));
         }
         for (int i = 0; i < prompts.length; i++) {
@@ -187,15 +130,15 @@ class OpenAiServerTest {
     @Test
     void aStopStringIsNeitherShownNorStreamed() throws Exception {
         String prompt = "And God said";
-        String full = json(post("/v1/completions", completionBody(prompt, ""))).get("choices").get(0).get("text").asText();
+        String full = json(KJV.post("/v1/completions", completionBody(prompt, ""))).get("choices").get(0).get("text").asText();
         String stop = full.substring(6, 10);
         String expected = full.substring(0, full.indexOf(stop));
         String stopJson = JSON.writeValueAsString(List.of(stop, "zzzz-never"));
-        JsonNode plain = json(post("/v1/completions", completionBody(prompt, ",\"stop\":" + stopJson)));
+        JsonNode plain = json(KJV.post("/v1/completions", completionBody(prompt, ",\"stop\":" + stopJson)));
         assertEquals(expected, plain.get("choices").get(0).get("text").asText());
         assertEquals("stop", plain.get("choices").get(0).get("finish_reason").asText());
         StringBuilder streamed = new StringBuilder();
-        for (JsonNode e : events(post("/v1/completions", completionBody(prompt, ",\"stream\":true,\"stop\":" + JSON.writeValueAsString(stop))).body())) {
+        for (JsonNode e : events(KJV.post("/v1/completions", completionBody(prompt, ",\"stream\":true,\"stop\":" + JSON.writeValueAsString(stop))).body())) {
             if (!e.isTextual()) streamed.append(e.get("choices").get(0).get("text").asText());
         }
         assertEquals(expected, streamed.toString());
@@ -204,19 +147,19 @@ class OpenAiServerTest {
     @Test
     void aSeedMakesSampledTextRepeatableAndTopKOneIsGreedy() throws Exception {
         String prompt = "And the LORD said unto Moses";
-        String greedy = json(post("/v1/completions", completionBody(prompt, ""))).get("choices").get(0).get("text").asText();
+        String greedy = json(KJV.post("/v1/completions", completionBody(prompt, ""))).get("choices").get(0).get("text").asText();
         String sampled = ",\"temperature\":1.0,\"top_k\":0,\"top_p\":1,\"min_p\":0,\"seed\":1234";
-        String first = json(post("/v1/completions", completionBody(prompt, sampled))).get("choices").get(0).get("text").asText();
-        String second = json(post("/v1/completions", completionBody(prompt, sampled))).get("choices").get(0).get("text").asText();
+        String first = json(KJV.post("/v1/completions", completionBody(prompt, sampled))).get("choices").get(0).get("text").asText();
+        String second = json(KJV.post("/v1/completions", completionBody(prompt, sampled))).get("choices").get(0).get("text").asText();
         assertEquals(first, second, "the same seed samples the same text");
         // With one candidate left, sampling at any temperature can only pick the most likely token.
-        String topOne = json(post("/v1/completions", completionBody(prompt, ",\"temperature\":1.5,\"top_k\":1,\"seed\":7"))).get("choices").get(0).get("text").asText();
+        String topOne = json(KJV.post("/v1/completions", completionBody(prompt, ",\"temperature\":1.5,\"top_k\":1,\"seed\":7"))).get("choices").get(0).get("text").asText();
         assertEquals(greedy, topOne);
     }
 
     @Test
     void maxCompletionTokensLimitsTheReplyLikeMaxTokens() throws Exception {
-        JsonNode r = json(post("/v1/chat/completions", chatBody("Who made the heaven?", ",\"max_completion_tokens\":5,\"ignore_eos\":true")));
+        JsonNode r = json(KJV.post("/v1/chat/completions", chatBody("Who made the heaven?", ",\"max_completion_tokens\":5,\"ignore_eos\":true")));
         assertEquals(5, r.get("usage").get("completion_tokens").asInt(), r.toString());
         assertEquals("length", r.get("choices").get(0).get("finish_reason").asText());
     }
@@ -259,7 +202,7 @@ class OpenAiServerTest {
             "unknown path            | /v1/embeddings       | {}                                                            | 404 | ",
     })
     void badRequestsGetOpenAiErrors(String name, String path, String body, int status, String param) throws Exception {
-        HttpResponse<String> r = post(path, body);
+        HttpResponse<String> r = KJV.post(path, body);
         assertEquals(status, r.statusCode(), name + ": " + r.body());
         JsonNode error = json(r).get("error");
         assertNotNull(error, r.body());
@@ -267,12 +210,12 @@ class OpenAiServerTest {
         assertFalse(r.body().contains("\tat "), "no stack trace");
         assertTrue(error.has("type") && error.has("param") && error.has("code"), r.body());
         if (param != null) assertEquals(param, error.get("param").asText(), r.body());
-        assertEquals(200, post("/v1/completions", completionBody("And", ",\"max_tokens\":1")).statusCode(), "the server keeps serving");
+        assertEquals(200, KJV.post("/v1/completions", completionBody("And", ",\"max_tokens\":1")).statusCode(), "the server keeps serving");
     }
 
     @Test
     void aPromptOverTheContextIsRejectedWithBothNumbers() throws Exception {
-        HttpResponse<String> r = post("/v1/completions", completionBody("and the LORD said ".repeat(400), ""));
+        HttpResponse<String> r = KJV.post("/v1/completions", completionBody("and the LORD said ".repeat(400), ""));
         assertEquals(400, r.statusCode());
         JsonNode error = json(r).get("error");
         assertEquals("context_length_exceeded", error.get("code").asText());
@@ -281,15 +224,15 @@ class OpenAiServerTest {
 
     @Test
     void anOversizeBodyGets413() throws Exception {
-        HttpResponse<String> r = post("/v1/completions", completionBody("x".repeat(100_000), ""));
+        HttpResponse<String> r = KJV.post("/v1/completions", completionBody("x".repeat(100_000), ""));
         assertEquals(413, r.statusCode(), r.body());
         assertNotNull(json(r).get("error"));
     }
 
     @Test
     void closingTheStreamCancelsTheGeneration() throws Exception {
-        long cancelledBefore = engine.stats().cancelled();
-        HttpRequest req = HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+        long cancelledBefore = KJV.engine().stats().cancelled();
+        HttpRequest req = HttpRequest.newBuilder(KJV.uri("/v1/completions"))
                 .POST(HttpRequest.BodyPublishers.ofString(completionBody("The LORD", ",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true"))).build();
         HttpResponse<InputStream> r = HTTP.send(req, HttpResponse.BodyHandlers.ofInputStream());
         BufferedReader lines = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8));
@@ -302,11 +245,11 @@ class OpenAiServerTest {
         }
         r.body().close();
         long waited = 0;
-        while (engine.stats().cancelled() == cancelledBefore && waited < 30_000) {      // a wait, not a timing assertion
+        while (KJV.engine().stats().cancelled() == cancelledBefore && waited < 30_000) {      // a wait, not a timing assertion
             Thread.sleep(20);
             waited += 20;
         }
-        assertEquals(cancelledBefore + 1, engine.stats().cancelled());
+        assertEquals(cancelledBefore + 1, KJV.engine().stats().cancelled());
     }
 
     @Test
@@ -314,7 +257,7 @@ class OpenAiServerTest {
         try (Engine small = Tandem.builder().model(MAIN).threads(1).parallel(1).maxQueue(0).build()) {
             OpenAiServer s = new OpenAiServer(small, OpenAiServer.Options.defaults().withPort(0)).start();
             try {
-                HttpResponse<InputStream> running = HTTP.send(HttpRequest.newBuilder(URI.create(s.url() + "/v1/completions"))
+                HttpResponse<InputStream> running = HTTP.send(HttpRequest.newBuilder(uri(s, "/v1/completions"))
                         .POST(HttpRequest.BodyPublishers.ofString(completionBody("The LORD", ",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true"))).build(),
                         HttpResponse.BodyHandlers.ofInputStream());
                 BufferedReader lines = new BufferedReader(new InputStreamReader(running.body(), StandardCharsets.UTF_8));
@@ -339,7 +282,7 @@ class OpenAiServerTest {
 
     @Test
     void anApiKeyIsRequiredWhenConfigured() throws Exception {
-        OpenAiServer s = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0).withApiKey("sesame")).start();
+        OpenAiServer s = new OpenAiServer(KJV.engine(), OpenAiServer.Options.defaults().withPort(0).withApiKey("sesame")).start();
         try {
             String body = completionBody("And", ",\"max_tokens\":1");
             assertEquals(401, post(s, "/v1/completions", body).statusCode());

@@ -1,13 +1,10 @@
 package dev.tandem.server;
 
-import java.net.URI;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Predicate;
 
-import static dev.tandem.server.OpenAiServerTest.HTTP;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 record Scrape(Map<String, Double> samples, String text) {
     static Scrape of(OpenAiServer server) throws Exception {
-        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(server.url() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = ServerFixture.get(server, "/metrics");
         assertEquals(200, r.statusCode(), r.body());
         assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/plain; version=0.0.4"), r.headers().toString());
         Map<String, Double> samples = new LinkedHashMap<>();

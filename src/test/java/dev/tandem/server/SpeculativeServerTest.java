@@ -1,20 +1,16 @@
 package dev.tandem.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.tandem.engine.Engine;
-import dev.tandem.engine.Tandem;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
-import static dev.tandem.server.OpenAiServerTest.*;
+import static dev.tandem.server.ServerFixture.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** Speculative requests over HTTP on the bundled KJV Q8_0 pair: the same text as plain requests, with real draft counts. */
@@ -23,20 +19,8 @@ class SpeculativeServerTest {
     /** Up to 4 draft tokens every step (no p-min), so that speculation surely runs. */
     static final String SPECULATIVE = ",\"draft_model\":\"" + DRAFT_ID + "\",\"speculative\":{\"n_max\":4,\"p_min\":0}";
 
-    static Engine engine;
-    static OpenAiServer server;
-
-    @BeforeAll
-    static void start() {
-        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(4).maxQueue(16).build();
-        server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withPort(0)).start();
-    }
-
-    @AfterAll
-    static void stop() {
-        server.close();
-        engine.close();
-    }
+    @RegisterExtension
+    static final ServerFixture KJV = new ServerFixture();
 
     static String completion(String prompt, String extra) {
         return "{\"prompt\":" + JSON.getNodeFactory().textNode(prompt) + ",\"temperature\":0,\"max_tokens\":32" + extra + "}";
@@ -48,7 +32,7 @@ class SpeculativeServerTest {
     }
 
     static JsonNode complete(String prompt, String extra) throws Exception {
-        HttpResponse<String> r = post(server, "/v1/completions", completion(prompt, extra));
+        HttpResponse<String> r = KJV.post("/v1/completions", completion(prompt, extra));
         assertEquals(200, r.statusCode(), r.body());
         return json(r);
     }
@@ -61,7 +45,7 @@ class SpeculativeServerTest {
     record Streamed(String text, JsonNode usageChunk) {}
 
     static Streamed stream(String path, String body) throws Exception {
-        HttpResponse<String> r = post(server, path, body);
+        HttpResponse<String> r = KJV.post(path, body);
         assertEquals(200, r.statusCode(), r.body());
         StringBuilder text = new StringBuilder();
         JsonNode usage = null;
@@ -104,7 +88,7 @@ class SpeculativeServerTest {
 
     @Test
     void aStreamedSpeculativeChatCarriesThePlainTextAndItsCounts() throws Exception {
-        String plain = json(post(server, "/v1/chat/completions", chat("Tell of Moses", "")))
+        String plain = json(KJV.post("/v1/chat/completions", chat("Tell of Moses", "")))
                 .get("choices").get(0).get("message").get("content").asText();
         Streamed s = stream("/v1/chat/completions", chat("Tell of Moses",
                 ",\"stream\":true,\"stream_options\":{\"include_usage\":true}" + SPECULATIVE));
@@ -142,7 +126,7 @@ class SpeculativeServerTest {
         List<CompletableFuture<HttpResponse<String>>> together = new ArrayList<>();
         for (int i = 0; i < prompts.length; i++) {
             String body = completion(prompts[i], SPECULATIVE + (i % 2 == 0 ? ",\"stream\":true" : ""));
-            together.add(HTTP.sendAsync(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+            together.add(HTTP.sendAsync(HttpRequest.newBuilder(KJV.uri("/v1/completions"))
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString()));
         }
         for (int i = 0; i < prompts.length; i++) {
@@ -160,6 +144,6 @@ class SpeculativeServerTest {
             }
             assertEquals(alone[i], text, prompts[i]);
         }
-        assertEquals(0, engine.stats().kvBlocksInUse());
+        assertEquals(0, KJV.engine().stats().kvBlocksInUse());
     }
 }

@@ -1,22 +1,17 @@
 package dev.tandem.runtime.cuda;
 
-import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.KvCache;
-import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.PagedKvCache;
-import dev.tandem.testing.ReferenceRecords;
-import dev.tandem.testing.SharedData;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.lang.foreign.ValueLayout;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * CUDA graphs through the seam: the host driver records a capture's work instead of running it and replays it
@@ -26,30 +21,22 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class CudaGraphTest {
     static final int STEPS = 20;  // the prompt plus 20 steps crosses a 16-position block: the block table grows
 
-    static CudaBackend cuda;
-    static ModelFile file;
-    static CudaModel model;
+    @RegisterExtension
+    static final CudaHostFixture HOST = new CudaHostFixture("kjv-draft-f32.gguf");
     static int[] prompt;
 
     @BeforeAll
-    static void open() {
-        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
-        cuda = CudaBackend.onHost();
-        file = ModelFile.open(SharedData.kjv("kjv-draft-f32.gguf"));
-        model = (CudaModel) cuda.load(file, LoadOptions.defaults());
-        prompt = ReferenceRecords.generations("kjv-draft-f32.jsonl").getFirst().promptTokens();
+    static void readPrompt() {
+        prompt = HOST.references().getFirst().promptTokens();
     }
 
-    @AfterAll
-    static void close() {
-        if (model != null) model.close();
-        if (file != null) file.close();
-        if (cuda != null) cuda.close();
+    static CudaModel model() {
+        return HOST.model();
     }
 
     @Test
     void aCaptureRecordsWithoutRunningAndAReplayReadsTheBuffersCurrentContents() {
-        GpuDriver driver = cuda.driver();
+        GpuDriver driver = HOST.cuda().driver();
         try (GpuStream s = driver.createStream(); PinnedBuffer host = driver.allocatePinned(8 * 4);
              DeviceBuffer a = driver.allocate(8 * 4); DeviceBuffer bias = driver.allocate(8 * 4)) {
             for (int i = 0; i < 8; i++) host.segment().setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
@@ -73,32 +60,32 @@ class CudaGraphTest {
 
     /** Logits of the prompt's last row and of {@link #STEPS} greedy decode steps. */
     static float[][] decode(boolean graphs) {
-        model.useGraphs(graphs);
+        model().useGraphs(graphs);
         PagedKvCache tables = new PagedKvCache(16, 4);
-        try (KvCache kv = model.createKvCache(tables)) {
+        try (KvCache kv = model().createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, prompt.length);
             float[][] out = new float[STEPS + 1][];
-            var r = model.forward(Batch.of(seq, 0, prompt, false), kv);
+            var r = model().forward(Batch.of(seq, 0, prompt, false), kv);
             out[0] = ModelRuns.logits(r)[0];
             for (int i = 0; i < STEPS; i++) {
                 int pos = prompt.length + i;
                 tables.reserve(seq, pos + 1);
-                r = model.forward(Batch.of(seq, pos, new int[] {r.argmax(0)}, false), kv);
+                r = model().forward(Batch.of(seq, pos, new int[] {r.argmax(0)}, false), kv);
                 out[i + 1] = ModelRuns.logits(r)[0];
             }
             return out;
         } finally {
-            model.useGraphs(false);
+            model().useGraphs(false);
         }
     }
 
     @Test
     void replayedDecodeStepsGiveTheBitsOfDirectOnes() {
         float[][] direct = decode(false);
-        long[] before = model.graphCounts();
+        long[] before = model().graphCounts();
         float[][] replayed = decode(true);
-        long[] after = model.graphCounts();
+        long[] after = model().graphCounts();
         long captures = after[0] - before[0], launches = after[1] - before[1];
         assertTrue(captures >= 1 && launches > captures, captures + " captures, " + launches + " graph launches: decode steps were replayed");
         CudaPassContractTest.assertSameBits(direct, replayed, "graph replay vs direct launches");
@@ -107,10 +94,10 @@ class CudaGraphTest {
 
     @Test
     void aReplayedVerificationGivesTheSameVerdict() {
-        int[] greedy = ModelRuns.greedy(model, prompt, 4);
-        int[] wrongThird = {greedy[0], greedy[1], greedy[2], (greedy[3] + 1) % model.config().vocabularySize()};
+        int[] greedy = ModelRuns.greedy(model(), prompt, 4);
+        int[] wrongThird = {greedy[0], greedy[1], greedy[2], (greedy[3] + 1) % model().config().vocabularySize()};
         CudaModel.GreedyVerdict direct = verify(wrongThird, false);
-        model.useGraphs(true);
+        model().useGraphs(true);
         try {
             verify(greedy, true);  // captures this shape
             CudaModel.GreedyVerdict replayed = verify(wrongThird, true);
@@ -119,17 +106,17 @@ class CudaGraphTest {
             assertArrayEquals(direct.pass().argmaxIds(), replayed.pass().argmaxIds());
             assertEquals(2, replayed.accepted());
         } finally {
-            model.useGraphs(false);
+            model().useGraphs(false);
         }
     }
 
     static CudaModel.GreedyVerdict verify(int[] rows, boolean graphs) {
         PagedKvCache tables = new PagedKvCache(16, 4);
-        try (KvCache kv = model.createKvCache(tables)) {
+        try (KvCache kv = model().createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, prompt.length + rows.length);
-            model.forward(Batch.of(seq, 0, prompt, false), kv);
-            return model.verifyGreedy(Batch.of(seq, prompt.length, rows, true), kv);
+            model().forward(Batch.of(seq, 0, prompt, false), kv);
+            return model().verifyGreedy(Batch.of(seq, prompt.length, rows, true), kv);
         }
     }
 }

@@ -9,9 +9,9 @@ import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.testing.ReferenceRecords;
 import dev.tandem.testing.SharedData;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
@@ -20,7 +20,6 @@ import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * What the speculative decoder relies on, on the CUDA backend (host emulation, KJV draft model for speed):
@@ -29,41 +28,34 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 class CudaPassContractTest {
     static final int ROWS = 17;
-    static CudaBackend cuda;
-    static ModelFile draftFile;
-    static LoadedModel draft;
+
+    @RegisterExtension
+    static final CudaHostFixture HOST = new CudaHostFixture("kjv-draft-f32.gguf");
     /** 17 tokens: a reference prompt and its continuation. */
     static int[] tokens;
 
     @BeforeAll
-    static void load() {
-        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
-        cuda = CudaBackend.onHost();
-        draftFile = ModelFile.open(SharedData.kjv("kjv-draft-f32.gguf"));
-        draft = cuda.load(draftFile, LoadOptions.defaults());
-        ReferenceRecords.Generation g = ReferenceRecords.generations("kjv-draft-f32.jsonl").getFirst();
+    static void readTokens() {
+        ReferenceRecords.Generation g = HOST.references().getFirst();
         tokens = new int[ROWS];
         System.arraycopy(g.promptTokens(), 0, tokens, 0, g.promptTokens().length);
         System.arraycopy(g.tokens(), 0, tokens, g.promptTokens().length, ROWS - g.promptTokens().length);
     }
 
-    @AfterAll
-    static void close() {
-        if (draft != null) draft.close();
-        if (draftFile != null) draftFile.close();
-        if (cuda != null) cuda.close();
+    static LoadedModel draft() {
+        return HOST.model();
     }
 
     /** Logits of every row when the tokens are run in passes of {@code size} rows. */
     static float[][] inPassesOf(int size) {
         PagedKvCache tables = new PagedKvCache(16, 4);
-        try (KvCache kv = draft.createKvCache(tables)) {
+        try (KvCache kv = draft().createKvCache(tables)) {
             int seq = tables.createSequence();
             float[][] out = new float[ROWS][];
             for (int start = 0; start < ROWS; start += size) {
                 int n = Math.min(size, ROWS - start);
                 tables.reserve(seq, start + n);
-                float[][] part = ModelRuns.logits(draft.forward(Batch.of(seq, start, Arrays.copyOfRange(tokens, start, start + n), true), kv));
+                float[][] part = ModelRuns.logits(draft().forward(Batch.of(seq, start, Arrays.copyOfRange(tokens, start, start + n), true), kv));
                 System.arraycopy(part, 0, out, start, n);
             }
             return out;
@@ -91,7 +83,7 @@ class CudaPassContractTest {
         float[][] alone = inPassesOf(ROWS);
         // Rows 0..8 of sequence A and rows 0..7 of sequence B (same tokens), interleaved in blocks of a shared pool.
         PagedKvCache tables = new PagedKvCache(4, 16);
-        try (KvCache kv = draft.createKvCache(tables)) {
+        try (KvCache kv = draft().createKvCache(tables)) {
             int a = tables.createSequence(), b = tables.createSequence();
             tables.reserve(b, 8);
             tables.reserve(a, 9);
@@ -103,7 +95,7 @@ class CudaPassContractTest {
                 seq[i] = first ? a : b;
                 rows[i] = i;
             }
-            float[][] mixed = ModelRuns.logits(draft.forward(new Batch(tok, pos, seq, rows), kv));
+            float[][] mixed = ModelRuns.logits(draft().forward(new Batch(tok, pos, seq, rows), kv));
             assertSameBits(Arrays.copyOfRange(alone, 0, 9), Arrays.copyOfRange(mixed, 0, 9), "sequence A");
             assertSameBits(Arrays.copyOfRange(alone, 0, 8), Arrays.copyOfRange(mixed, 9, 17), "sequence B");
         }
@@ -112,19 +104,19 @@ class CudaPassContractTest {
     @Test
     void truncatingAndRerunningPositionsReproducesTheLogits() {
         PagedKvCache tables = new PagedKvCache(4, 8);  // small blocks: the rollback frees and reuses blocks
-        try (KvCache kv = draft.createKvCache(tables)) {
+        try (KvCache kv = draft().createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, 6);
-            draft.forward(Batch.of(seq, 0, Arrays.copyOf(tokens, 6), false), kv);
+            draft().forward(Batch.of(seq, 0, Arrays.copyOf(tokens, 6), false), kv);
             tables.reserve(seq, 11);
-            float[][] accepted = ModelRuns.logits(draft.forward(Batch.of(seq, 6, Arrays.copyOfRange(tokens, 6, 11), true), kv));
+            float[][] accepted = ModelRuns.logits(draft().forward(Batch.of(seq, 6, Arrays.copyOfRange(tokens, 6, 11), true), kv));
             // A rejected draft: other tokens at positions 6..10, then rollback to 6.
             tables.truncate(seq, 6);
             tables.reserve(seq, 11);
-            draft.forward(Batch.of(seq, 6, new int[] {5, 6, 7, 8, 9}, true), kv);
+            draft().forward(Batch.of(seq, 6, new int[] {5, 6, 7, 8, 9}, true), kv);
             tables.truncate(seq, 6);
             tables.reserve(seq, 11);
-            float[][] again = ModelRuns.logits(draft.forward(Batch.of(seq, 6, Arrays.copyOfRange(tokens, 6, 11), true), kv));
+            float[][] again = ModelRuns.logits(draft().forward(Batch.of(seq, 6, Arrays.copyOfRange(tokens, 6, 11), true), kv));
             assertSameBits(accepted, again, "after rollback");
         }
     }
@@ -132,10 +124,10 @@ class CudaPassContractTest {
     @Test
     void argmaxFromTheDeviceIsTheArgmaxOfTheLogits() {
         PagedKvCache tables = new PagedKvCache(16, 2);
-        try (KvCache kv = draft.createKvCache(tables)) {
+        try (KvCache kv = draft().createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, 8);
-            ForwardResult r = draft.forward(Batch.of(seq, 0, Arrays.copyOf(tokens, 8), true), kv);
+            ForwardResult r = draft().forward(Batch.of(seq, 0, Arrays.copyOf(tokens, 8), true), kv);
             int[] device = new int[r.rows()];
             for (int i = 0; i < r.rows(); i++) device[i] = r.argmax(i);
             float[][] logits = ModelRuns.logits(r);
@@ -150,16 +142,16 @@ class CudaPassContractTest {
     @Test
     void draftAndMainPassesRunConcurrentlyOnTheirOwnStreams() {
         try (ModelFile mainFile = ModelFile.open(SharedData.kjv("kjv-main-f32.gguf"));
-             LoadedModel main = cuda.load(mainFile, LoadOptions.defaults())) {
+             LoadedModel main = HOST.cuda().load(mainFile, LoadOptions.defaults())) {
             PagedKvCache tables = new PagedKvCache(16, 4);
-            try (KvCache mainKv = main.createKvCache(tables); KvCache draftKv = draft.createKvCache(tables)) {
+            try (KvCache mainKv = main.createKvCache(tables); KvCache draftKv = draft().createKvCache(tables)) {
                 int seq = tables.createSequence();
                 tables.reserve(seq, 5);
                 Batch batch = Batch.of(seq, 0, Arrays.copyOf(tokens, 5), true);
-                CompletableFuture<float[][]> d = draft.forwardAsync(batch, draftKv).thenApply(ModelRuns::logits).toCompletableFuture();
+                CompletableFuture<float[][]> d = draft().forwardAsync(batch, draftKv).thenApply(ModelRuns::logits).toCompletableFuture();
                 CompletableFuture<float[][]> m = main.forwardAsync(batch, mainKv).thenApply(ModelRuns::logits).toCompletableFuture();
                 float[][] draftLogits = d.join(), mainLogits = m.join();
-                assertSameBits(ModelRuns.logits(draft.forward(batch, draftKv)), draftLogits, "draft, async vs sync");
+                assertSameBits(ModelRuns.logits(draft().forward(batch, draftKv)), draftLogits, "draft, async vs sync");
                 assertSameBits(ModelRuns.logits(main.forward(batch, mainKv)), mainLogits, "main, async vs sync");
             }
         }
@@ -168,11 +160,11 @@ class CudaPassContractTest {
     @Test
     void logitsOfAnEarlierPassAreRefusedOnceTheNextPassRan() {
         PagedKvCache tables = new PagedKvCache(16, 2);
-        try (KvCache kv = draft.createKvCache(tables)) {
+        try (KvCache kv = draft().createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, 2);
-            ForwardResult first = draft.forward(Batch.of(seq, 0, new int[] {tokens[0]}, false), kv);
-            draft.forward(Batch.of(seq, 1, new int[] {tokens[1]}, false), kv);
+            ForwardResult first = draft().forward(Batch.of(seq, 0, new int[] {tokens[0]}, false), kv);
+            draft().forward(Batch.of(seq, 1, new int[] {tokens[1]}, false), kv);
             assertDoesNotThrow(() -> first.argmax(0), "ids come back with their pass and stay");
             assertThrows(IllegalStateException.class, () -> first.logit(0, 0));
         }
@@ -181,12 +173,12 @@ class CudaPassContractTest {
     @Test
     void badRowsAreRefusedBeforeAnythingRuns() {
         PagedKvCache tables = new PagedKvCache(16, 2);
-        try (KvCache kv = draft.createKvCache(tables)) {
+        try (KvCache kv = draft().createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, 1);
-            var e = assertThrows(IllegalArgumentException.class, () -> draft.forward(Batch.of(seq, 0, new int[] {1 << 20}, false), kv));
+            var e = assertThrows(IllegalArgumentException.class, () -> draft().forward(Batch.of(seq, 0, new int[] {1 << 20}, false), kv));
             assertTrue(e.getMessage().contains("outside the vocabulary"), e.getMessage());
-            assertThrows(IllegalStateException.class, () -> draft.forward(Batch.of(seq, 5, new int[] {1}, false), kv));
+            assertThrows(IllegalStateException.class, () -> draft().forward(Batch.of(seq, 5, new int[] {1}, false), kv));
         }
     }
 }

@@ -9,9 +9,8 @@ import dev.tandem.runtime.LoadedModel;
 import dev.tandem.testing.ReferenceRecords;
 import dev.tandem.testing.ReferenceRecords.Generation;
 import dev.tandem.testing.SharedData;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -37,22 +36,11 @@ import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Quantised weights run as stored (block bytes on the device, decoded in registers): Q8_0, Q5_K, the Q4_K_M mix. */
 class CudaQuantisedModelTest {
-    static CudaBackend cuda;
-
-    @BeforeAll
-    static void open() {
-        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
-        cuda = CudaBackend.onHost();
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) cuda.close();
-    }
+    @RegisterExtension
+    static final CudaHostFixture HOST = new CudaHostFixture();
 
     /**
      * The reference engine also quantises activations to Q8_0 for Q8_0 weights, so its tokens are not ours to
@@ -64,7 +52,7 @@ class CudaQuantisedModelTest {
         List<Generation> refs = ReferenceRecords.generations("kjv-draft-q8_0.jsonl").subList(0, 3);
         try (Arena arena = Arena.ofShared();
              ModelFile file = ModelFile.open(SharedData.kjv("kjv-draft-q8_0.gguf"));
-             LoadedModel gpu = cuda.load(file, LoadOptions.defaults());
+             LoadedModel gpu = HOST.cuda().load(file, LoadOptions.defaults());
              LoadedModel cpu = new CpuBackend().load(dequantised(file, arena), LoadOptions.defaults().withThreads(2))) {
             for (Generation g : refs) {
                 int[] expected = ModelRuns.greedy(cpu, g.promptTokens(), 16);
@@ -125,7 +113,7 @@ class CudaQuantisedModelTest {
         int[] prompt = {1, 300, 301, 302, 303, 304, 305, 306};
         try (Arena arena = Arena.ofShared();
              ModelFile file = ModelFile.open(path);
-             LoadedModel gpu = cuda.load(file, LoadOptions.defaults());
+             LoadedModel gpu = HOST.cuda().load(file, LoadOptions.defaults());
              LoadedModel cpu = new CpuBackend().load(dequantised(file, arena), LoadOptions.defaults().withThreads(2))) {
             assertTrue(file.tensors().stream().anyMatch(t -> t.type() == (type == ForgeType.Q5_K ? TensorType.Q5_K : TensorType.Q4_K)),
                     "the forged file holds " + type + " tensors");

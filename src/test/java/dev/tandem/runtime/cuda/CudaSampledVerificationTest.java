@@ -21,6 +21,7 @@ import dev.tandem.runtime.LoadedModel.SampledDraft;
 import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cpu.CpuBackend;
+import dev.tandem.testing.ChiSquare;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -60,6 +61,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 class CudaSampledVerificationTest {
     static final int LENGTH = 4, RUNS = 600;
+    static final double FALSE_FAILURE_RATE = 1e-5;
     static final int[] PROMPT = {1, 70, 71};
     /** Every filter of the device's chain, for the verdict test. */
     static final SamplerSettings SETTINGS = new SamplerSettings(1.5f, 4, 0.97f, 0.02f, 1f, 0, 0);
@@ -218,8 +220,8 @@ class CudaSampledVerificationTest {
             first[t[0] * vocab + t[1]]++;
             last[t[2] * vocab + t[3]]++;
         }
-        double[] a = CudaSamplingTest.chiSquare(first, exact[0], RUNS), b = CudaSamplingTest.chiSquare(last, exact[1], RUNS);
-        return new double[] {a[0], a[1], b[0], b[1]};
+        ChiSquare.Fit a = ChiSquare.statistic(first, exact[0], RUNS), b = ChiSquare.statistic(last, exact[1], RUNS);
+        return new double[] {a.statistic(), a.critical(FALSE_FAILURE_RATE), b.statistic(), b.critical(FALSE_FAILURE_RATE)};
     }
 
     /** Probabilities of the pairs (t1, t2) and (t3, t4) under plain sampling from {@code model}, by enumeration. */

@@ -3,6 +3,7 @@ package dev.tandem.runtime.cuda;
 import dev.tandem.decode.Distribution;
 import dev.tandem.decode.Sampler;
 import dev.tandem.decode.SamplerSettings;
+import dev.tandem.testing.ChiSquare;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
@@ -21,6 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * draft-only sampler does not.
  */
 class CudaSamplingTest extends KernelTestSupport {
+    static final double FALSE_FAILURE_RATE = 1e-5;
+
     @Test
     void sampleProbsIsTheCpuSamplerChain() {
         Random random = new Random(5);
@@ -148,12 +151,14 @@ class CudaSamplingTest extends KernelTestSupport {
         double[] expectedFirst = new double[v];
         for (int i = 0; i < v; i++) expectedFirst[i] = p0[i];
         for (int i = 0; i < v * v; i++) pairExpected[i] /= withSecond;
-        double[] a = chiSquare(first, expectedFirst, trials), b = chiSquare(pairs, pairExpected, withSecond), c = chiSquare(draftFirst, expectedFirst, trials);
+        ChiSquare.Fit a = ChiSquare.statistic(first, expectedFirst, trials), b = ChiSquare.statistic(pairs, pairExpected, withSecond),
+                c = ChiSquare.statistic(draftFirst, expectedFirst, trials);
+        double aCritical = a.critical(FALSE_FAILURE_RATE), bCritical = b.critical(FALSE_FAILURE_RATE), cCritical = c.critical(FALSE_FAILURE_RATE);
         System.out.printf("device acceptance: first token chi-square %.1f (critical %.1f), second given accepted %.1f (critical %.1f); draft alone %.1f%n",
-                a[0], a[1], b[0], b[1], c[0]);
-        assertTrue(a[0] <= a[1], "first emitted token does not follow p0: " + a[0] + " > " + a[1]);
-        assertTrue(b[0] <= b[1], "second emitted token does not follow P1: " + b[0] + " > " + b[1]);
-        assertTrue(c[0] > c[1], "negative control: the draft's own tokens should fail the test");
+                a.statistic(), aCritical, b.statistic(), bCritical, c.statistic());
+        assertTrue(a.statistic() <= aCritical, "first emitted token does not follow p0: " + a.statistic() + " > " + aCritical);
+        assertTrue(b.statistic() <= bCritical, "second emitted token does not follow P1: " + b.statistic() + " > " + bCritical);
+        assertTrue(c.statistic() > cCritical, "negative control: the draft's own tokens should fail the test");
     }
 
     static SamplerSettings settings(float temperature, int topK, float topP, float minP) {
@@ -229,29 +234,5 @@ class CudaSamplingTest extends KernelTestSupport {
 
     private static float weight(float[] p, int pi, float[] q, int qi, boolean residual) {
         return residual ? Math.max(p[pi] - q[qi], 0f) : p[pi];
-    }
-
-    /** {statistic, critical value at 1e-5} of counts against probabilities, cells below 5 expected pooled. */
-    static double[] chiSquare(long[] observed, double[] expected, long total) {
-        double chi = 0, po = 0, pe = 0;
-        int cells = 0;
-        for (int i = 0; i < observed.length; i++) {
-            double e = expected[i] * total;
-            if (e < 5) {
-                po += observed[i];
-                pe += e;
-                continue;
-            }
-            chi += (observed[i] - e) * (observed[i] - e) / e;
-            cells++;
-        }
-        if (pe > 0) {
-            chi += (po - pe) * (po - pe) / Math.max(pe, 1e-9);
-            cells++;
-        }
-        int df = cells - 1;
-        // Wilson–Hilferty with z = 4.265 (upper tail 1e-5).
-        double z = 4.2649, h = 2.0 / (9.0 * df);
-        return new double[] {chi, df * Math.pow(1 - h + z * Math.sqrt(h), 3)};
     }
 }

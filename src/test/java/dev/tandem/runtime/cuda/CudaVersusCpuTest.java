@@ -10,8 +10,7 @@ import dev.tandem.runtime.cpu.CpuBackend;
 import dev.tandem.testing.ReferenceRecords;
 import dev.tandem.testing.ReferenceRecords.Generation;
 import dev.tandem.testing.SharedData;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -19,7 +18,6 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The CUDA backend on the host emulation computes what the CPU backend computes: logits of a prompt pass and of
@@ -31,18 +29,8 @@ class CudaVersusCpuTest {
     static final float TOLERANCE = 1e-4f;
     static final int TOKENS = 16;
 
-    static CudaBackend cuda;
-
-    @BeforeAll
-    static void openBackend() {
-        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
-        cuda = CudaBackend.onHost();
-    }
-
-    @AfterAll
-    static void closeBackend() {
-        if (cuda != null) cuda.close();
-    }
+    @RegisterExtension
+    static final CudaHostFixture HOST = new CudaHostFixture();
 
     static LoadOptions options() { return LoadOptions.defaults().withThreads(2); }
 
@@ -51,7 +39,7 @@ class CudaVersusCpuTest {
     void promptAndDecodeLogitsAgreeWithTheCpu(String model) {
         Generation g = ReferenceRecords.generations("kjv-main-f32.jsonl").getFirst();
         try (ModelFile file = ModelFile.open(SharedData.kjv(model));
-             LoadedModel gpu = cuda.load(file, options());
+             LoadedModel gpu = HOST.cuda().load(file, options());
              LoadedModel cpu = new CpuBackend().load(file, options())) {
             PagedKvCache tables = new PagedKvCache(16, 8);
             try (KvCache gpuKv = gpu.createKvCache(tables); KvCache cpuKv = cpu.createKvCache(tables)) {
@@ -93,7 +81,7 @@ class CudaVersusCpuTest {
     void greedyTokensAreTheReferenceTokens(String spec) {
         String[] p = spec.split(":");  // model, reference, prompts (the host emulation is slow: few of them)
         List<Generation> refs = ReferenceRecords.generations(p[1]).subList(0, Integer.parseInt(p[2]));
-        try (ModelFile file = ModelFile.open(SharedData.kjv(p[0])); LoadedModel gpu = cuda.load(file, options())) {
+        try (ModelFile file = ModelFile.open(SharedData.kjv(p[0])); LoadedModel gpu = HOST.cuda().load(file, options())) {
             for (Generation g : refs) {
                 int[] expected = java.util.Arrays.copyOf(g.tokens(), TOKENS);
                 assertArrayEquals(expected, ModelRuns.greedy(gpu, g.promptTokens(), TOKENS), p[0] + " '" + g.prompt() + "'");

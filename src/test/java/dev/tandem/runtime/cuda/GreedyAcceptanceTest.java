@@ -1,22 +1,17 @@
 package dev.tandem.runtime.cuda;
 
-import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.KvCache;
-import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.PagedKvCache;
-import dev.tandem.testing.ReferenceRecords;
-import dev.tandem.testing.SharedData;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Greedy verification decided on the device: for rows [last, d1 .. dk], the accepted length is the longest
@@ -24,42 +19,34 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * first row not accepted. Expected values come from plain greedy decoding g0, g1, ... of the same model.
  */
 class GreedyAcceptanceTest {
-    static CudaBackend cuda;
-    static ModelFile file;
-    static CudaModel model;
+    @RegisterExtension
+    static final CudaHostFixture HOST = new CudaHostFixture("kjv-draft-f32.gguf");
     static int[] prompt;
     /** Plain greedy continuation of {@link #prompt}. */
     static int[] greedy;
 
     @BeforeAll
-    static void open() {
-        assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
-        cuda = CudaBackend.onHost();
-        file = ModelFile.open(SharedData.kjv("kjv-draft-f32.gguf"));
-        model = (CudaModel) cuda.load(file, LoadOptions.defaults());
-        prompt = ReferenceRecords.generations("kjv-draft-f32.jsonl").getFirst().promptTokens();
-        greedy = ModelRuns.greedy(model, prompt, 6);
+    static void decodePlainly() {
+        prompt = HOST.references().getFirst().promptTokens();
+        greedy = ModelRuns.greedy(model(), prompt, 6);
     }
 
-    @AfterAll
-    static void close() {
-        if (model != null) model.close();
-        if (file != null) file.close();
-        if (cuda != null) cuda.close();
+    static CudaModel model() {
+        return HOST.model();
     }
 
     /** Runs the prompt, then verifies [g0, draft...] at the next position. */
     static CudaModel.GreedyVerdict verify(int... draft) {
         PagedKvCache tables = new PagedKvCache(16, 4);
-        try (KvCache kv = model.createKvCache(tables)) {
+        try (KvCache kv = model().createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, prompt.length);
-            model.forward(Batch.of(seq, 0, prompt, false), kv);
+            model().forward(Batch.of(seq, 0, prompt, false), kv);
             int[] rows = new int[draft.length + 1];
             rows[0] = greedy[0];
             System.arraycopy(draft, 0, rows, 1, draft.length);
             tables.reserve(seq, prompt.length + rows.length);
-            return model.verifyGreedy(Batch.of(seq, prompt.length, rows, true), kv);
+            return model().verifyGreedy(Batch.of(seq, prompt.length, rows, true), kv);
         }
     }
 
@@ -73,7 +60,7 @@ class GreedyAcceptanceTest {
 
     @Test
     void theFirstDisagreementEndsAcceptanceAndTheMainModelsTokenReplacesIt() {
-        int wrong = (greedy[3] + 1) % model.config().vocabularySize();
+        int wrong = (greedy[3] + 1) % model().config().vocabularySize();
         CudaModel.GreedyVerdict v = verify(greedy[1], greedy[2], wrong, greedy[4]);
         assertEquals(2, v.accepted());
         assertEquals(greedy[3], v.next());
@@ -83,7 +70,7 @@ class GreedyAcceptanceTest {
 
     @Test
     void aWrongFirstDraftTokenAcceptsNothing() {
-        int wrong = (greedy[1] + 1) % model.config().vocabularySize();
+        int wrong = (greedy[1] + 1) % model().config().vocabularySize();
         CudaModel.GreedyVerdict v = verify(wrong, greedy[2]);
         assertEquals(0, v.accepted());
         assertEquals(greedy[1], v.next());
@@ -99,10 +86,10 @@ class GreedyAcceptanceTest {
     @Test
     void verificationNeedsLogitsForEveryRow() {
         PagedKvCache tables = new PagedKvCache(16, 1);
-        try (KvCache kv = model.createKvCache(tables)) {
+        try (KvCache kv = model().createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, 3);
-            var e = assertThrows(IllegalArgumentException.class, () -> model.verifyGreedy(Batch.of(seq, 0, new int[] {1, 2, 3}, false), kv));
+            var e = assertThrows(IllegalArgumentException.class, () -> model().verifyGreedy(Batch.of(seq, 0, new int[] {1, 2, 3}, false), kv));
             assertEquals(true, e.getMessage().contains("every row"), e.getMessage());
         }
     }
