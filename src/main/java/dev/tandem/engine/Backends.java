@@ -35,14 +35,16 @@ public final class Backends {
      * so that closing the backend leaves no device memory behind. Other failures, and any with a backend asked for by
      * name, are thrown as they are.
      */
-    public static <T> Loaded<T> load(String name, Function<Backend, T> load) {
-        Selection selection = select(name);
+    public static <T> Loaded<T> load(String name, Function<Backend, T> load) { return load(select(name), isAuto(name), load); }
+
+    /** {@link #load} from a selection made: {@code auto} says whether CUDA may give way to the CPU. */
+    static <T> Loaded<T> load(Selection selection, boolean auto, Function<Backend, T> load) {
         Backend backend = selection.backend();
         try {
             return new Loaded<>(backend, load.apply(backend), selection.fallbackReason());
         } catch (RuntimeException e) {
             backend.close();
-            String reason = backend.name().equals("cuda") && isAuto(name) ? reasonToLeaveCuda(e) : null;
+            String reason = backend.name().equals("cuda") && auto ? reasonToLeaveCuda(e) : null;
             if (reason == null) throw e;
             Backend cpu = new CpuBackend();
             try {
@@ -119,7 +121,7 @@ public final class Backends {
 
     /** One line about {@code backend}: the GPU (or its emulation) for the CUDA backends, the threads for the CPU. */
     public static String describe(Backend backend, int threads) {
-        return backend instanceof CudaBackend cuda ? cuda.driver().describe() : "CPU, " + threads + " threads";
+        return backend instanceof CudaBackend cuda ? cuda.driver().describe() : "CPU, " + threads + (threads == 1 ? " thread" : " threads");
     }
 
     /** Why {@code cuda} cannot run here, in one line, or null when it can. */
