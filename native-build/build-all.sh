@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# What Maven runs (process-classes): the host-emulation library, then the CUDA fatbin where nvcc exists.
+# What Maven runs (process-classes): the host-emulation library, the CUDA fatbin where nvcc exists, and the
+# NVTX shim where the nvtx3 headers exist.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/build-host.sh"
 "$here/build-fatbin.sh"
+"$here/build-nvtx.sh"

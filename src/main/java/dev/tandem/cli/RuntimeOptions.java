@@ -14,10 +14,12 @@ final class RuntimeOptions {
     @Option(names = "--kv-type", defaultValue = "f32", description = "K/V cache element type: f32, f16 or bf16 (default: ${DEFAULT-VALUE}).")
     String kvType;
 
-    @Option(names = {"-c", "--ctx"}, description = "Context length (default: the model's, at most 8192).")
+    @Option(names = {"-c", "--ctx"}, description = "Context length (default: the model's, at most 8192); on a GPU, K/V memory for it is checked before loading.")
     Integer context;
 
-    @Option(names = "--profile", description = "Name CUDA phases (prefill, decode, verify, accept) as NVTX ranges for Nsight Systems.")
+    @Option(names = "--profile", description = "Name CUDA phases as NVTX ranges for Nsight Systems, per model: prefill, decode, draft "
+            + "(the draft model's passes), verify, accept (the acceptance kernels), rollback (K/V truncated after a rejection), "
+            + "e.g. 'verify kjv-main'.")
     boolean profile;
 
     KvType kv() {

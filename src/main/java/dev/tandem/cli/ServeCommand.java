@@ -74,11 +74,7 @@ public final class ServeCommand implements Callable<Integer> {
             engine.close();
             throw new UserInputException("cannot listen on " + host + ":" + port + ": " + rootMessage(e));
         }
-        PrintWriter out = spec.commandLine().getOut();
-        out.println("tandem serve: " + engine.mainModel().id() + (drafts.isEmpty() ? "" : " (drafts: "
-                + String.join(", ", engine.models().stream().skip(1).map(m -> m.id()).toList()) + ")")
-                + " at " + server.url() + "/v1  (Ctrl-C to stop)");
-        out.flush();
+        announce(engine, server.url(), spec.commandLine().getOut(), spec.commandLine().getErr());
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();
@@ -87,6 +83,23 @@ public final class ServeCommand implements Callable<Integer> {
         }, "tandem-serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The startup lines: on stdout the backend chosen and where the models are served; on stderr, when {@code auto}
+     * fell back to the CPU, why (one line each).
+     */
+    static void announce(Engine engine, String url, PrintWriter out, PrintWriter err) {
+        Engine.BackendInfo backend = engine.backend();
+        if (backend.fallbackReason() != null) {
+            err.println("tandem serve: " + backend.fallbackReason());
+            err.flush();
+        }
+        List<String> drafts = engine.models().stream().skip(1).map(m -> m.id()).toList();
+        out.println("tandem serve: backend " + backend.name() + " (" + backend.description() + ")");
+        out.println("tandem serve: " + engine.mainModel().id() + (drafts.isEmpty() ? "" : " (drafts: " + String.join(", ", drafts) + ")")
+                + " at " + url + "/v1  (Ctrl-C to stop)");
+        out.flush();
     }
 
     private static String rootMessage(Throwable e) {

@@ -38,33 +38,49 @@ final class Session implements AutoCloseable {
         this.draftOptions = draftOptions;
     }
 
+    /**
+     * Loads the model (and its draft) on the backend {@code runtime} names. With {@code auto}, a GPU that cannot take
+     * the models (unsupported, too little memory, ...) gives way to the CPU; the reason is printed on {@code err}
+     * in one line unless {@code quiet}.
+     */
     static Session open(Path model, DraftOptions draftOptions, RuntimeOptions runtime, boolean quiet, PrintWriter err) {
         draftOptions.validate();
         if (runtime.profile) System.setProperty("tandem.profile", "true");
         LoadOptions options = new LoadOptions(runtime.threads(), runtime.kv(), 64);
-        Backends.Selection selection;
+        if (runtime.context != null && runtime.context < 1) throw new UsageException("--ctx must be at least 1, got " + runtime.context);
         try {
-            selection = Backends.select(runtime.backend);
+            Backends.checkName(runtime.backend);
         } catch (IllegalArgumentException e) {
             throw new UsageException("--backend: " + e.getMessage());
         }
-        Backend backend = selection.backend();
-        if (selection.fallbackReason() != null && !quiet && System.console() != null) err.println(selection.fallbackReason());
+        Backends.Loaded<Session> loaded = Backends.load(runtime.backend, backend -> load(backend, model, draftOptions, runtime, options, quiet));
+        if (loaded.fallbackReason() != null && !quiet) {
+            err.println(loaded.fallbackReason());
+            err.flush();
+        }
+        return loaded.value();
+    }
+
+    /** The models on {@code backend}; on failure closes what it opened (not the backend: {@link Backends#load} does). */
+    private static Session load(Backend backend, Path model, DraftOptions draftOptions, RuntimeOptions runtime, LoadOptions options, boolean quiet) {
         ModelFile mainFile = ModelFile.open(model);
         Session s = null;
         try {
             Tokenizer tokenizer = Tokenizers.forModel(mainFile);
             LoadProgress.warmUp(mainFile, quiet);
+            // K/V for one sequence of the session's context, so that a GPU too small says so before any upload.
+            int context = Math.min(mainFile.config().contextLength(), runtime.context != null ? runtime.context : 8192);
+            options = options.withKvPositions(context);
             s = new Session(mainFile, tokenizer, backend, backend.load(mainFile, options), draftOptions);
             if (draftOptions.enabled() && !draftOptions.ngram()) {
                 s.draftFile = ModelFile.open(Path.of(draftOptions.draft));
                 VocabularyCheck.requireCompatible(tokenizer, Tokenizers.forModel(s.draftFile));
                 LoadProgress.warmUp(s.draftFile, quiet);
-                s.draft = backend.load(s.draftFile, options);
+                s.draft = backend.load(s.draftFile, options.asDraft());
             }
             return s;
         } catch (RuntimeException e) {
-            if (s != null) s.close();
+            if (s != null) s.closeModels();
             else mainFile.close();
             throw e;
         }
@@ -102,10 +118,14 @@ final class Session implements AutoCloseable {
 
     @Override
     public void close() {
+        closeModels();
+        backend.close();
+    }
+
+    private void closeModels() {
         if (draft != null) draft.close();
         if (draftFile != null) draftFile.close();
         main.close();
         mainFile.close();
-        backend.close();
     }
 }

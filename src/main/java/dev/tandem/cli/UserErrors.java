@@ -1,7 +1,9 @@
 package dev.tandem.cli;
 
 import dev.tandem.model.ModelFormatException;
+import dev.tandem.runtime.BackendUnavailableException;
 import dev.tandem.runtime.KvCacheExhaustedException;
+import dev.tandem.runtime.cuda.UnsupportedWeightException;
 import dev.tandem.tokenizer.TokenizerException;
 import picocli.CommandLine;
 
@@ -25,7 +27,7 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
             err.flush();
             return USAGE;
         }
-        String message = isUserFacing(e) ? e.getMessage()
+        String message = userMessage(e) != null ? userMessage(e)
                 : "internal error: " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
                 + (verbose ? "" : " (run with --verbose for details)");
         err.println("tandem " + cl.getCommandName() + ": " + message);
@@ -34,9 +36,21 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
         return FAILURE;
     }
 
-    private static boolean isUserFacing(Throwable e) {
-        return e instanceof ModelFormatException || e instanceof TokenizerException || e instanceof KvCacheExhaustedException
-                || e instanceof UserInputException || e instanceof IllegalArgumentException;
+    /**
+     * The one line a user gets for a failure they can act on (bad input, a backend that cannot run here, a weight
+     * type the GPU has no kernel for, a CUDA error), or null for an internal error. JCuda's
+     * {@code jcuda.CudaException} is matched by class name, also as a cause: its classes need libcuda.so.1 to load.
+     */
+    static String userMessage(Throwable e) {
+        if (e instanceof ModelFormatException || e instanceof TokenizerException || e instanceof KvCacheExhaustedException
+                || e instanceof UserInputException || e instanceof IllegalArgumentException
+                || e instanceof BackendUnavailableException || e instanceof UnsupportedWeightException) {
+            return e.getMessage();
+        }
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t.getClass().getName().equals("jcuda.CudaException")) return "CUDA error: " + t.getMessage();
+        }
+        return null;
     }
 
     static int onBadUsage(CommandLine.ParameterException e, String[] args) {

@@ -7,6 +7,7 @@ import dev.tandem.decode.ModelDrafter;
 import dev.tandem.decode.NgramDrafter;
 import dev.tandem.decode.TokenChoice;
 import dev.tandem.decode.VocabularyCheck;
+import dev.tandem.model.ModelConfig;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Backend;
 import dev.tandem.runtime.KvCache;
@@ -25,6 +26,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.Function;
 
 /**
  * Loaded models and the scheduler that runs requests on them. Thread-safe: any number of threads may call
@@ -50,69 +52,111 @@ public final class Engine implements AutoCloseable {
     private final Scheduler scheduler;
     private final ExecutorService delivery = Executors.newVirtualThreadPerTaskExecutor();
     private final Backend ownedBackend;
+    private final BackendInfo backend;
+
+    /**
+     * The backend the models run on: its name ("cpu", "cuda", "cuda-host"), one line about it (the GPU, or the CPU
+     * threads), and why {@code auto} fell back to the CPU (null when it did not, or when a backend was named).
+     */
+    public record BackendInfo(String name, String description, String fallbackReason) {}
 
     /** A model file, its loaded form and its info. */
     private record Loaded(ModelInfo info, ModelFile file, LoadedModel model) {}
+
+    /** What loading made, closed together when a later step fails (or when {@code auto} retries on the CPU). */
+    private record Loadout(List<Loaded> loaded, Tokenizer tokenizer, int contextLength, PagedKvCache tables, List<KvCache> caches) {
+        void close() {
+            for (KvCache c : caches) c.close();
+            for (Loaded l : loaded) Engine.close(l);
+        }
+    }
 
     private Engine(Tandem.Builder b) {
         if (b.main == null) throw new IllegalArgumentException("no model given: call model(path) on the builder");
         if (b.threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + b.threads);
         if (b.parallel < 1) throw new IllegalArgumentException("parallel must be at least 1, got " + b.parallel);
         if (b.maxQueue < 0) throw new IllegalArgumentException("the queue size must be at least 0, got " + b.maxQueue);
-        Backend backend = b.backend != null ? b.backend : backendNamed(b.backendName);
-        this.ownedBackend = b.backend != null ? null : backend;
         LoadOptions options = LoadOptions.defaults().withThreads(b.threads).withKvType(b.kvType);
-        List<Loaded> loaded = new ArrayList<>();
+        Loadout out;
+        if (b.backend != null) {
+            out = loadAll(b.backend, b, options);
+            this.ownedBackend = null;
+            this.backend = new BackendInfo(b.backend.name(), Backends.describe(b.backend, b.threads), null);
+        } else {
+            Backends.Loaded<Loadout> l = Backends.load(b.backendName == null ? "auto" : b.backendName, backend -> loadAll(backend, b, options));
+            out = l.value();
+            this.ownedBackend = l.backend();
+            this.backend = new BackendInfo(l.backend().name(), Backends.describe(l.backend(), b.threads), l.fallbackReason());
+        }
         try {
-            Loaded m = load(backend, b.main, ModelInfo.Role.MAIN, options);
-            loaded.add(m);
-            this.main = m;
-            this.tokenizer = Tokenizers.forModel(m.file);
-            for (Tandem.ModelSource d : b.drafts) {
-                Loaded draft = load(backend, d, ModelInfo.Role.DRAFT, options);
-                loaded.add(draft);
-                if (draft.info.id().equals(main.info.id()) || drafts.containsKey(draft.info.id())) {
-                    throw new IllegalArgumentException("two models are named '" + draft.info.id() + "'; give the draft another id");
-                }
-                checkVocabulary(draft);
-                drafts.put(draft.info.id(), draft);
-            }
-            int trained = m.info.contextLength();
-            if (b.contextLength < 0 || b.contextLength > trained) {
-                throw new IllegalArgumentException("context length " + b.contextLength + " is outside 1.." + trained + " (the model's trained context)");
-            }
-            this.contextLength = b.contextLength == 0 ? trained : b.contextLength;
-            long bytesPerPosition = 0;
-            for (Loaded l : loaded) bytesPerPosition += l.model.kvBytesPerPosition();
-            this.tables = b.kvMemory > 0
-                    ? PagedKvCache.forBudget(b.kvMemory, bytesPerPosition, BLOCK_SIZE)
-                    : new PagedKvCache(BLOCK_SIZE, b.parallel * ((contextLength + BLOCK_SIZE - 1) / BLOCK_SIZE));
-            for (Loaded l : loaded) caches.add(l.model.createKvCache(tables));
-            for (int i = 1; i < loaded.size(); i++) drafters.put(loaded.get(i).info.id(), new ModelDrafter(loaded.get(i).model, caches.get(i)));
+            this.main = out.loaded().get(0);
+            this.tokenizer = out.tokenizer();
+            this.contextLength = out.contextLength();
+            this.tables = out.tables();
+            this.caches.addAll(out.caches());
+            for (int i = 1; i < out.loaded().size(); i++) drafts.put(out.loaded().get(i).info.id(), out.loaded().get(i));
+            for (int i = 1; i < out.loaded().size(); i++) drafters.put(out.loaded().get(i).info.id(), new ModelDrafter(out.loaded().get(i).model, caches.get(i)));
             drafters.put(NGRAM, new NgramDrafter());
             this.chatTemplate = tokenizer.chatTemplate().map(src -> new ChatTemplate(src,
                     tokenizer.bos() >= 0 ? tokenizer.tokenText(tokenizer.bos()) : "",
                     tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : ""));
-            this.models = List.copyOf(loaded);
+            this.models = List.copyOf(out.loaded());
             this.scheduler = new Scheduler(main.model, caches.get(0), tokenizer, b.parallel, b.maxQueue);
         } catch (RuntimeException e) {
-            for (KvCache c : caches) c.close();
-            for (Loaded l : loaded) close(l);
+            out.close();
             if (ownedBackend != null) ownedBackend.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The main model, its drafts and their K/V caches on {@code backend}; closes what it made when a step fails.
+     * Models are told the K/V positions they will hold, so that a GPU that is too small says so before uploading.
+     */
+    private static Loadout loadAll(Backend backend, Tandem.Builder b, LoadOptions options) {
+        List<Loaded> loaded = new ArrayList<>();
+        List<KvCache> caches = new ArrayList<>();
+        try {
+            Loaded m = load(backend, b.main, ModelInfo.Role.MAIN, config -> options.withKvPositions(
+                    b.kvMemory > 0 ? 0 : (long) b.parallel * (b.contextLength > 0 ? b.contextLength : config.contextLength())));
+            loaded.add(m);
+            Tokenizer tokenizer = Tokenizers.forModel(m.file);
+            int trained = m.info.contextLength();
+            if (b.contextLength < 0 || b.contextLength > trained) {
+                throw new IllegalArgumentException("context length " + b.contextLength + " is outside 1.." + trained + " (the model's trained context)");
+            }
+            int contextLength = b.contextLength == 0 ? trained : b.contextLength;
+            LoadOptions draftOptions = options.withKvPositions(b.kvMemory > 0 ? 0 : (long) b.parallel * contextLength).asDraft();
+            for (Tandem.ModelSource d : b.drafts) {
+                Loaded draft = load(backend, d, ModelInfo.Role.DRAFT, config -> draftOptions);
+                loaded.add(draft);
+                for (Loaded other : loaded.subList(0, loaded.size() - 1)) {
+                    if (other.info.id().equals(draft.info.id())) {
+                        throw new IllegalArgumentException("two models are named '" + draft.info.id() + "'; give the draft another id");
+                    }
+                }
+                checkVocabulary(tokenizer, m, draft);
+            }
+            long bytesPerPosition = 0;
+            for (Loaded l : loaded) bytesPerPosition += l.model.kvBytesPerPosition();
+            PagedKvCache tables = b.kvMemory > 0
+                    ? PagedKvCache.forBudget(b.kvMemory, bytesPerPosition, BLOCK_SIZE)
+                    : new PagedKvCache(BLOCK_SIZE, b.parallel * ((contextLength + BLOCK_SIZE - 1) / BLOCK_SIZE));
+            for (Loaded l : loaded) caches.add(l.model.createKvCache(tables));
+            return new Loadout(loaded, tokenizer, contextLength, tables, caches);
+        } catch (RuntimeException e) {
+            new Loadout(loaded, null, 0, null, caches).close();
             throw e;
         }
     }
 
     static Engine open(Tandem.Builder b) { return new Engine(b); }
 
-    private static Backend backendNamed(String name) {
-        return Backends.open(name == null ? "auto" : name);
-    }
-
-    private static Loaded load(Backend backend, Tandem.ModelSource source, ModelInfo.Role role, LoadOptions options) {
+    /** Opens and loads one model, with the options {@code options} gives for its configuration. */
+    private static Loaded load(Backend backend, Tandem.ModelSource source, ModelInfo.Role role, Function<ModelConfig, LoadOptions> options) {
         ModelFile file = ModelFile.open(source.path());
         try {
-            LoadedModel model = backend.load(file, options);
+            LoadedModel model = backend.load(file, options.apply(file.config()));
             String id = source.id() != null ? source.id() : idOf(source.path());
             ModelInfo info = new ModelInfo(id, role, source.path(), model.config().contextLength(),
                     model.config().vocabularySize(), file.weightBytes());
@@ -131,7 +175,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /** decode's rule: a draft must share the main model's vocabulary; the error names the draft and the first difference. */
-    private void checkVocabulary(Loaded draft) {
+    private static void checkVocabulary(Tokenizer tokenizer, Loaded main, Loaded draft) {
         try {
             VocabularyCheck.requireCompatible(tokenizer, Tokenizers.forModel(draft.file));
         } catch (IncompatibleDraftException e) {
@@ -147,6 +191,9 @@ public final class Engine implements AutoCloseable {
     }
 
     public ModelInfo mainModel() { return main.info; }
+
+    /** Where the models run, and why there when {@code auto} fell back. */
+    public BackendInfo backend() { return backend; }
 
     public Tokenizer tokenizer() { return tokenizer; }
 

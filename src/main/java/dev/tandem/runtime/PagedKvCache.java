@@ -2,7 +2,9 @@ package dev.tandem.runtime;
 
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The shared bookkeeping of a paged K/V cache: one pool of fixed-size blocks and a block table per sequence.
@@ -21,6 +23,15 @@ public final class PagedKvCache {
     private int freeCount;
     private final Map<Integer, Table> tables = new HashMap<>();
     private int nextSequence;
+    private final List<TruncationObserver> observers = new CopyOnWriteArrayList<>();
+
+    /**
+     * Told of every rollback (a {@link #truncate} that shortens a sequence; {@link #release} is not one):
+     * {@code truncating} runs before the tables change, the action it returns after (profilers time the span).
+     */
+    public interface TruncationObserver {
+        Runnable truncating(int seq, int fromLength, int toLength);
+    }
 
     /** A sequence's blocks in position order, and how many positions it has reserved. */
     private static final class Table {
@@ -95,6 +106,21 @@ public final class PagedKvCache {
         Table t = table(seq);
         if (length < 0) throw new IllegalArgumentException("negative length " + length);
         if (length >= t.length) return;
+        if (observers.isEmpty()) {
+            shorten(t, length);
+            return;
+        }
+        Runnable[] after = new Runnable[observers.size()];
+        int n = 0;
+        for (TruncationObserver o : observers) after[n++] = o.truncating(seq, t.length, length);
+        try {
+            shorten(t, length);
+        } finally {
+            while (n > 0) after[--n].run();  // innermost first: observers may nest ranges
+        }
+    }
+
+    private void shorten(Table t, int length) {
         int keep = (length + blockSize - 1) / blockSize;
         while (t.blockCount > keep) freeStack[freeCount++] = t.blocks[--t.blockCount];
         t.length = length;
@@ -102,9 +128,14 @@ public final class PagedKvCache {
 
     /** Ends {@code seq}, returning all its blocks. */
     public synchronized void release(int seq) {
-        truncate(seq, 0);
+        shorten(table(seq), 0);
         tables.remove(seq);
     }
+
+    /** Tells {@code observer} of every rollback from now on, until {@link #stopObserving}. */
+    public void observeTruncation(TruncationObserver observer) { observers.add(observer); }
+
+    public void stopObserving(TruncationObserver observer) { observers.remove(observer); }
 
     /** The pool block holding {@code position} of {@code seq}. */
     public synchronized int block(int seq, int position) {

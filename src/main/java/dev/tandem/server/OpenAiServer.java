@@ -80,7 +80,7 @@ public final class OpenAiServer implements AutoCloseable {
             config.http.prefer405over404 = true;       // a known path with the wrong method says so
             config.routes.before(this::checkApiKey);
             config.routes.after(ctx -> metrics.request(ctx.path(), ctx.statusCode()));
-            config.routes.get("/health", ctx -> ctx.contentType("application/json").result("{\"status\":\"ok\"}"));
+            config.routes.get("/health", ctx -> send(ctx, 200, health()));
             config.routes.get("/metrics", ctx -> ctx.contentType(metrics.contentType()).result(metrics.scrape()));
             config.routes.get("/v1/models", ctx -> send(ctx, 200, responses.models(engine.models(), started)));
             config.routes.post("/v1/chat/completions", ctx -> complete(ctx, true));
@@ -213,6 +213,14 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private static final String ANSWERED = "tandem.answered";
+
+    /** {"status":"ok","backend":"cuda","device":"NVIDIA H200, ..."}, plus "backend_fallback" when auto fell back to the CPU. */
+    private ObjectNode health() {
+        Engine.BackendInfo backend = engine.backend();
+        ObjectNode o = json.createObjectNode().put("status", "ok").put("backend", backend.name()).put("device", backend.description());
+        if (backend.fallbackReason() != null) o.put("backend_fallback", backend.fallbackReason());
+        return o;
+    }
 
     private void send(Context ctx, int status, ObjectNode body) throws JsonProcessingException {
         ctx.attribute(ANSWERED, Boolean.TRUE);

@@ -8,7 +8,8 @@ import dev.tandem.runtime.PagedKvCache;
  * One model's K/V values in device memory, indexed by the shared {@link PagedKvCache}'s block tables. Per layer,
  * K and V each: {@code [totalBlocks][blockSize][kvHeads][headDim]} elements of {@link #type} (F32, or F16/BF16
  * rounded to nearest even on append; the layout of {@code attention.cu}).
- * Rollback is {@link PagedKvCache#truncate} on the host: nothing here moves.
+ * Rollback is {@link PagedKvCache#truncate} on the host: nothing here moves. With NVTX ranges on, each rollback
+ * shows as a "rollback MODEL" range around that truncate.
  */
 final class CudaKvCache implements KvCache {
     final CudaModel owner;
@@ -16,12 +17,16 @@ final class CudaKvCache implements KvCache {
     final KvType type;
     final DeviceBuffer[] keys, values;
     private final long bytes;
+    private final PagedKvCache.TruncationObserver rollbackRanges;
 
     CudaKvCache(CudaModel owner, GpuDriver driver, PagedKvCache tables, KvType type, int layers, int kvDim) {
         this.owner = owner;
         this.tables = tables;
         this.type = type;
         long perLayer = (long) tables.totalBlocks() * tables.blockSize() * kvDim * type.bytes();
+        // Before allocating: too little memory is named with both numbers, not a CUDA_ERROR_OUT_OF_MEMORY halfway.
+        long positions = (long) tables.totalBlocks() * tables.blockSize();
+        new DeviceMemoryPlan(0, 2 * layers * perLayer, positions, 0).requireFree(driver.facts(), "the K/V cache of model '" + owner.nvtxRanges().model() + "'");
         keys = new DeviceBuffer[layers];
         values = new DeviceBuffer[layers];
         try {
@@ -34,6 +39,9 @@ final class CudaKvCache implements KvCache {
             throw e;
         }
         bytes = 2 * layers * perLayer;
+        Nvtx.Ranges ranges = owner.nvtxRanges();
+        rollbackRanges = ranges.isBound() ? (seq, from, to) -> ranges.open(Nvtx.Phase.ROLLBACK)::close : null;
+        if (rollbackRanges != null) tables.observeTruncation(rollbackRanges);
     }
 
     @Override public PagedKvCache tables() { return tables; }
@@ -42,6 +50,7 @@ final class CudaKvCache implements KvCache {
 
     @Override
     public void close() {
+        if (rollbackRanges != null) tables.stopObserving(rollbackRanges);
         for (int l = 0; l < keys.length; l++) {
             if (keys[l] != null) keys[l].close();
             if (values[l] != null) values[l].close();

@@ -120,13 +120,21 @@ public final class CudaModel implements LoadedModel {
     /** On unless {@code tandem.cudaGraphs=false}, or kernel profiling is on (it cannot time launches inside a graph). */
     private boolean useGraphs;
     private long graphCaptures, graphLaunches;
-    private final Nvtx nvtx = Nvtx.get();
+    /** "verify kjv-main", "draft kjv-draft", ...: this model's NVTX ranges. */
+    private final Nvtx.Ranges ranges;
+    /** Whether this model drafts for another ({@link LoadOptions#draft()}): its passes are "draft" ranges. */
+    private final boolean drafting;
     private CompletableFuture<?> previous = CompletableFuture.completedFuture(null);
     private long passes;
     /** Recorded on {@link #stream} after each pass's work: the pass is done on the device when it is reached. */
     private final GpuEvent passDone;
 
     CudaModel(GpuDriver driver, Gemm gemm, ModelFile file, LoadOptions options) {
+        String name = nameOf(file);
+        // Before anything is allocated: a model that does not fit fails here, leaving the device as it was.
+        DeviceMemoryPlan.of(file, options, gemm != null).requireFree(driver.facts(), "model '" + name + "'");
+        this.ranges = Nvtx.get().forModel(name);
+        this.drafting = options.draft();
         this.driver = driver;
         this.gemm = gemm;
         this.c = file.config();
@@ -178,6 +186,16 @@ public final class CudaModel implements LoadedModel {
         verdict = own(driver.allocate(2 * Integer.BYTES));
         hostVerdict = own(driver.allocatePinned(2 * Integer.BYTES));
     }
+
+    /** The file name without its extension ("kjv-main-q8_0"), a folder's name as is: how ranges and messages name the model. */
+    static String nameOf(ModelFile file) {
+        String name = file.path().toAbsolutePath().normalize().getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        return dot > 0 && !java.nio.file.Files.isDirectory(file.path()) ? name.substring(0, dot) : name;
+    }
+
+    /** This model's NVTX ranges (its K/V cache names rollbacks with them). */
+    Nvtx.Ranges nvtxRanges() { return ranges; }
 
     private <T extends AutoCloseable> T own(T resource) {
         owned.add(resource);
@@ -376,12 +394,12 @@ public final class CudaModel implements LoadedModel {
         Sampling sampling = sampled == null && draw == null ? null : stageSampling(sampled, draw, batch);
         long pass = ++passes;
         int resultRows = batch.logitRows().length;
-        Nvtx.Phase phase = verify || sampled != null ? Nvtx.Phase.VERIFY : draw != null ? Nvtx.Phase.DRAFT
-                : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
+        Nvtx.Phase phase = drafting || draw != null ? Nvtx.Phase.DRAFT
+                : verify || sampled != null ? Nvtx.Phase.VERIFY : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
         CompletableFuture<Result> result = driver.call(() -> {
             // Kept draft rows are written on the draft model's stream: wait there for its latest pass (outside any graph).
             if (sampling != null && sampling.qOwner() != null) driver.wait(stream, sampling.qOwner().passDone);
-            try (Nvtx.Range range = nvtx.range(phase)) {
+            try (Nvtx.Range range = ranges.open(phase)) {
                 if (useGraphs && batch.size() <= LaunchGeometry.MAX_ROWS) replay(new GraphKey(kv, chunks, rowList(batch.logitRows()), verify, sampling), batch, chunks, kv);
                 else enqueue(batch, chunks, kv, verify, sampling, stagedInts);
             }
@@ -647,7 +665,7 @@ public final class CudaModel implements LoadedModel {
             launch(Kernel.ARGMAX, LaunchGeometry.argmax(results), logits, ids.ints(1, results), vocab);
             if (verify) {
                 // Draft tokens d1..dk are the pass's own token ids of rows 1..k, already on the device.
-                try (Nvtx.Range range = nvtx.range(Nvtx.Phase.ACCEPT)) {
+                try (Nvtx.Range range = ranges.open(Nvtx.Phase.ACCEPT)) {
                     launch(Kernel.ACCEPT_GREEDY, LaunchGeometry.acceptGreedy(), deviceInts.ints(1, Math.max(results - 1, 1)), ids, results - 1);
                 }
                 driver.copyToHost(hostIds, 0, ids.ints(0, results + 1), stream);
@@ -667,7 +685,7 @@ public final class CudaModel implements LoadedModel {
                 boolean kept = sampling.qOwner() != null;
                 DeviceBuffer q = kept ? sampling.qOwner().keptRows.floats((long) sampling.qRow() * vocab, (long) k * vocab)
                         : deviceSampling.slice(SAMPLING_META_BYTES, qBytes);
-                try (Nvtx.Range range = nvtx.range(Nvtx.Phase.ACCEPT)) {
+                try (Nvtx.Range range = ranges.open(Nvtx.Phase.ACCEPT)) {
                     driver.copyToDevice(deviceSampling.slice(0, SAMPLING_META_BYTES + (kept ? 0 : qBytes)), hostSampling, 0, stream);
                     launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(results), logits, probs, vocab,
                             sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP());

@@ -21,6 +21,12 @@ public interface GpuDriver extends AutoCloseable {
     /** One line for messages: the device, its memory, the driver. */
     String describe();
 
+    /**
+     * What the device reports now (free memory changes as models load), for {@link DeviceRequirements}; null where
+     * there is no device memory to run out of (the host emulation).
+     */
+    default DeviceFacts facts() { return null; }
+
     /** Device memory of {@code bytes} bytes, aligned for any kernel argument (at least 256 bytes). */
     DeviceBuffer allocate(long bytes);
 

@@ -43,6 +43,7 @@ public final class JCudaGpuDriver implements GpuDriver {
     private CUcontext context;
     private final Map<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
     private String description;
+    private DeviceFacts identity;
 
     /** Why this machine cannot run the CUDA backend, in one line; {@code null} when it can. Never throws. */
     public static String probe() {
@@ -77,24 +78,39 @@ public final class JCudaGpuDriver implements GpuDriver {
             throw new IllegalStateException(e);
         }
         ownerThread = made[0];
-        call(() -> {
-            JCudaDriver.setExceptionsEnabled(true);
-            JCudaDriver.cuInit(0);
-            device = new CUdevice();
-            JCudaDriver.cuDeviceGet(device, 0);
-            context = new CUcontext();
-            JCudaDriver.cuDevicePrimaryCtxRetain(context, device);
-            JCudaDriver.cuCtxSetCurrent(context);
-            CUmodule module = new CUmodule();
-            JCudaDriver.cuModuleLoadData(module, fatbin());
-            for (Kernel k : Kernel.values()) {
-                CUfunction f = new CUfunction();
-                JCudaDriver.cuModuleGetFunction(f, module, k.cudaName());
-                functions.put(k, f);
+        try {
+            call(() -> {
+                JCudaDriver.setExceptionsEnabled(true);
+                JCudaDriver.cuInit(0);
+                device = new CUdevice();
+                JCudaDriver.cuDeviceGet(device, 0);
+                identity = readFacts();
+                // Before any context or module: an sm_75 GPU would otherwise fail at cuModuleLoadData with a CUresult.
+                String unsupported = DeviceRequirements.unsupportedGpu(identity);
+                if (unsupported != null) throw new BackendUnavailableException("CUDA unavailable: " + unsupported);
+                CUcontext retained = new CUcontext();
+                JCudaDriver.cuDevicePrimaryCtxRetain(retained, device);
+                context = retained;
+                JCudaDriver.cuCtxSetCurrent(context);
+                CUmodule module = new CUmodule();
+                JCudaDriver.cuModuleLoadData(module, fatbin());
+                for (Kernel k : Kernel.values()) {
+                    CUfunction f = new CUfunction();
+                    JCudaDriver.cuModuleGetFunction(f, module, k.cudaName());
+                    functions.put(k, f);
+                }
+                description = describe(identity);
+                return null;
+            });
+        } catch (RuntimeException e) {
+            try {
+                if (context != null) run(() -> JCudaDriver.cuDevicePrimaryCtxRelease(device));
+            } catch (RuntimeException releaseFailed) {
+                e.addSuppressed(releaseFailed);
             }
-            description = deviceDescription();
-            return null;
-        });
+            owner.shutdown();
+            throw e;
+        }
     }
 
     private static byte[] fatbin() {
@@ -106,7 +122,8 @@ public final class JCudaGpuDriver implements GpuDriver {
         }
     }
 
-    private String deviceDescription() {
+    /** Device 0's name, compute capability, memory and driver; free memory is asked for by {@link #facts()}. */
+    private DeviceFacts readFacts() {
         byte[] name = new byte[256];
         JCudaDriver.cuDeviceGetName(name, name.length, device);
         int n = 0;
@@ -117,8 +134,22 @@ public final class JCudaGpuDriver implements GpuDriver {
         JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
         JCudaDriver.cuDriverGetVersion(version);
-        return new String(name, 0, n, StandardCharsets.US_ASCII) + ", sm_" + major[0] + minor[0] + ", "
-                + memory[0] / (1 << 20) + " MiB, driver for CUDA " + version[0] / 1000 + "." + version[0] % 1000 / 10;
+        return new DeviceFacts(new String(name, 0, n, StandardCharsets.US_ASCII), major[0], minor[0], -1, memory[0], version[0]);
+    }
+
+    private static String describe(DeviceFacts f) {
+        return f.name() + ", sm_" + f.major() + f.minor() + ", " + f.totalBytes() / (1 << 20) + " MiB, driver for CUDA "
+                + f.driverVersion() / 1000 + "." + f.driverVersion() % 1000 / 10;
+    }
+
+    /** {@link #readFacts()} with the free memory of this moment (cuMemGetInfo). */
+    @Override
+    public DeviceFacts facts() {
+        return call(() -> {
+            long[] free = new long[1], total = new long[1];
+            JCudaDriver.cuMemGetInfo(free, total);
+            return identity.withFree(free[0]);
+        });
     }
 
     @Override public String name() { return "cuda"; }

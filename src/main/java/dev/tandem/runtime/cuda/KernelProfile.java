@@ -202,6 +202,7 @@ public final class KernelProfile implements GpuDriver {
     // Everything else is the target's.
     @Override public String name() { return target.name(); }
     @Override public String describe() { return target.describe() + ", kernel profiling on"; }
+    @Override public DeviceFacts facts() { return target.facts(); }
     @Override public DeviceBuffer allocate(long bytes) { return target.allocate(bytes); }
     @Override public PinnedBuffer allocatePinned(long bytes) { return target.allocatePinned(bytes); }
     @Override public GpuStream createStream() { return target.createStream(); }

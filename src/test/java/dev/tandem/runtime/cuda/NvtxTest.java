@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -43,6 +44,43 @@ class NvtxTest {
             }
         }
         try (Nvtx.Range r = nvtx.range("step 1")) {
+            assertTrue(r != null);
+        }
+    }
+
+    @Test
+    void theShimBuiltFromTheNvtx3HeadersLoadsFirstAndTakesRangesAndMarks() {
+        Path shim = Nvtx.shim().orElse(null);
+        assumeTrue(shim != null, "no libtandem_nvtx.so: native-build/build-nvtx.sh found no nvtx3 headers here");
+        Nvtx nvtx = Nvtx.load(true, shim, Nvtx.LIBRARIES);
+        assertTrue(nvtx.isBound() && nvtx.describe().equals("NVTX ranges through " + shim), nvtx.describe());
+        // No profiler attached: NVTX 3 finds no injected tool and every call returns at once.
+        Nvtx.Ranges ranges = nvtx.forModel("kjv-main");
+        for (int i = 0; i < 1000; i++) {
+            try (Nvtx.Range verify = ranges.open(Nvtx.Phase.VERIFY); Nvtx.Range accept = ranges.open(Nvtx.Phase.ACCEPT)) {
+                assertTrue(verify != null && accept != null);
+            }
+        }
+        nvtx.mark("step 1");
+        assertEquals("kjv-main", ranges.model());
+    }
+
+    @Test
+    void aMissingShimFallsBackToTheNvtxLibrariesThenToNothing() {
+        Path missing = Path.of("target", "no-such-libtandem_nvtx.so");
+        Nvtx fallback = Nvtx.load(true, missing, Nvtx.LIBRARIES);
+        assertEquals(libraryInstalled(), fallback.isBound(), fallback.describe());
+        assertFalse(Nvtx.load(true, missing, List.of("libtandem-no-such-nvtx.so.1")).isBound());
+    }
+
+    @Test
+    void rangesAreNamedByPhaseAndModel() {
+        assertEquals("verify kjv-main", Nvtx.label(Nvtx.Phase.VERIFY, "kjv-main"));
+        assertEquals("draft kjv-draft", Nvtx.label(Nvtx.Phase.DRAFT, "kjv-draft"));
+        assertEquals("rollback kjv-main", Nvtx.label(Nvtx.Phase.ROLLBACK, "kjv-main"));
+        Nvtx.Ranges off = Nvtx.load(false, Nvtx.LIBRARIES).forModel("m");
+        assertFalse(off.isBound());
+        try (Nvtx.Range r = off.open(Nvtx.Phase.PREFILL)) {
             assertTrue(r != null);
         }
     }
