@@ -75,14 +75,27 @@ template <int kThreads> __device__ __forceinline__ float block_max(float v, floa
 __device__ __forceinline__ uint16_t load_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
 __device__ __forceinline__ uint4 load_16(const uint8_t* p) { return *reinterpret_cast<const uint4*>(p); }
 
-// Weight formats. Each splits a row into units of kUnit consecutive elements and decodes unit u of a row
-// into floats (the ggml block layouts: https://github.com/ggml-org/ggml, ggml-common.h). rowBytes(K) is the
-// byte length of a row of K elements; K must be a multiple of kUnit (and of the format's block size).
+// Byte i (0..15) of four words.
+__device__ __forceinline__ int word_byte(const unsigned* words, int i) { return (int) ((words[i / 4] >> (8 * (i % 4))) & 0xffu); }
+
+// Half h (bytes 16h..16h+15) of group g of a half-split array of `groups` 32-byte groups (all first halves, then
+// all second halves; see dev.tandem.runtime.cuda.WeightLayout), as 4 words: lanes reading consecutive groups read
+// contiguous memory. A format decodes one half before loading the next, which keeps fewer registers live.
+__device__ __forceinline__ void load_half(const uint8_t* array, int groups, int g, int h, unsigned* words) {
+    uint4 v = load_16(array + 16 * ((size_t) h * groups + g));
+    words[0] = v.x; words[1] = v.y; words[2] = v.z; words[3] = v.w;
+}
+
+// Weight formats. Each splits a row into units of kUnit consecutive elements and decodes unit u of a row of k
+// elements into floats. rowBytes(k) is the distance between rows; k must be a multiple of kUnit (and of the
+// format's block size). Rows are 16-byte aligned. F32, F16, BF16, Q4_K and Q5_K rows are the ggml block bytes
+// (https://github.com/ggml-org/ggml, ggml-common.h); Q8_0, Q4_0 and Q6_K rows hold the same values repacked at
+// upload so that quants load 16 bytes at a time: the layouts are defined in dev.tandem.runtime.cuda.WeightLayout.
 
 struct F32 {
     static constexpr int kUnit = 8;
     static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) k * 4; }
-    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+    static __device__ __forceinline__ void decode(const uint8_t* row, int, int u, float* w) {
         const float4* p = reinterpret_cast<const float4*>(row + (size_t) u * 32);
         float4 a = p[0], b = p[1];
         w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w;
@@ -102,7 +115,7 @@ __device__ __forceinline__ void split_halves(uint4 v, uint16_t* h) {
 struct F16 {
     static constexpr int kUnit = 8;
     static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) k * 2; }
-    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+    static __device__ __forceinline__ void decode(const uint8_t* row, int, int u, float* w) {
         uint16_t h[8];
         split_halves(load_16(row + (size_t) u * 16), h);
 #pragma unroll
@@ -113,7 +126,7 @@ struct F16 {
 struct BF16 {
     static constexpr int kUnit = 8;
     static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) k * 2; }
-    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+    static __device__ __forceinline__ void decode(const uint8_t* row, int, int u, float* w) {
         uint16_t h[8];
         split_halves(load_16(row + (size_t) u * 16), h);
 #pragma unroll
@@ -121,38 +134,38 @@ struct BF16 {
     }
 };
 
-// Q8_0: 34-byte blocks {f16 d; int8 q[32]}, value = d * q. Blocks are only 2-byte aligned: 16-bit loads.
+__device__ __forceinline__ size_t align16(size_t bytes) { return (bytes + 15) & ~(size_t) 15; }
+
+// Q8_0: blocks of 32 {f16 d; int8 q[32]}, value = d * q. Read from the repacked row (WeightLayout).
 struct Q8_0 {
     static constexpr int kUnit = 32;
-    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 32) * 34; }
-    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
-        const uint8_t* b = row + (size_t) u * 34;
-        float d = half_to_float(load_u16(b));
+    static __device__ __forceinline__ size_t rowBytes(int k) { return align16((size_t) k + (size_t) (k / 32) * 2); }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int k, int u, float* w) {
+        float d = half_to_float(load_u16(row + k + 2 * (size_t) u));
 #pragma unroll
-        for (int i = 0; i < 16; ++i) {
-            uint16_t two = load_u16(b + 2 + 2 * i);
-            w[2 * i] = d * (float) (int8_t) (two & 0xff);
-            w[2 * i + 1] = d * (float) (int8_t) (two >> 8);
+        for (int h = 0; h < 2; ++h) {
+            unsigned q[4];
+            load_half(row, k / 32, u, h, q);
+#pragma unroll
+            for (int i = 0; i < 16; ++i) w[16 * h + i] = d * (float) (int8_t) word_byte(q, i);
         }
     }
 };
 
-// Q4_0: 18-byte blocks {f16 d; uint8 q[16]}; element j < 16 is the low nibble of q[j], element j + 16 its
-// high nibble; value = d * (nibble - 8).
+// Q4_0: blocks of 32 {f16 d; uint8 q[16]}; element j < 16 is the low nibble of q[j], element j + 16 its high
+// nibble; value = d * (nibble - 8). Read from the repacked row (WeightLayout).
 struct Q4_0 {
     static constexpr int kUnit = 32;
-    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 32) * 18; }
-    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
-        const uint8_t* b = row + (size_t) u * 18;
-        float d = half_to_float(load_u16(b));
+    static __device__ __forceinline__ size_t rowBytes(int k) { return align16((size_t) (k / 2) + (size_t) (k / 32) * 2); }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int k, int u, float* w) {
+        uint4 v = load_16(row + 16 * (size_t) u);
+        unsigned q[4] = {v.x, v.y, v.z, v.w};
+        float d = half_to_float(load_u16(row + k / 2 + 2 * (size_t) u));
 #pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            uint16_t two = load_u16(b + 2 + 2 * i);
-            int q0 = two & 0xff, q1 = two >> 8;
-            w[2 * i] = d * (float) ((q0 & 0xf) - 8);
-            w[2 * i + 1] = d * (float) ((q1 & 0xf) - 8);
-            w[2 * i + 16] = d * (float) ((q0 >> 4) - 8);
-            w[2 * i + 17] = d * (float) ((q1 >> 4) - 8);
+        for (int j = 0; j < 16; ++j) {
+            int byte = word_byte(q, j);
+            w[j] = d * (float) ((byte & 0xf) - 8);
+            w[j + 16] = d * (float) ((byte >> 4) - 8);
         }
     }
 };
@@ -172,7 +185,7 @@ struct Q4_K {
             m = (s[c + 4] >> 4) | ((s[c] >> 6) << 4);
         }
     }
-    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+    static __device__ __forceinline__ void decode(const uint8_t* row, int, int u, float* w) {
         const uint8_t* b = row + (size_t) (u >> 3) * 144;
         int c = u & 7;
         float d = half_to_float(load_u16(b));
@@ -202,7 +215,7 @@ struct Q4_K {
 struct Q5_K {
     static constexpr int kUnit = 32;
     static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 256) * 176; }
-    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
+    static __device__ __forceinline__ void decode(const uint8_t* row, int, int u, float* w) {
         const uint8_t* b = row + (size_t) (u >> 3) * 176;
         int c = u & 7;
         float d = half_to_float(load_u16(b));
@@ -229,31 +242,34 @@ struct Q5_K {
     }
 };
 
-// Q6_K: 210-byte super-blocks of 256 {uint8 ql[128]; uint8 qh[64]; int8 scales[16]; f16 d}. In each half
-// (128 elements) n, quarter k (32 elements) takes 4 low bits from ql[64n + 32(k&1) + l] (low nibble for
-// k < 2, high for k >= 2) and 2 high bits from qh[32n + l] >> 2k; value = d * scales[8n + 2k + l/16] * (q - 32).
-// A unit is one quarter. Super-blocks are 2-byte aligned only: 16-bit loads.
+// Q6_K: super-blocks of 256 {uint8 ql[128]; uint8 qh[64]; int8 scales[16]; f16 d}. In each half (128 elements)
+// n, quarter j (32 elements) takes 4 low bits from ql[64n + 32(j&1) + l] (low nibble for j < 2, high for j >= 2)
+// and 2 high bits from qh[32n + l] >> 2j; value = d * scales[8n + 2j + l/16] * (q - 32). A unit is one quarter:
+// unit u is quarter u&3 of half (u>>2)&1 of super-block u>>3. Read from the repacked row (WeightLayout): the
+// quarter's ql bytes are group 4s + 2n + (j&1) of the ql array, its qh bytes group 2s + n of the qh array.
 struct Q6_K {
     static constexpr int kUnit = 32;
-    static __device__ __forceinline__ size_t rowBytes(int k) { return (size_t) (k / 256) * 210; }
-    static __device__ __forceinline__ void decode(const uint8_t* row, int u, float* w) {
-        const uint8_t* b = row + (size_t) (u >> 3) * 210;
-        int n = (u & 7) >> 2, k = u & 3;
-        const uint8_t* ql = b + 64 * n + 32 * (k & 1);
-        const uint8_t* qh = b + 128 + 32 * n;
-        const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * n + 2 * k);
-        float d = half_to_float(load_u16(b + 208));
-        float s0 = d * (float) sc[0], s1 = d * (float) sc[1];
-        int lowShift = k < 2 ? 0 : 4, highShift = 2 * k;
+    static __device__ __forceinline__ size_t rowBytes(int k) {
+        return align16((size_t) (k / 2) + (size_t) (k / 4) + (size_t) (k / 16) + (size_t) (k / 256) * 2);
+    }
+    static __device__ __forceinline__ void decode(const uint8_t* row, int k, int u, float* w) {
+        int s = u >> 3, n = (u >> 2) & 1, quarter = u & 3;
+        const uint8_t* scales = row + k / 2 + k / 4;
+        uint16_t sc = load_u16(scales + 2 * (size_t) u);
+        float d = half_to_float(load_u16(scales + k / 16 + 2 * (size_t) s));
+        float s0 = d * (float) (int8_t) (sc & 0xff), s1 = d * (float) (int8_t) (sc >> 8);
+        int lowShift = quarter < 2 ? 0 : 4, highShift = 2 * quarter;
 #pragma unroll
-        for (int i = 0; i < 16; ++i) {
-            uint16_t lo = load_u16(ql + 2 * i), hi = load_u16(qh + 2 * i);
+        for (int h = 0; h < 2; ++h) {  // elements 16h..16h+15, scale s0 then s1
+            unsigned q[4], hi[4];
+            load_half(row, k / 64, 4 * s + 2 * n + (quarter & 1), h, q);
+            load_half(row + k / 2, k / 128, 2 * s + n, h, hi);
 #pragma unroll
-            for (int j = 0; j < 2; ++j) {
-                int l = 2 * i + j;
-                int q = (((lo >> (8 * j)) >> lowShift) & 0xf) | ((((hi >> (8 * j)) >> highShift) & 3) << 4);
-                w[l] = (l < 16 ? s0 : s1) * (float) (q - 32);
+            for (int j = 0; j < 4; ++j) {  // four 6-bit values a word, assembled bytewise in place
+                q[j] = ((q[j] >> lowShift) & 0x0f0f0f0fu) | (((hi[j] >> highShift) & 0x03030303u) << 4);
             }
+#pragma unroll
+            for (int i = 0; i < 16; ++i) w[16 * h + i] = (h == 0 ? s0 : s1) * (float) (word_byte(q, i) - 32);
         }
     }
 };

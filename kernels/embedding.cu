@@ -14,7 +14,7 @@ __device__ __forceinline__ void embedding(const uint8_t* __restrict__ W, const i
     for (int u = threadIdx.x; u < units; u += blockDim.x) {
         float w[Format::kUnit];
         if (token >= 0 && token < N) {
-            Format::decode(W + (size_t) token * Format::rowBytes(K), u, w);
+            Format::decode(W + (size_t) token * Format::rowBytes(K), K, u, w);
         } else {
 #pragma unroll
             for (int i = 0; i < Format::kUnit; ++i) w[i] = 0.0f;

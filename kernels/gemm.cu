@@ -19,7 +19,7 @@ __device__ __forceinline__ void dequantize16(const uint8_t* __restrict__ W, uint
     const int units = K / Format::kUnit;
     for (int u = threadIdx.x; u < units; u += blockDim.x) {
         float w[Format::kUnit];
-        Format::decode(row, u, w);
+        Format::decode(row, K, u, w);
 #pragma unroll
         for (int i = 0; i < Format::kUnit; ++i) dst[(size_t) u * Format::kUnit + i] = narrow(w[i], bf16);
     }

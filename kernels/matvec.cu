@@ -3,7 +3,8 @@
 // partition depends on K only), adds unit dot products into one accumulator per activation row in unit
 // order, and the warp combines lanes with a fixed xor butterfly. So y[r][o] has the same bits whatever R is.
 //
-// Launch: block (128), grid (ceil(N / 4)); no dynamic shared memory. W rows are rowBytes(K) apart; x is
+// Launch: block (128), grid (ceil(N / 4)); no dynamic shared memory. W is in the device layout
+// (dev.tandem.runtime.cuda.WeightLayout), rows rowBytes(K) apart; x is
 // [R][K] floats, y is [R][N] floats; K must be a multiple of the format's unit (8 for float types, 256 for
 // K-quants, 32 otherwise); W and x 16-byte aligned. Activations are F32 for every format: quantised weights
 // are decoded to floats in registers.
@@ -26,7 +27,7 @@ __device__ __forceinline__ void matvec(const uint8_t* __restrict__ W, const floa
     int units = K / Format::kUnit;
     for (int u = lane(); u < units; u += kWarp) {
         float w[Format::kUnit];
-        Format::decode(row, u, w);
+        Format::decode(row, K, u, w);
 #pragma unroll
         for (int r = 0; r < kMaxRows; ++r) {
             if (r < R) {

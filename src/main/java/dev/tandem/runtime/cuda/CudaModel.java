@@ -36,7 +36,8 @@ import java.util.concurrent.CompletionStage;
  * <p>Bitwise contract: every kernel reduces in an order fixed by the reduction length, so a row's logits have
  * the same bits whatever the other rows of its pass (see {@code kernels/README.md}).
  *
- * <p>Weights are uploaded once, as the file stores them (ggml block bytes); norms and biases as floats. The K/V
+ * <p>Weights are uploaded once, in the {@link WeightLayout} (the file's block bytes, or for Q8_0, Q4_0 and Q6_K the
+ * same values repacked so that quants load 16 bytes at a time); norms and biases as floats. The K/V
  * cache holds F32, F16 or BF16 ({@link LoadOptions#kvType()}); 16-bit values are rounded to nearest even when
  * appended, as the CPU backend does.
  *
@@ -204,7 +205,7 @@ public final class CudaModel implements LoadedModel {
 
     private DeviceBuffer floats(long count) { return own(driver.allocate(count * Float.BYTES)); }
 
-    /** A weight matrix as stored; fails, naming the tensor, when no kernel reads its type or shape. */
+    /** A weight matrix in the device layout ({@link WeightLayout}); fails, naming the tensor, when no kernel reads its type or shape. */
     private Matrix matrix(DeviceUpload upload, Tensor t, boolean isEmbedding) {
         Kernel kernel;
         try {
@@ -220,7 +221,7 @@ public final class CudaModel implements LoadedModel {
             throw new UnsupportedWeightException("tensor '" + t.name() + "' (" + t.type() + ") has rows of " + t.columns()
                     + " elements; the CUDA kernels need a multiple of " + unit);
         }
-        DeviceBuffer data = own(upload.copy(t.data().asSlice(0, t.byteSize())));
+        DeviceBuffer data = own(upload.matrix(t.type(), t.data(), t.rows(), t.columns()));
         return new Matrix(t.name(), t.type(), data, t.columns(), t.rows(), kernel);
     }
 

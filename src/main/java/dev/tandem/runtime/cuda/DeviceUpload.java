@@ -1,5 +1,7 @@
 package dev.tandem.runtime.cuda;
 
+import dev.tandem.model.TensorType;
+
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -34,6 +36,29 @@ final class DeviceUpload implements AutoCloseable {
     }
 
     DeviceBuffer copy(float[] values) { return copy(MemorySegment.ofArray(values)); }
+
+    /**
+     * A new device buffer holding a weight matrix of {@code rows} rows of {@code k} elements, stored in {@code src}
+     * as the file has it, in the device layout ({@link WeightLayout}): rows are repacked straight into the staging
+     * buffer, a whole number of rows at a time.
+     */
+    DeviceBuffer matrix(TensorType type, MemorySegment src, int rows, int k) {
+        if (!WeightLayout.repacked(type)) return copy(src.asSlice(0, type.bytesFor((long) rows * k)));
+        long srcRow = type.bytesFor(k), dstRow = WeightLayout.rowBytes(type, k);
+        long perPiece = STAGING_BYTES / dstRow;
+        if (perPiece == 0) throw new IllegalArgumentException("a " + type + " row of " + k + " elements does not fit the upload's staging buffer");
+        DeviceBuffer dst = driver.allocate(rows * dstRow);
+        for (long row = 0; row < rows; ) {
+            long n = Math.min(perPiece, rows - row);
+            for (long i = 0; i < n; i++) {
+                WeightLayout.repackRow(type, src, (row + i) * srcRow, staging.segment(), i * dstRow, k);
+            }
+            driver.copyToDevice(dst.slice(row * dstRow, n * dstRow), staging, 0, stream);
+            driver.synchronize(stream);
+            row += n;
+        }
+        return dst;
+    }
 
     @Override
     public void close() { staging.close(); }

@@ -19,14 +19,14 @@ class ElementwiseKernelTest extends KernelTestSupport {
 
     /** Each output row is the token's decoded row, to float rounding of the scale products (1e-6 of the row's largest value). */
     @ParameterizedTest
-    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
     void embeddingGathersDecodedRows(TensorType type) {
         int k = 512, vocab = 11;
         Random random = new Random(3 + type.ordinal());
         byte[] w = ReferenceWeights.random(type, vocab, k, random);
         int[] tokens = {4, 0, 10, 4, 7};
         MemorySegment out = floats(tokens.length * k);
-        kernels.launch(Kernel.embedding(type), LaunchGeometry.embedding(type, k, tokens.length), bytes(w), ints(tokens), out, k, vocab);
+        kernels.launch(Kernel.embedding(type), LaunchGeometry.embedding(type, k, tokens.length), weights(type, w, vocab, k), ints(tokens), out, k, vocab);
         float[] got = read(out, tokens.length * k);
         for (int r = 0; r < tokens.length; r++) {
             double[] row = ReferenceWeights.decode(type, w, tokens[r], k);
@@ -34,6 +34,30 @@ class ElementwiseKernelTest extends KernelTestSupport {
             double[] mag = new double[k];
             Arrays.fill(mag, max);
             assertClose(type + " embedding row " + r, row, Arrays.copyOfRange(got, r * k, (r + 1) * k), mag, 1e-6);
+        }
+    }
+
+    /**
+     * On the host emulation (float operations as Java's, no FMA contraction) an embedding row has exactly the bits of
+     * the CPU backend's dequantisation of the stored row ({@link TensorType#dequantize}); a token outside the
+     * vocabulary gives zeros.
+     */
+    @ParameterizedTest
+    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
+    void embeddingRowsAreTheCpuDequantisationBitForBit(TensorType type) {
+        int k = 768, vocab = 9;
+        byte[] w = ReferenceWeights.random(type, vocab, k, new Random(31 + type.ordinal()));
+        int[] tokens = {8, 0, 3, -1, 9};
+        MemorySegment out = floats(tokens.length * k);
+        kernels.launch(Kernel.embedding(type), LaunchGeometry.embedding(type, k, tokens.length), weights(type, w, vocab, k), ints(tokens), out, k, vocab);
+        float[] got = read(out, tokens.length * k);
+        for (int r = 0; r < tokens.length; r++) {
+            float[] expected = new float[k];
+            if (tokens[r] >= 0 && tokens[r] < vocab) type.dequantize(MemorySegment.ofArray(w), tokens[r] * type.bytesFor(k), expected, 0, k);
+            for (int i = 0; i < k; i++) {
+                assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(got[r * k + i]),
+                        type + " embedding of token " + tokens[r] + ", element " + i + ": expected " + expected[i] + ", got " + got[r * k + i]);
+            }
         }
     }
 

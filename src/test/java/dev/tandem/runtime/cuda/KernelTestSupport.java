@@ -3,6 +3,8 @@ package dev.tandem.runtime.cuda;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.tandem.model.TensorType;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -46,6 +48,14 @@ abstract class KernelTestSupport {
         MemorySegment s = arena.allocate(values.length, 64);
         MemorySegment.copy(values, 0, s, ValueLayout.JAVA_BYTE, 0, values.length);
         return s;
+    }
+
+    /** {@code rows} rows of {@code k} elements of {@code type}, given as the file stores them, in the device layout. */
+    protected MemorySegment weights(TensorType type, byte[] stored, int rows, int k) {
+        long storedRow = type.bytesFor(k), deviceRow = WeightLayout.rowBytes(type, k);
+        MemorySegment in = MemorySegment.ofArray(stored), out = arena.allocate(rows * deviceRow, 64);
+        for (int r = 0; r < rows; r++) WeightLayout.repackRow(type, in, r * storedRow, out, r * deviceRow, k);
+        return out;
     }
 
     protected static float[] read(MemorySegment s, int count) {

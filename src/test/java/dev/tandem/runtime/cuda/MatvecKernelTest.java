@@ -20,7 +20,7 @@ class MatvecKernelTest extends KernelTestSupport {
 
     /** Each y[r][o] is within 1e-5 x sum|w x| of the double-precision dot of the decoded row and x. */
     @ParameterizedTest
-    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
     void matchesScalarReferenceForSeventeenRows(TensorType type) {
         Random random = new Random(42 + type.ordinal());
         byte[] w = ReferenceWeights.random(type, N, K, random);
@@ -45,7 +45,7 @@ class MatvecKernelTest extends KernelTestSupport {
 
     /** The bitwise contract: row r's outputs have the same bits whether the launch has 1, 2, 5 or 17 rows. */
     @ParameterizedTest
-    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
     void rowsHaveIdenticalBitsWhateverTheRowCount(TensorType type) {
         Random random = new Random(7 + type.ordinal());
         byte[] w = ReferenceWeights.random(type, N, K, random);
@@ -69,7 +69,7 @@ class MatvecKernelTest extends KernelTestSupport {
     }
 
     private float[] run(TensorType type, byte[] w, float[] x, int rows) {
-        MemorySegment wSeg = bytes(w), xSeg = floats(x), ySeg = floats(rows * N);
+        MemorySegment wSeg = weights(type, w, N, K), xSeg = floats(x), ySeg = floats(rows * N);
         kernels.launch(Kernel.matvec(type), LaunchGeometry.matvec(type, K, N, rows), wSeg, xSeg, ySeg, K, N, rows);
         return read(ySeg, rows * N);
     }

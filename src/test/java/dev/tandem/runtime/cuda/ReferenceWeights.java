@@ -24,7 +24,7 @@ final class ReferenceWeights {
                 case F16 -> putShort(data, o, Float.floatToFloat16(random.nextFloat() * 2 - 1));
                 case BF16 -> putShort(data, o, (short) (Float.floatToRawIntBits(random.nextFloat() * 2 - 1) >>> 16));
                 case Q8_0, Q4_0 -> putShort(data, o, Float.floatToFloat16(0.001f + 0.02f * random.nextFloat()));
-                case Q4_K -> {
+                case Q4_K, Q5_K -> {
                     putShort(data, o, Float.floatToFloat16(0.0005f + 0.005f * random.nextFloat()));
                     putShort(data, o + 2, Float.floatToFloat16(0.0005f + 0.005f * random.nextFloat()));
                 }
@@ -78,6 +78,24 @@ final class ReferenceWeights {
                         int[] lo = scaleMin(data, scales, 2 * g), hi = scaleMin(data, scales, 2 * g + 1);
                         for (int l = 0; l < 32; l++) y[out + l] = d * lo[0] * (data[qs + 32 * g + l] & 0xf) - dmin * lo[1];
                         for (int l = 0; l < 32; l++) y[out + 32 + l] = d * hi[0] * ((data[qs + 32 * g + l] & 0xff) >> 4) - dmin * hi[1];
+                        out += 64;
+                    }
+                }
+            }
+            case Q5_K -> {
+                for (int b = 0; b < k / 256; b++) {
+                    int o = base + 176 * b;
+                    double d = half(data, o), dmin = half(data, o + 2);
+                    int scales = o + 4, qh = o + 16, qs = o + 48;
+                    int out = 256 * b;
+                    // as Q4_K, plus a fifth bit: bit 2g of qh[l] for the low nibbles of group g, bit 2g + 1 for the high
+                    for (int g = 0; g < 4; g++) {
+                        int[] lo = scaleMin(data, scales, 2 * g), hi = scaleMin(data, scales, 2 * g + 1);
+                        for (int l = 0; l < 32; l++) {
+                            int q = data[qs + 32 * g + l] & 0xff, h = data[qh + l] & 0xff;
+                            y[out + l] = d * lo[0] * ((q & 0xf) + 16 * ((h >> (2 * g)) & 1)) - dmin * lo[1];
+                            y[out + 32 + l] = d * hi[0] * ((q >> 4) + 16 * ((h >> (2 * g + 1)) & 1)) - dmin * hi[1];
+                        }
                         out += 64;
                     }
                 }
