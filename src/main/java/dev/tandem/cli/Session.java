@@ -98,11 +98,11 @@ final class Session implements AutoCloseable {
     /**
      * Speculative decoding with {@code policy}: on a CUDA backend ("cuda", "cuda-host") with a draft model and a fixed
      * policy, the draft drafts ahead on its own stream while the main model verifies ({@link DraftAheadGenerator},
-     * drafts of the policy's draft-max); otherwise, and on the CPU, {@link SpeculativeGenerator}.
+     * with the policy's draft-max, draft-min and p-min); otherwise, and on the CPU, {@link SpeculativeGenerator}.
      */
     Generator speculative(DraftPolicy policy, SamplerSettings settings) {
-        if (draft != null && backend.name().startsWith("cuda") && policy instanceof DraftPolicy.Fixed) {
-            return new DraftAheadGenerator(main, draft, policy.draftMax(), settings);
+        if (draft != null && backend.name().startsWith("cuda") && policy instanceof DraftPolicy.Fixed fixed) {
+            return new DraftAheadGenerator(main, draft, fixed, settings);
         }
         return new SpeculativeGenerator(main, draftOptions.ngram() ? new NgramDrafter() : new ModelDrafter(draft), policy, settings);
     }

@@ -50,7 +50,7 @@ public final class ModelDrafter implements Drafter {
         private final Sampler sampler;
         private final float[] logits;
         /** Ids below this are shared with the main model; the rest of the draft's logits are masked. */
-        private final int shared;
+        private final int shared, draftVocabulary;
         private final boolean greedy;
         /** Positions [0, valid) of the draft's storage hold the context's tokens. */
         private int valid;
@@ -65,7 +65,7 @@ public final class ModelDrafter implements Drafter {
             this.kv = common != null ? common : draft.createKvCache(c.tables());
             this.batches = new BatchArrays(c.sequence(), c.draftMax() + 1);
             this.sampler = new Sampler(c.sampler(), c.vocabularySize());
-            int draftVocabulary = draft.config().vocabularySize();
+            this.draftVocabulary = draft.config().vocabularySize();
             this.logits = new float[Math.max(draftVocabulary, c.vocabularySize())];
             this.shared = Math.min(draftVocabulary, c.vocabularySize());
             this.greedy = c.sampler().isGreedy();
@@ -84,18 +84,24 @@ public final class ModelDrafter implements Drafter {
             if (max <= 0) return;
             // Positions written: the unseen context tokens up to length-1, then drafts 1..max-1 at length.. .
             tables.reserve(c.sequence(), length + max - 1);
-            ForwardResult r = join(draft.forwardAsync(batches.of(context, valid, length - valid, valid, false), kv));
+            // At least context[length-1] runs, for its logits; a draft that ran ahead may hold more than that.
+            int from = Math.min(valid, length - 1);
+            ForwardResult r = join(draft.forwardAsync(batches.of(context, from, length - from, from, false), kv));
             valid = length;
             for (int i = 0; ; i++) {
-                r.copyLogits(0, logits);
                 Distribution q = out.next();
                 int token;
-                float top;
-                if (greedy) {
+                float top = 1f;
+                if (greedy && pMin <= 0 && shared == draftVocabulary) {
+                    token = r.argmax(0);         // no logits needed: on CUDA only the id crosses to the host
+                    q.setOneHot(token);
+                } else if (greedy) {
+                    r.copyLogits(0, logits);
                     token = Sampler.argmax(logits, shared);
-                    top = pMin > 0 ? Sampler.topProbability(logits, shared) : 1f;
+                    if (pMin > 0) top = Sampler.topProbability(logits, shared);
                     q.setOneHot(token);
                 } else {
+                    r.copyLogits(0, logits);
                     sampler.fill(logits, shared, context, length + i, q);
                     top = q.p(q.top());
                     token = q.sample(c.random());

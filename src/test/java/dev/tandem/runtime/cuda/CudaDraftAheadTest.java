@@ -1,6 +1,7 @@
 package dev.tandem.runtime.cuda;
 
 import dev.tandem.decode.DraftAheadGenerator;
+import dev.tandem.decode.DraftPolicy;
 import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.PlainGenerator;
 import dev.tandem.decode.SamplerSettings;
@@ -86,6 +87,24 @@ class CudaDraftAheadTest {
             int[] got = new DraftAheadGenerator(main, draft, draftMax, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(TOKENS)).tokens();
             if (!Arrays.equals(expected, got)) {
                 failures.add(String.format("'%s' draft-max %d: first %d of %d match", g.prompt(), draftMax, ReferenceRecords.matchingPrefix(got, expected), TOKENS));
+            }
+        }
+        assertEquals(List.of(), failures);
+    }
+
+    /**
+     * With the CLI's default p-min (0.75) and a draft-min, drafts are cut where the draft is unsure and short ones
+     * are not verified; the tokens are still plain decoding's (the reference's greedy tokens).
+     */
+    @Test
+    void greedyDraftAheadWithPMinAndDraftMinEqualsPlainDecoding() {
+        List<String> failures = new ArrayList<>();
+        for (DraftPolicy.Fixed policy : List.of(new DraftPolicy.Fixed(4, 2, 0.75f), new DraftPolicy.Fixed(8, 0, 0.5f))) {
+            Generation g = refs.get(policy.draftMax() == 4 ? 1 : 2);
+            int[] expected = Arrays.copyOf(g.tokens(), TOKENS);
+            int[] got = new DraftAheadGenerator(main, draft, policy, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(TOKENS)).tokens();
+            if (!Arrays.equals(expected, got)) {
+                failures.add(String.format("'%s' %s: first %d of %d match", g.prompt(), policy, ReferenceRecords.matchingPrefix(got, expected), TOKENS));
             }
         }
         assertEquals(List.of(), failures);

@@ -1,0 +1,153 @@
+package dev.tandem.decode;
+
+import dev.tandem.model.ModelConfig;
+import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.ForwardResult;
+import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.PagedKvCache;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@link DraftAheadGenerator} honours the fixed policy's draft-p-min and draft-min as {@link SpeculativeGenerator}
+ * does (llama.cpp's speculative example): a draft stops before the first token the draft model is less sure of
+ * than p-min, and under greedy decoding a draft shorter than draft-min is not verified (a plain step instead).
+ * Greedy output stays plain decoding's. Checked on 6-token table models, whose draft confidences can be read
+ * off the table, by watching the main model's verification passes.
+ */
+class DraftAheadLimitsTest {
+    static final int V = 6, TOKENS = 40;
+    static final int[] PROMPT = {1, 2};
+
+    @Test
+    void pMinOneDraftsNothingAndDecodesPlainly() {
+        for (int seed = 0; seed < 10; seed++) {
+            TableModel m = new TableModel(V, TableModel.randomTable(V, 100 + seed, 2f), 0);
+            TableModel d = new TableModel(V, TableModel.perturbed(m.table, 200 + seed, 0.3f), 0);
+            int[] plain = new PlainGenerator(m, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS)).tokens();
+            GenerationResult r = new DraftAheadGenerator(m, d, new DraftPolicy.Fixed(4, 0, 1f), SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS));
+            assertArrayEquals(plain, r.tokens(), "table seed " + seed);
+            // No row of a random table is one-hot, so no token reaches probability 1.
+            assertEquals(0, r.stats().draftedTokens(), "table seed " + seed);
+            assertEquals(0, r.stats().verificationPasses(), "table seed " + seed);
+        }
+    }
+
+    /**
+     * Every verified draft token was the draft's choice with top probability at least p-min, and a draft shorter
+     * than the tokens allowed ends where the draft's next choice falls below p-min.
+     */
+    @Test
+    void draftsStopWhereTheDraftIsLessSureThanPMin() {
+        int verified = 0, stoppedEarly = 0;
+        for (int seed = 0; seed < 20; seed++) {
+            TableModel m = new TableModel(V, TableModel.randomTable(V, 100 + seed, 2f), 0);
+            TableModel d = new TableModel(V, TableModel.perturbed(m.table, 200 + seed, 0.3f), 0);
+            int[] plain = new PlainGenerator(m, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS)).tokens();
+            for (float pMin : new float[] {0.3f, 0.5f}) {
+                for (int draftMax : new int[] {2, 5}) {
+                    Watched main = new Watched(m);
+                    String what = "table seed " + seed + ", p-min " + pMin + ", draft-max " + draftMax;
+                    GenerationResult r = new DraftAheadGenerator(main, d, new DraftPolicy.Fixed(draftMax, 0, pMin), SamplerSettings.greedy())
+                            .generate(PROMPT, GenerationLimits.of(TOKENS));
+                    assertArrayEquals(plain, r.tokens(), what);
+                    StatsChecks.assertConsistent(r.stats());
+                    int[] context = concat(PROMPT, r.tokens());
+                    for (Batch b : main.verifications) {
+                        int n = b.positions()[0] + 1, k = b.size() - 1;
+                        for (int i = 1; i <= k; i++) {
+                            assertTrue(confidence(d, context, b, i - 1) >= pMin, what + ": draft token " + i + " of the draft at " + n);
+                        }
+                        int limit = Math.min(draftMax, TOKENS - (n - PROMPT.length) - 1);
+                        if (k < limit) {
+                            stoppedEarly++;
+                            assertTrue(confidence(d, context, b, k) < pMin, what + ": the draft of " + k + " at " + n + " stopped early");
+                        }
+                        verified++;
+                    }
+                }
+            }
+        }
+        assertTrue(verified > 0 && stoppedEarly > 0, verified + " drafts verified, " + stoppedEarly + " stopped early");
+    }
+
+    @Test
+    void greedyDraftsShorterThanDraftMinAreNotVerified() {
+        long ignored = 0;
+        for (int seed = 0; seed < 20; seed++) {
+            TableModel m = new TableModel(V, TableModel.randomTable(V, 100 + seed, 2f), 0);
+            TableModel d = new TableModel(V, TableModel.perturbed(m.table, 200 + seed, 0.3f), 0);
+            int[] plain = new PlainGenerator(m, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS)).tokens();
+            Watched main = new Watched(m);
+            GenerationResult r = new DraftAheadGenerator(main, d, new DraftPolicy.Fixed(4, 3, 0.4f), SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS));
+            assertArrayEquals(plain, r.tokens(), "table seed " + seed);
+            StatsChecks.assertConsistent(r.stats());
+            for (Batch b : main.verifications) assertTrue(b.size() - 1 >= 3, "table seed " + seed + ": a draft of " + (b.size() - 1) + " was verified");
+            ignored += r.stats().ignoredTokens();
+        }
+        assertTrue(ignored > 0, "some drafts should have been too short");
+    }
+
+    @Test
+    void greedyWithPMinAndDraftMinEqualsPlainOnAsynchronousModels() {
+        for (int seed = 0; seed < 10; seed++) {
+            TableModel m = new TableModel(V, TableModel.randomTable(V, 300 + seed, 2f), 0);
+            TableModel d = new TableModel(V, TableModel.perturbed(m.table, 400 + seed, seed % 2 == 0 ? 0.3f : 1.5f), 0);
+            int[] plain = new PlainGenerator(m, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS)).tokens();
+            try (TableModel asyncMain = new TableModel(V, m.table, 1); TableModel asyncDraft = new TableModel(V, d.table, 1)) {
+                for (DraftPolicy.Fixed policy : List.of(DraftPolicy.Fixed.defaults(), new DraftPolicy.Fixed(3, 2, 0.5f), new DraftPolicy.Fixed(6, 6, 0.2f))) {
+                    GenerationResult r = new DraftAheadGenerator(asyncMain, asyncDraft, policy, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS));
+                    assertArrayEquals(plain, r.tokens(), "table seed " + seed + ", " + policy);
+                    StatsChecks.assertConsistent(r.stats());
+                }
+            }
+        }
+    }
+
+    /** The draft model's top probability for the token after batch row {@code row} (row 0: the main model's last token). */
+    private static float confidence(TableModel draft, int[] context, Batch b, int row) {
+        int pos = b.positions()[row];
+        int before = row > 0 ? b.tokens()[row - 1] : pos > 0 ? context[pos - 1] : 0;
+        float[] logits = new float[V];
+        for (int t = 0; t < V; t++) logits[t] = draft.logit(before, b.tokens()[row], t);
+        return Sampler.topProbability(logits, V);
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] c = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
+    }
+
+    /** The main model, recording its verification passes (a logit row for every token), copied. */
+    private static final class Watched implements LoadedModel {
+        final TableModel target;
+        final List<Batch> verifications = new ArrayList<>();
+
+        Watched(TableModel target) { this.target = target; }
+
+        @Override public ModelConfig config() { return target.config(); }
+
+        @Override public KvCache createKvCache(PagedKvCache tables) { return target.createKvCache(tables); }
+
+        @Override public long kvBytesPerPosition() { return target.kvBytesPerPosition(); }
+
+        @Override
+        public ForwardResult forward(Batch batch, KvCache kv) {
+            if (batch.size() > 1 && batch.logitRows().length == batch.size()) {
+                verifications.add(new Batch(batch.tokens().clone(), batch.positions().clone(), batch.sequences().clone(), batch.logitRows().clone()));
+            }
+            return target.forward(batch, kv);
+        }
+
+        @Override public void close() {}
+    }
+}
