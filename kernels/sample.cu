@@ -218,9 +218,12 @@ __device__ __forceinline__ float counter_uniform(unsigned long long seed, int po
 // probs[r] = the sampling distribution of logits row r: top-k (ties: lower id first), top-p and min-p on the
 // probabilities before temperature (as llama.cpp), then softmax((logit - max) / T) over the kept ids, zero
 // elsewhere. topK <= 0 or >= V keeps all; topP >= 1 and minP <= 0 are off. NaN logits are not expected.
+// tops (may be null): tops[r] = the probability of row r's top token, which every filter keeps (a draft's p-min
+// test needs only this).
 // Launch: block (256), grid (R), kSampleSharedBytes of dynamic shared memory.
 extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
-    sample_probs(const float* __restrict__ logits, float* __restrict__ probs, int V, float invTemperature, int topK, float topP, float minP) {
+    sample_probs(const float* __restrict__ logits, float* __restrict__ probs, int V, float invTemperature, int topK, float topP, float minP,
+                 float* __restrict__ tops) {
     using namespace tandem;
     // Dynamic, not static __shared__: see accept_sampled.
     unsigned char* shared = dynamic_shared<unsigned char>();
@@ -256,9 +259,10 @@ extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
     sum = block_sum<kSampleThreads>(sum, scratch);
     float inv = 1.0f / sum;
     for (int i = threadIdx.x; i < V; i += kSampleThreads) out[i] *= inv;
+    if (tops != nullptr && threadIdx.x == 0) tops[blockIdx.x] = inv;  // the top token's weight is exp(0) = 1
 }
-TANDEM_EXPORT(sample_probs, (const float* logits, float* probs, int V, float invTemperature, int topK, float topP, float minP),
-              (logits, probs, V, invTemperature, topK, topP, minP))
+TANDEM_EXPORT(sample_probs, (const float* logits, float* probs, int V, float invTemperature, int topK, float topP, float minP, float* tops),
+              (logits, probs, V, invTemperature, topK, topP, minP, tops))
 
 // Speculative sampling's verdict for a batch of verifications, one per block b, each of k draft tokens:
 // p[b] holds k+1 rows (the main model's distributions after last, d1 .. dk), q[b] k rows (the draft's),

@@ -69,13 +69,17 @@ public interface LoadedModel extends AutoCloseable {
      * row before the token to draft), turns that row into the sampler chain's distribution q, keeps q on the
      * device as row {@code draw.row()} of {@link #KEPT_DRAFT_ROWS}, and draws the drafted token from q with
      * counter-based randoms keyed by (seed, position of the drafted token), a stream of draws apart from the
-     * verification's. Only the token comes back; a main model on the same device verifies against the kept rows
-     * ({@link SampledDraft#kept}). Returns {@code null}, having run nothing, when this model cannot.
+     * verification's. Only the token and q's top probability (for p-min) come back; a main model on the same
+     * device verifies against the kept rows ({@link SampledDraft#kept}). Returns {@code null}, having run nothing,
+     * when this model cannot.
      */
-    default CompletionStage<Integer> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) { return null; }
+    default CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) { return null; }
 
     /** A draft draw of {@link #sampleDraftAsync}: the kept row to fill, the sampler chain and the seed. */
     record DraftDraw(int row, float temperature, int topK, float topP, float minP, long seed) {}
+
+    /** What a draft draw brings back: the token, and the probability q gives its top token. */
+    record DrawnToken(int token, float topProbability) {}
 
     /** A sampled verification's outcome: the first {@code accepted} draft tokens stand, then {@code next}. */
     record SampledVerdict(int accepted, int next) {}

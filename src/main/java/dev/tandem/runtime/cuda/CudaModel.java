@@ -94,7 +94,8 @@ public final class CudaModel implements LoadedModel {
     private DeviceBuffer deviceInts, ids, logits, partialOut, partialMax, partialSum;
     private PinnedBuffer hostLogits;
     // Sampled verification: [seed low, seed high, position of d1, unused][q: k rows of the vocabulary] staged in one
-    // pinned buffer and copied in one go; the main model's distributions; the verdict (accepted, next).
+    // pinned buffer and copied in one go; the main model's distributions; the verdict (accepted, next, and a draft
+    // draw's top-token probability).
     private PinnedBuffer hostSampling;
     private DeviceBuffer deviceSampling, probs;
     private final DeviceBuffer verdict;
@@ -184,8 +185,8 @@ public final class CudaModel implements LoadedModel {
         up = floats(maxRows * c.ffnSize());
         hidden = floats(maxRows * c.ffnSize());
         gathered = floats(maxRows * h);
-        verdict = own(driver.allocate(2 * Integer.BYTES));
-        hostVerdict = own(driver.allocatePinned(2 * Integer.BYTES));
+        verdict = own(driver.allocate(3 * Integer.BYTES));
+        hostVerdict = own(driver.allocatePinned(3 * Integer.BYTES));
     }
 
     /** The file name without its extension ("kjv-main-q8_0"), a folder's name as is: how ranges and messages name the model. */
@@ -326,7 +327,7 @@ public final class CudaModel implements LoadedModel {
      * with no draft tokens draws from it at the drafted token's position, with {@link CounterRandom#draftSeed}.
      */
     @Override
-    public CompletionStage<Integer> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) {
+    public CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) {
         if (batch.logitRows().length != 1) {
             throw new IllegalArgumentException("a draft draw needs logits for exactly one row, got rows " + java.util.Arrays.toString(batch.logitRows()));
         }
@@ -334,7 +335,7 @@ public final class CudaModel implements LoadedModel {
             throw new IllegalArgumentException("kept draft row " + draw.row() + " is outside [0, " + KEPT_DRAFT_ROWS + ")");
         }
         checkTemperature(draw.temperature(), "a draft draw");
-        return pass(batch, kv, false, null, draw).thenApply(r -> r.next);
+        return pass(batch, kv, false, null, draw).thenApply(r -> new DrawnToken(r.next, r.top));
     }
 
     private static void checkTemperature(float t, String what) {
@@ -412,10 +413,11 @@ public final class CudaModel implements LoadedModel {
             MemorySegment.copy(hostIds.segment(), ValueLayout.JAVA_INT, Integer.BYTES, tokenIds, 0, resultRows);
             if (sampling != null) {
                 MemorySegment v = hostVerdict.segment();
-                return new Result(pass, tokenIds, v.get(ValueLayout.JAVA_INT, 0), v.get(ValueLayout.JAVA_INT, Integer.BYTES));
+                return new Result(pass, tokenIds, v.get(ValueLayout.JAVA_INT, 0), v.get(ValueLayout.JAVA_INT, Integer.BYTES),
+                        v.get(ValueLayout.JAVA_FLOAT, 2 * Integer.BYTES));
             }
             int accepted = verify ? hostIds.segment().get(ValueLayout.JAVA_INT, 0) : -1;
-            return new Result(pass, tokenIds, accepted, -1);
+            return new Result(pass, tokenIds, accepted, -1, Float.NaN);
         });
         previous = result;
         return result;
@@ -676,7 +678,7 @@ public final class CudaModel implements LoadedModel {
                 DeviceBuffer q = keptRows.floats((long) sampling.drawRow() * vocab, vocab);
                 driver.copyToDevice(deviceSampling.slice(0, SAMPLING_META_BYTES), hostSampling, 0, stream);
                 launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(1), logits, q, vocab,
-                        sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP());
+                        sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP(), verdict.floats(2, 1));
                 launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), q, q, deviceInts.ints(0, 1), deviceSampling.ints(0, 3), verdict, 0, vocab);
                 driver.copyToHost(hostIds, Integer.BYTES, ids.ints(1, results), stream);
                 driver.copyToHost(hostVerdict, 0, verdict, stream);
@@ -689,7 +691,7 @@ public final class CudaModel implements LoadedModel {
                 try (Nvtx.Range range = ranges.open(Nvtx.Phase.ACCEPT)) {
                     driver.copyToDevice(deviceSampling.slice(0, SAMPLING_META_BYTES + (kept ? 0 : qBytes)), hostSampling, 0, stream);
                     launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(results), logits, probs, vocab,
-                            sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP());
+                            sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP(), null);
                     // Draft tokens d1..dk are the pass's own token ids of rows 1..k, already on the device.
                     launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), probs, q,
                             deviceInts.ints(1, k), deviceSampling.ints(0, 3), verdict, k, vocab);
@@ -824,13 +826,16 @@ public final class CudaModel implements LoadedModel {
         private final int[] argmax;
         /** Verifications: the accepted length; sampled ones also the next token (else -1). */
         private final int accepted, next;
+        /** A draft draw's top-token probability (else unused). */
+        private final float top;
         private float[] values;
 
-        Result(long pass, int[] argmax, int accepted, int next) {
+        Result(long pass, int[] argmax, int accepted, int next, float top) {
             this.pass = pass;
             this.argmax = argmax;
             this.accepted = accepted;
             this.next = next;
+            this.top = top;
         }
 
         @Override public int[] argmaxIds() { return argmax.clone(); }

@@ -60,8 +60,8 @@ public enum Kernel {
     ARGMAX("argmax", Arg.P, Arg.P, Arg.I),
     /** (draft, verdict, k): verdict[0] = accepted length, given verdict[1..k+1] = the rows' argmax ids */
     ACCEPT_GREEDY("accept_greedy", Arg.P, Arg.P, Arg.I),
-    /** (logits, probs, V, 1/temperature, topK, topP, minP): each row's sampling distribution */
-    SAMPLE_PROBS("sample_probs", Arg.P, Arg.P, Arg.I, Arg.F, Arg.I, Arg.F, Arg.F),
+    /** (logits, probs, V, 1/temperature, topK, topP, minP, tops or null): each row's sampling distribution, and its top token's probability */
+    SAMPLE_PROBS("sample_probs", Arg.P, Arg.P, Arg.I, Arg.F, Arg.I, Arg.F, Arg.F, Arg.P),
     /** (p, q, draft, meta, verdict, k, V): per block, the speculative rejection test and the next token */
     ACCEPT_SAMPLED("accept_sampled", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I),
     /** (x, out, n, bf16): F32 activations narrowed to F16 (bf16 = 0) or BF16 for the prefill GEMM */

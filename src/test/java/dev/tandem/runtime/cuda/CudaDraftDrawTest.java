@@ -101,7 +101,8 @@ class CudaDraftDrawTest {
                 int seq = tables.createSequence();
                 tables.reserve(seq, PROMPT.length + 1);
                 int row = (int) seed % LoadedModel.KEPT_DRAFT_ROWS;
-                int token = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(row, seed)).toCompletableFuture().join();
+                LoadedModel.DrawnToken drawn = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(row, seed)).toCompletableFuture().join();
+                int token = drawn.token();
                 float[] kept = draft.keptRow(row);
                 float[] logits = new float[vocab];
                 draft.forward(Batch.of(seq, PROMPT.length - 1, new int[] {PROMPT[PROMPT.length - 1]}, false), kv).copyLogits(0, logits);
@@ -114,6 +115,7 @@ class CudaDraftDrawTest {
                 // The draw: accept_sampled with no draft tokens, from the kept row, at the drafted token's position.
                 assertEquals(drawByHand(kept, CounterRandom.draftSeed(seed), PROMPT.length), token, "seed " + seed);
                 assertTrue(kept[token] > 0, "drew token " + token + " of probability 0");
+                assertEquals(q.p(q.top()), drawn.topProbability(), 1e-5f * q.p(q.top()), "seed " + seed + ": q's top probability");
             }
         }
     }
@@ -145,10 +147,10 @@ class CudaDraftDrawTest {
                 int seq = tables.createSequence();
                 tables.reserve(seq, PROMPT.length + k);
                 int n = PROMPT.length;
-                context[n] = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), draftKv, draw(first, seed)).toCompletableFuture().join();
+                context[n] = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), draftKv, draw(first, seed)).toCompletableFuture().join().token();
                 for (int i = 1; i < k; i++) {
                     context[n + i] = draft.sampleDraftAsync(Batch.of(seq, n + i - 1, new int[] {context[n + i - 1]}, false), draftKv, draw(first + i, seed))
-                            .toCompletableFuture().join();
+                            .toCompletableFuture().join().token();
                 }
                 float[] q = new float[k * vocab];
                 for (int i = 0; i < k; i++) System.arraycopy(draft.keptRow(first + i), 0, q, i * vocab, vocab);
@@ -203,7 +205,7 @@ class CudaDraftDrawTest {
         try (KvCache kv = draft.createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, PROMPT.length + 1);
-            return draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(0, seed)).toCompletableFuture().join();
+            return draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(0, seed)).toCompletableFuture().join().token();
         }
     }
 

@@ -280,7 +280,7 @@ class CudaSampledVerificationTest {
             meta.setAtIndex(ValueLayout.JAVA_INT, 2, positionOfD1);
             MemorySegment verdict = arena.allocate(2 * Integer.BYTES, 64);
             kernels.launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(k + 1), l, p, vocab,
-                    1f / SETTINGS.temperature(), SETTINGS.topK(), SETTINGS.topP(), SETTINGS.minP());
+                    1f / SETTINGS.temperature(), SETTINGS.topK(), SETTINGS.topP(), SETTINGS.minP(), MemorySegment.NULL);
             kernels.launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), p, qs, draftTokens, meta, verdict, k, vocab);
             return new int[] {verdict.getAtIndex(ValueLayout.JAVA_INT, 0), verdict.getAtIndex(ValueLayout.JAVA_INT, 1)};
         }

@@ -41,7 +41,7 @@ class CudaSamplingTest extends KernelTestSupport {
                 if (v == 300) logits[17] = logits[3];   // a tie: top-k keeps the lower id first
                 MemorySegment out = floats(rows * v);
                 kernels.launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(rows), floats(logits), out, v,
-                        1f / s.temperature(), s.topK(), s.topP(), s.minP());
+                        1f / s.temperature(), s.topK(), s.topP(), s.minP(), MemorySegment.NULL);
                 float[] device = read(out, rows * v);
                 Sampler sampler = new Sampler(s, v);
                 Distribution p = new Distribution(v);
