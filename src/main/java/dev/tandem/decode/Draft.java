@@ -9,6 +9,10 @@ public final class Draft {
     private final int[] tokens;
     private final Distribution[] q;
     private int size;
+    /** Kept rows [keptRows, keptRows + capacity) of the draft model's device this draft may fill, or -1. */
+    private int keptRows = -1;
+    /** The distributions of this fill are in the kept rows, not in {@link #q}. */
+    private boolean onDevice;
 
     public Draft(int capacity, int vocabularySize) {
         tokens = new int[capacity];
@@ -24,7 +28,29 @@ public final class Draft {
 
     public Distribution q(int i) { return q[i]; }
 
-    public void clear() { size = 0; }
+    public void clear() {
+        size = 0;
+        onDevice = false;
+    }
+
+    /**
+     * Lets a drafter whose model samples on its device keep q_i there, as kept row {@code firstRow + i} (see
+     * {@link dev.tandem.runtime.LoadedModel#sampleDraftAsync}), for a verifier that reads them in place; -1 takes
+     * the permission back. The caller keeps the rows of drafts in use at once apart.
+     */
+    public void keepOnDevice(int firstRow) { keptRows = firstRow; }
+
+    /** The first kept row this draft may fill, or -1 (q stays on the host). */
+    public int keptRows() { return keptRows; }
+
+    /** Whether this fill's distributions are kept rows on the draft model's device ({@link #q} is not filled). */
+    public boolean onDevice() { return onDevice; }
+
+    /** Marks this fill's distributions as kept on the device, from {@link #keptRows()} on. */
+    void markOnDevice() {
+        if (keptRows < 0) throw new IllegalStateException("this draft may not keep its distributions on a device");
+        onDevice = true;
+    }
 
     /** The distribution slot of the next token, to fill before {@link #push}. */
     public Distribution next() { return q[size]; }

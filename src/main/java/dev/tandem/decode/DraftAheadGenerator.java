@@ -33,7 +33,10 @@ import java.util.concurrent.CompletionStage;
  * ({@link LoadedModel#verifySampledAsync}, a CUDA model): the draft's distributions go to the device and only
  * the accepted length and the next token come back. Its draws are keyed by (seed, position), not taken from this
  * generator's random, so a seed still gives one output, a different one than on the CPU. A model that cannot
- * (the CPU) answers null and the step verifies on the host.
+ * (the CPU) answers null and the step verifies on the host. When the main model samples on its device
+ * ({@link LoadedModel#samplesOnDevice}), a draft model that can draws on its own device too
+ * ({@link LoadedModel#sampleDraftAsync}): its distributions stay there as kept rows the verification reads in
+ * place, and per drafted token only the token and its top probability cross.
  *
  * <p>A draft pass that fails while a verification is in flight first waits for the verification (its result
  * dropped), so that the K/V caches are closed only when no pass uses them.
@@ -109,7 +112,7 @@ public final class DraftAheadGenerator implements Generator {
         /** The draft being verified next; {@code kept}: it is a guess already drafted, not to be drafted again. */
         Draft current;
         boolean kept;
-        /** Sampling, no penalty: try the main model's own verification ({@link LoadedModel#verifySampledAsync}) until it declines. */
+        /** Sampling, no penalty, a main model that samples on its device: verify there ({@link LoadedModel#verifySampledAsync}) until it declines. */
         boolean deviceSampling;
         /** The current draft's q rows, dense, for the device (allocated on the first sampled verification). */
         float[] qRows;
@@ -131,7 +134,8 @@ public final class DraftAheadGenerator implements Generator {
             this.buffers = new Draft[] {new Draft(draftMax, vocabulary), new Draft(draftMax, vocabulary)};
             this.bonusGuess = new Draft(1, vocabulary);
             this.current = buffers[0];
-            this.deviceSampling = !settings.isGreedy() && !settings.penalisesRepetition();
+            this.deviceSampling = !settings.isGreedy() && !settings.penalisesRepetition() && main.samplesOnDevice();
+            if (deviceSampling) keepDraftsOnDevice();
         }
 
         void decode(int[] prompt) {
@@ -176,6 +180,9 @@ public final class DraftAheadGenerator implements Generator {
             long t0 = System.nanoTime();
             Batch batch = mainBatches.of(context, n - 1, k + 1, n - 1, true);
             CompletionStage<SampledVerdict> sampled = deviceSampling ? main.verifySampledAsync(batch, mainKv, sampledDraft(k)) : null;
+            if (sampled == null && current.onDevice()) {
+                throw new IllegalStateException("the main model declined a sampled verification although it samples on its device");
+            }
             deviceSampling = sampled != null;
             CompletionStage<ForwardResult> verification = sampled == null ? main.forwardAsync(batch, mainKv) : null;
             // While the main model verifies: assume all k accepted, guess its next token e1 and draft e2.. past it.
@@ -220,8 +227,25 @@ public final class DraftAheadGenerator implements Generator {
             return go && out.emit(next, false);
         }
 
-        /** The current draft's k distributions as dense rows, with the sampler chain and seed, for the main model's device. */
+        /**
+         * The main model verifies on its device: the draft may keep its distributions on its own device too (a
+         * drafter whose model can draws there), in rows apart per buffer: the two drafts, then the bonus guess.
+         */
+        void keepDraftsOnDevice() {
+            if (2 * draftMax + 1 > LoadedModel.KEPT_DRAFT_ROWS) return;
+            buffers[0].keepOnDevice(0);
+            buffers[1].keepOnDevice(draftMax);
+            bonusGuess.keepOnDevice(2 * draftMax);
+        }
+
+        /**
+         * The current draft's k distributions for the main model's device: the draft's kept rows when it drew
+         * there, else dense rows uploaded with the pass; with the sampler chain and seed.
+         */
         SampledDraft sampledDraft(int k) {
+            if (current.onDevice()) {
+                return SampledDraft.kept(draft, current.keptRows(), settings.temperature(), settings.topK(), settings.topP(), settings.minP(), settings.seed());
+            }
             if (qRows == null) qRows = new float[draftMax * vocabulary];
             for (int i = 0; i < k; i++) {
                 Distribution q = current.q(i);

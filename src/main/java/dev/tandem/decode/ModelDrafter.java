@@ -1,8 +1,11 @@
 package dev.tandem.decode;
 
+import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.LoadedModel.DraftDraw;
+import dev.tandem.runtime.LoadedModel.DrawnToken;
 import dev.tandem.runtime.PagedKvCache;
 
 import java.util.concurrent.CompletionStage;
@@ -54,6 +57,12 @@ public final class ModelDrafter implements Drafter {
         private final boolean greedy;
         /** Positions [0, valid) of the draft's storage hold the context's tokens. */
         private int valid;
+        /**
+         * Sampling without a repetition penalty over the whole vocabulary: draw on the draft's device when a draft
+         * may keep its distributions there (until the model declines). The device's chain has no penalty and no
+         * masking, and its draws are keyed by (seed, position) rather than taken from the context's random.
+         */
+        private boolean deviceDraws;
 
         ModelSession(Context c) {
             this.c = c;
@@ -69,6 +78,7 @@ public final class ModelDrafter implements Drafter {
             this.logits = new float[Math.max(draftVocabulary, c.vocabularySize())];
             this.shared = Math.min(draftVocabulary, c.vocabularySize());
             this.greedy = c.sampler().isGreedy();
+            this.deviceDraws = !greedy && !c.sampler().penalisesRepetition() && shared == draftVocabulary && shared == c.vocabularySize();
         }
 
         @Override
@@ -86,7 +96,16 @@ public final class ModelDrafter implements Drafter {
             tables.reserve(c.sequence(), length + max - 1);
             // At least context[length-1] runs, for its logits; a draft that ran ahead may hold more than that.
             int from = Math.min(valid, length - 1);
-            ForwardResult r = join(draft.forwardAsync(batches.of(context, from, length - from, from, false), kv));
+            Batch first = batches.of(context, from, length - from, from, false);
+            if (deviceDraws && out.keptRows() >= 0 && out.keptRows() + max <= LoadedModel.KEPT_DRAFT_ROWS) {
+                CompletionStage<DrawnToken> drawn = draft.sampleDraftAsync(first, kv, draw(out.keptRows()));
+                if (drawn != null) {
+                    proposeOnDevice(drawn, context, length, max, pMin, out);
+                    return;
+                }
+                deviceDraws = false;  // this model cannot: nothing ran, draft on the host
+            }
+            ForwardResult r = join(draft.forwardAsync(first, kv));
             valid = length;
             for (int i = 0; ; i++) {
                 Distribution q = out.next();
@@ -113,6 +132,29 @@ public final class ModelDrafter implements Drafter {
                 r = join(draft.forwardAsync(batches.of(context, length + i, 1, length + i, false), kv));
                 valid = length + i + 1;
             }
+        }
+
+        /**
+         * {@link #propose} with the draws made where the draft's logits are: q_i stays in kept row
+         * {@code out.keptRows() + i} and only the token and q_i's top probability come back. {@code drawn} is the
+         * first draw, already enqueued.
+         */
+        private void proposeOnDevice(CompletionStage<DrawnToken> drawn, int[] context, int length, int max, float pMin, Draft out) {
+            out.markOnDevice();
+            for (int i = 0; ; i++) {
+                DrawnToken d = drawn.toCompletableFuture().join();
+                valid = length + i;
+                if (d.topProbability() < pMin) return;  // not confident enough: this token is not proposed
+                out.push(d.token());
+                context[length + i] = d.token();
+                if (i + 1 == max) return;
+                drawn = draft.sampleDraftAsync(batches.of(context, length + i, 1, length + i, false), kv, draw(out.keptRows() + i + 1));
+            }
+        }
+
+        private DraftDraw draw(int row) {
+            SamplerSettings s = c.sampler();
+            return new DraftDraw(row, s.temperature(), s.topK(), s.topP(), s.minP(), s.seed());
         }
 
         @Override

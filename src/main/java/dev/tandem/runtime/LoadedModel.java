@@ -43,6 +43,13 @@ public interface LoadedModel extends AutoCloseable {
     default CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) { return null; }
 
     /**
+     * Whether this model samples where its logits are: {@link #verifySampledAsync} and {@link #sampleDraftAsync}
+     * run rather than answer null. A generator decides from it, before drafting, where the draft's distributions
+     * should live.
+     */
+    default boolean samplesOnDevice() { return false; }
+
+    /**
      * What {@link #verifySampledAsync} needs besides the pass: the draft's distributions q_1 .. q_k, the sampler
      * chain (without the repetition penalty, which needs the context on the host) and the seed of the draws. The
      * distributions are either dense rows of the vocabulary in {@code q} (uploaded with the pass), or, with

@@ -121,7 +121,7 @@ public final class CudaModel implements LoadedModel {
     private final java.util.Map<GraphKey, GpuGraph> graphs = new java.util.HashMap<>();
     /** On unless {@code tandem.cudaGraphs=false}, or kernel profiling is on (it cannot time launches inside a graph). */
     private boolean useGraphs;
-    private long graphCaptures, graphLaunches;
+    private long graphCaptures, graphLaunches, draws;
     /** "verify kjv-main", "draft kjv-draft", ...: this model's NVTX ranges. */
     private final Nvtx.Ranges ranges;
     /** Whether this model drafts for another ({@link LoadOptions#draft()}): its passes are "draft" ranges. */
@@ -321,6 +321,8 @@ public final class CudaModel implements LoadedModel {
         return pass(batch, kv, false, draft, null).thenApply(r -> new SampledVerdict(r.accepted, r.next));
     }
 
+    @Override public boolean samplesOnDevice() { return true; }
+
     /**
      * Draws the next draft token on the device (see {@link LoadedModel#sampleDraftAsync}): {@code sample_probs}
      * turns the batch's one logit row into q, written to kept row {@code draw.row()}, and {@code accept_sampled}
@@ -335,8 +337,13 @@ public final class CudaModel implements LoadedModel {
             throw new IllegalArgumentException("kept draft row " + draw.row() + " is outside [0, " + KEPT_DRAFT_ROWS + ")");
         }
         checkTemperature(draw.temperature(), "a draft draw");
-        return pass(batch, kv, false, null, draw).thenApply(r -> new DrawnToken(r.next, r.top));
+        CompletionStage<DrawnToken> drawn = pass(batch, kv, false, null, draw).thenApply(r -> new DrawnToken(r.next, r.top));
+        draws++;
+        return drawn;
     }
+
+    /** Draft draws enqueued so far (tests: the device path really ran). */
+    synchronized long draws() { return draws; }
 
     private static void checkTemperature(float t, String what) {
         if (!(t > 0) || Float.isInfinite(t)) throw new IllegalArgumentException(what + " needs a positive temperature, got " + t);

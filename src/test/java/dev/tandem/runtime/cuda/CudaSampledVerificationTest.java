@@ -72,7 +72,7 @@ class CudaSampledVerificationTest {
     static CudaBackend cuda;
     static CpuBackend cpu;
     static ModelFile mainFile, draftFile;
-    static CudaModel main;
+    static CudaModel main, draftOnDevice;
     static LoadedModel draft;
     static int vocab;
 
@@ -90,12 +90,13 @@ class CudaSampledVerificationTest {
         cpu = new CpuBackend();
         main = (CudaModel) cuda.load(mainFile, LoadOptions.defaults());
         draft = cpu.load(draftFile, LoadOptions.defaults().withThreads(1));
+        draftOnDevice = (CudaModel) cuda.load(draftFile, LoadOptions.defaults());
         vocab = main.config().vocabularySize();
     }
 
     @AfterAll
     static void close() throws IOException {
-        for (AutoCloseable c : new AutoCloseable[] {draft, main, draftFile, mainFile, cpu, cuda}) {
+        for (AutoCloseable c : new AutoCloseable[] {draftOnDevice, draft, main, draftFile, mainFile, cpu, cuda}) {
             try {
                 if (c != null) c.close();
             } catch (Exception ignored) {
@@ -191,6 +192,24 @@ class CudaSampledVerificationTest {
         assertTrue(control[0] > control[1] || control[2] > control[3], "the draft's own distribution should be told apart from the main model's");
     }
 
+    /**
+     * Lossless with the draft on the device too: it draws there and keeps its distributions for the verification
+     * to read in place (no q crosses to the host); the pairs still follow the main model's exact distribution.
+     */
+    @Test
+    void draftAheadWithDeviceDrawsFollowsTheMainModel() {
+        double[][] exact = exactPairs(main);
+        long draws = draftOnDevice.draws();
+        long t0 = System.nanoTime();
+        double[] chi = chiSquares(seed -> new DraftAheadGenerator(main, draftOnDevice, 2, MIN_P.withSeed(seed)), exact);
+        long made = draftOnDevice.draws() - draws;
+        System.out.printf("device draws (%d runs, %.1f s, %d draft draws): tokens 1-2 chi-square %.1f (critical %.1f), 3-4 %.1f (critical %.1f)%n",
+                RUNS, (System.nanoTime() - t0) / 1e9, made, chi[0], chi[1], chi[2], chi[3]);
+        assertTrue(made >= RUNS, "the draft should draw on the device after the first device verification of a run: " + made + " draws");
+        assertTrue(chi[0] <= chi[1], "tokens 1-2 do not follow the main model: " + chi[0] + " > " + chi[1]);
+        assertTrue(chi[2] <= chi[3], "tokens 3-4 do not follow the main model: " + chi[2] + " > " + chi[3]);
+    }
+
     @Test
     void aSeedGivesOneOutput() {
         Set<String> outputs = new HashSet<>();
@@ -198,6 +217,9 @@ class CudaSampledVerificationTest {
             int[] a = new DraftAheadGenerator(main, draft, 3, MIN_P.withSeed(seed)).generate(PROMPT, GenerationLimits.of(12)).tokens();
             int[] b = new DraftAheadGenerator(main, draft, 3, MIN_P.withSeed(seed)).generate(PROMPT, GenerationLimits.of(12)).tokens();
             assertArrayEquals(a, b, "seed " + seed);
+            int[] c = new DraftAheadGenerator(main, draftOnDevice, 3, MIN_P.withSeed(seed)).generate(PROMPT, GenerationLimits.of(12)).tokens();
+            int[] d = new DraftAheadGenerator(main, draftOnDevice, 3, MIN_P.withSeed(seed)).generate(PROMPT, GenerationLimits.of(12)).tokens();
+            assertArrayEquals(c, d, "seed " + seed + ", device draws");
             outputs.add(Arrays.toString(a));
         }
         assertTrue(outputs.size() > 1, "different seeds should give different outputs: " + outputs);
@@ -310,6 +332,8 @@ class CudaSampledVerificationTest {
             if (v != null) sampled.incrementAndGet();
             return v;
         }
+
+        @Override public boolean samplesOnDevice() { return target.samplesOnDevice(); }
 
         @Override public void close() {}
     }
