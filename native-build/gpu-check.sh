@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # The GPU check: one run on a lent GPU machine (no JDK, no network, no ../shared) from the bundle that
-# native-build/gpu-bundle.sh prepares (jlink runtime + jars, carried in target/gpu-bundle/), in the git working
-# tree (test-models/ is tracked; the bundle travels as target/gpu-bundle.tgz, unpacked here when the folder is
-# missing). Into the folder given as its argument it writes at most 8 files (what a device run brings back):
-# summary.txt, gpu-bench.md, tests.txt, junit.xml, fatbin-build.log, bench.txt, kernels.txt; the rest stays in
-# target/gpu-check-work/.
+# native-build/gpu-bundle.sh prepares (jlink runtime + jars in target/gpu-bundle/), in the git working tree
+# (test-models/ is tracked; the bundle travels as target/gpu-bundle.tgz, unpacked here when the folder is missing).
+# Into the folder given as its argument it writes 7 files (a device run brings back at most 8): summary.txt,
+# gpu-bench.md, tests.txt, junit.xml, fatbin-build.log, bench.txt, kernels.txt; the rest stays in
+# target/gpu-check-work/, the models in target/gpu-check-models/ (deleted).
 #   native-build/gpu-check.sh OUT              the GPU run (--backend cuda)
 #   native-build/gpu-check.sh --rehearse OUT   the same steps here, on the host emulation (--backend cuda-host)
 #
-# Steps, each under a time limit, the whole under one deadline (TANDEM_GPU_CHECK_SECONDS, default 480 on the GPU):
+# Steps, each under a time limit, the whole under one deadline (TANDEM_GPU_CHECK_SECONDS, default 480 on the GPU;
+# while Q8_0 is benchmarked, 170 s of it stay reserved for BF16):
 #  1. fatbin for sm_90 only (nvcc; if that fails, the bundle's full fatbin is used and the run is marked failed)
 #  2. probe: `tandem generate --backend cuda` on the tracked KJV pair; if the device is unusable, stop (exit 3)
 #  3. the `gpu`-tagged tests (JCudaDeviceTest) through the JUnit console launcher on the bundle's test jar: GPU
 #     against the CPU backend computed here on the same weights, greedy speculative == plain, batch invariance.
-#     Any failure, skip or abort fails the check (rehearsing, they run on the host emulation).
+#     Any failure, skip or abort fails the check (rehearsing, they run on the host emulation, on fewer tokens;
+#     the benchmark's model is a 2-layer, 128-wide cut of the 1B preset: ~2.5 min on 2 loaded cores).
 #  4. benchmark (TANDEM_BENCH=0 skips it), for Q8_0 then BF16: forge the main model, cut its draft, `tandem bench`
 #     with CUDA graphs on (-Dtandem.cudaGraphs=true), then with graphs off at one draft length if time is left,
 #     then a short `tandem generate` in the kernel-profiling mode (graphs off: launches inside a graph are not
