@@ -156,7 +156,7 @@ test_props=()
 [ "$mode" = rehearse ] && test_props=(-Dtandem.gpuTest.hostEmulation=true)
 within 300 "$java" "${jvm[@]}" "${test_props[@]}" -jar "$bundle"/lib/junit-platform-console-standalone-*.jar execute \
   --class-path "$cp" --scan-class-path "$bundle/lib/tandem-tests.jar" --include-tag gpu \
-  --reports-dir "$work/junit" --details tree --disable-banner > "$out/tests.txt" 2>&1
+  --reports-dir "$work/junit" --details tree --disable-banner --disable-ansi-colors > "$out/tests.txt" 2>&1
 test_status=$?
 cp "$work/junit/TEST-junit-jupiter.xml" "$out/junit.xml" 2>/dev/null || true
 count() { grep -oE "[0-9]+ tests $1" "$out/tests.txt" | grep -oE "^[0-9]+" | head -1; }
