@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Compiles kernels/*.cu with nvcc into one fatbin: SASS for sm_80, sm_86, sm_89, sm_90 and compute_90 PTX,
 # with -lineinfo. The ptxas resource report (registers, spills, shared memory per kernel) goes to
-# target/native/fatbin-build.log. Fails on any warning and on any spill. Output:
-#   target/native/tandem_kernels.fatbin, copied to target/classes/native/ (the jar's resource path).
-# Without nvcc it says so and exits 0, leaving any fatbin built before in place.
+# target/native/fatbin-build.log. Fails on any warning and on any spill. Output, copied to target/classes/native/
+# (the jar's resource path):
+#   target/native/tandem_kernels.fatbin         the kernels
+#   target/native/tandem_kernels.fatbin.cuda    the nvcc release that built them ("13.0"; JCudaGpuDriver.probe checks it)
+#   target/native/tandem_kernels.fatbin.archs   the targets inside ("sass 80 86 89 90 ptx 90")
+# The fatbin is up to date when it is newer than every kernel source and this script AND was built for the
+# targets asked now (TANDEM_CUDA_ARCHS, TANDEM_CUDA_PTX): an sm_90-only build (gpu-check.sh) is never taken for
+# the full one.
+# Without nvcc: with TANDEM_REQUIRE_NVCC=1 (CI, .ci/run) it fails; otherwise it says so, and whether a fatbin
+# built before is still used, and exits 0.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/target/native"
@@ -12,18 +19,29 @@ NVCC="${NVCC:-$(command -v nvcc || true)}"
 if [ -z "$NVCC" ]; then
   for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && NVCC="$d/nvcc" && break; done
 fi
-if [ -z "$NVCC" ]; then
-  echo "build-fatbin: nvcc not found; skipping the CUDA fatbin (the host-emulation library does not need it)"
-  exit 0
-fi
-fatbin="$out/tandem_kernels.fatbin"
-if [ -f "$fatbin" ] && [ -z "$(find "$root/kernels" -maxdepth 1 \( -name "*.cu" -o -name "*.cuh" \) -newer "$fatbin" 2>/dev/null; find "$0" -newer "$fatbin")" ]; then
-  mkdir -p "$root/target/classes/native" && cp "$fatbin" "$fatbin.cuda" "$root/target/classes/native/" 2>/dev/null || cp "$fatbin" "$root/target/classes/native/"
-  echo "fatbin: up to date ($fatbin)"
-  exit 0
-fi
 ARCHS="${TANDEM_CUDA_ARCHS:-80 86 89 90}"
 PTX_ARCH="${TANDEM_CUDA_PTX:-90}"
+wanted="sass $(echo $ARCHS) ptx $PTX_ARCH"
+fatbin="$out/tandem_kernels.fatbin"
+classes="$root/target/classes/native"
+if [ -z "$NVCC" ]; then
+  if [ "${TANDEM_REQUIRE_NVCC:-0}" = 1 ]; then
+    echo "build-fatbin: nvcc not found, and TANDEM_REQUIRE_NVCC=1 says this machine must build the CUDA fatbin (set NVCC or put nvcc on PATH)" >&2
+    exit 1
+  fi
+  if [ -f "$classes/tandem_kernels.fatbin" ]; then
+    echo "build-fatbin: nvcc not found; using the fatbin built before ($classes/tandem_kernels.fatbin, $(cat "$classes/tandem_kernels.fatbin.archs" 2>/dev/null || echo "targets unknown")), which may be older than kernels/"
+  else
+    echo "build-fatbin: nvcc not found and no fatbin built before: the jar will have no CUDA kernels (--backend cuda unavailable; the host-emulation library does not need it)"
+  fi
+  exit 0
+fi
+if [ -f "$fatbin" ] && [ "$(cat "$fatbin.archs" 2>/dev/null)" = "$wanted" ] \
+   && [ -z "$(find "$root/kernels" -maxdepth 1 \( -name "*.cu" -o -name "*.cuh" \) -newer "$fatbin" 2>/dev/null; find "$0" -newer "$fatbin")" ]; then
+  mkdir -p "$classes" && cp "$fatbin" "$fatbin.archs" "$classes/" && { cp "$fatbin.cuda" "$classes/" 2>/dev/null || true; }
+  echo "fatbin: up to date ($fatbin, $wanted)"
+  exit 0
+fi
 gencode=()
 for a in $ARCHS; do gencode+=(-gencode "arch=compute_$a,code=sm_$a"); done
 gencode+=(-gencode "arch=compute_$PTX_ARCH,code=compute_$PTX_ARCH")
@@ -57,11 +75,11 @@ if grep -i "warning" "$log" >/dev/null; then
   echo "build-fatbin: warnings found; log: $log" >&2
   exit 1
 fi
-mv "$out/tandem_kernels.fatbin.tmp" "$out/tandem_kernels.fatbin"
+mv "$out/tandem_kernels.fatbin.tmp" "$fatbin"
 # The CUDA release that built it ("13.0"): the oldest driver that loads its cubins must support this major
 # version, which JCudaGpuDriver.probe() checks against cuDriverGetVersion.
-"$NVCC" --version | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p' | head -1 > "$out/tandem_kernels.fatbin.cuda"
-mkdir -p "$root/target/classes/native"
-cp "$out/tandem_kernels.fatbin" "$root/target/classes/native/tandem_kernels.fatbin"
-cp "$out/tandem_kernels.fatbin.cuda" "$root/target/classes/native/tandem_kernels.fatbin.cuda"
-echo "fatbin: $out/tandem_kernels.fatbin ($(wc -c < "$out/tandem_kernels.fatbin") bytes; $("$NVCC" --version | tail -1))"
+"$NVCC" --version | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p' | head -1 > "$fatbin.cuda"
+echo "$wanted" > "$fatbin.archs"
+mkdir -p "$classes"
+cp "$fatbin" "$fatbin.cuda" "$fatbin.archs" "$classes/"
+echo "fatbin: $fatbin ($(wc -c < "$fatbin") bytes, $wanted; $("$NVCC" --version | tail -1))"

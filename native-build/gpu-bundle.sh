@@ -3,7 +3,9 @@
 #   target/gpu-bundle/jre/        a jlink runtime of JDK 25 with the modules Tandem uses (stripped, zip-9)
 #   target/gpu-bundle/lib/*.jar   main and test classes, runtime dependencies (JCuda without its unused natives)
 #                                 and the JUnit console launcher
-# Run here after `mvn test-compile` (the script runs it). The bundle stays under 64 MiB; models are not in it.
+#   target/gpu-bundle.tgz         the same, packed: what a device run carries (gpu-check.sh unpacks it there)
+# Run here (the script runs `mvn test-compile`). What travels to the device machine, the tracked working tree plus
+# carried paths, must stay under 64 MiB: the folder alone is ~58 MiB, packed (target/gpu-bundle.tgz) ~35 MiB; models are not in it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/target/gpu-bundle"
@@ -36,5 +38,15 @@ done
 rm -rf "$out/deps"
 cp "$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.14.1/junit-platform-console-standalone-1.14.1.jar" "$out/lib/"
 "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,java.xml,jdk.incubator.vector,jdk.unsupported,jdk.zipfs \
-  --strip-debug --no-header-files --no-man-pages --compress=zip-9 --output "$out/jre"
-du -sh "$out"
+  --strip-debug --no-header-files --no-man-pages --compress=zip-9 \
+  --output "$out/jre"
+tar -czf "$out.tgz" -C "$(dirname "$out")" "$(basename "$out")"
+tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+packed=$(stat -c %s "$out.tgz")
+mib() { echo $(( ($1 + 1048575) / 1048576 )); }
+echo "gpu bundle: $out ($(mib "$(du -sb "$out" | cut -f1)") MiB), packed $out.tgz ($(mib "$packed") MiB);" \
+  "with the tracked files ($(mib "$tracked") MiB) a device run carries $(mib $((packed + tracked))) MiB of 64 (carry: target/gpu-bundle.tgz)"
+if [ $((packed + tracked)) -gt $((60 * 1048576)) ]; then
+  echo "gpu-bundle: too big to carry (limit 64 MiB with the working tree; keep 4 MiB spare)" >&2
+  exit 1
+fi

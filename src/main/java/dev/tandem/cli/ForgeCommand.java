@@ -44,7 +44,7 @@ public final class ForgeCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The GGUF file to write.")
     Path out;
 
-    @Option(names = "--preset", paramLabel = "NAME", description = "tiny (default), llama-3.2-3b, llama-3-8b.")
+    @Option(names = "--preset", paramLabel = "NAME", description = "tiny (default), llama-3.2-1b, llama-3.2-3b, llama-3-8b, llama-3.1-8b (the 3.1/3.2 ones with Llama 3 RoPE scaling).")
     String preset = "tiny";
 
     @Option(names = "--arch", paramLabel = "ARCH", description = "llama or qwen2 (qwen2 adds Q/K/V biases).")
@@ -236,7 +236,8 @@ public final class ForgeCommand implements Callable<Integer> {
                 seed != null ? seed : p.seed(),
                 agreementEps != null ? agreementEps : 1f,
                 draft,
-                tokenizerFrom);
+                tokenizerFrom,
+                p.llama3RopeFactor());
     }
 
     /** A progress line on a terminal (stderr), redrawn at most five times a second; nothing otherwise. */

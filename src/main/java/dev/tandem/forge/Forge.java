@@ -152,6 +152,12 @@ public final class Forge {
             matrix("token_embd.weight", h, spec.vocab(), 1f);
             vector("output_norm.weight", h, LOGIT_STD / (float) Math.sqrt(h), NORM_SPREAD * LOGIT_STD / (float) Math.sqrt(h));
             if (!spec.tied()) matrix("output.weight", h, spec.vocab(), 1f);
+            float[] ropeFactors = spec.ropeFrequencyFactors();
+            if (ropeFactors != null) {
+                // Llama 3 scaling as llama.cpp's converter stores it: per rotary pair, the divisor of its frequency.
+                w.addTensor("rope_freqs.weight", TensorType.F32, new long[] {ropeFactors.length}, new RowEncoder(TensorType.F32, 1,
+                        ropeFactors.length, (row, dst, off) -> System.arraycopy(ropeFactors, 0, dst, off, ropeFactors.length)));
+            }
             float inScale = 1f / (float) Math.sqrt(h);
             for (int l = 0; l < spec.layers(); l++) {
                 String p = "blk." + l + ".";

@@ -28,6 +28,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 import java.util.stream.Stream;
 
@@ -281,5 +282,44 @@ class ForgeTest {
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> forge(TINY.withTokenizerFrom(source, 1000), "bad.gguf"));
         assertTrue(e.getMessage().contains("--vocab"), e.getMessage());
+    }
+
+    /**
+     * The Llama 3.1 / 3.2 presets have those models' shapes (their config.json) and RoPE scaling; a model forged
+     * with the scaling stores it as llama.cpp does (F32 {@code rope_freqs.weight}, one divisor per rotary pair),
+     * the loader reads back the factors Llama 3's formula gives, a draft cut from it keeps them, and they change
+     * the logits (positions past the prompt's first rotate differently).
+     */
+    @Test
+    void llama3PresetsHaveTheirModelsShapesAndRopeScaling() throws IOException {
+        ForgeSpec big = ForgeSpec.preset("llama-3.1-8b"), small = ForgeSpec.preset("llama-3.2-1b");
+        assertEquals(List.of(4096, 32, 32, 8, 128, 14336, 128256), List.of(big.hidden(), big.layers(), big.heads(), big.kvHeads(), big.headDim(), big.ffn(), big.vocab()));
+        assertEquals(List.of(2048, 16, 32, 8, 64, 8192, 128256), List.of(small.hidden(), small.layers(), small.heads(), small.kvHeads(), small.headDim(), small.ffn(), small.vocab()));
+        assertFalse(big.tied());
+        assertTrue(small.tied());
+        assertEquals(500000f, big.ropeTheta());
+        assertEquals(8f, big.llama3RopeFactor());
+        assertEquals(32f, small.llama3RopeFactor());
+
+        ForgeSpec scaled = new ForgeSpec(TINY.architecture(), TINY.vocab(), TINY.hidden(), TINY.layers(), TINY.heads(), TINY.kvHeads(),
+                TINY.headDim(), TINY.ffn(), TINY.context(), TINY.type(), TINY.tied(), 500000f, TINY.seed(), 1f, 0, null, 8f);
+        Path main = forge(scaled, "scaled.gguf");
+        float[] expected = ModelConfig.llama3FrequencyFactors(TINY.headDim(), 500000f, 8, 1, 4, 8192);
+        assertTrue(expected[0] == 1f && expected[expected.length - 1] == 8f, "the low frequencies are divided by the factor, the high ones kept");
+        try (ModelFile file = ModelFile.open(main)) {
+            assertArrayEquals(expected, file.config().ropeFrequencyFactors());
+            assertEquals(TensorType.F32, file.tensor("rope_freqs.weight").type());
+        }
+        Path draft = tmp.resolve("scaled-draft.gguf");
+        Forge.writeDraft(main, 1, draft, Forge.Progress.NONE);
+        try (ModelFile file = ModelFile.open(draft)) {
+            assertArrayEquals(expected, file.config().ropeFrequencyFactors());
+        }
+        Path unscaled = forge(new ForgeSpec(TINY.architecture(), TINY.vocab(), TINY.hidden(), TINY.layers(), TINY.heads(), TINY.kvHeads(),
+                TINY.headDim(), TINY.ffn(), TINY.context(), TINY.type(), TINY.tied(), 500000f, TINY.seed(), 1f, 0, null), "unscaled.gguf");
+        int[] prompt = PROMPTS[0];
+        float[][] a = logits(main, prompt), b = logits(unscaled, prompt);
+        assertArrayEquals(a[0], b[0], "position 0 is not rotated");
+        assertFalse(Arrays.equals(a[prompt.length - 1], b[prompt.length - 1]), "later positions rotate by the scaled frequencies");
     }
 }
