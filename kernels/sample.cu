@@ -1,5 +1,7 @@
 // out[r] = argmax of logits row r (N floats); ties go to the lower id, so the result does not depend on the
-// reduction order. NaNs are never chosen; a row of NaNs only gives N ("none").
+// reduction order. NaNs are never chosen; a row of NaNs only gives N ("none"). tops (may be null): tops[r] = the
+// probability softmax gives row r's top token, 1 / sum(exp(logit - max)) (0 for a row without a finite maximum),
+// which a greedy draft's p-min test needs: it saves copying the row to the host.
 // Launch: block (256), grid (R).
 #include "common.cuh"
 
@@ -25,7 +27,7 @@ __device__ __forceinline__ void warp_argmax(float& v, int& i) {
 }  // namespace tandem
 
 extern "C" __global__ void __launch_bounds__(tandem::kArgmaxThreads)
-    argmax(const float* __restrict__ logits, int* __restrict__ out, int N) {
+    argmax(const float* __restrict__ logits, int* __restrict__ out, float* __restrict__ tops, int N) {
     using namespace tandem;
     __shared__ float values[kArgmaxThreads / kWarp];
     __shared__ int ids[kArgmaxThreads / kWarp];
@@ -49,10 +51,23 @@ extern "C" __global__ void __launch_bounds__(tandem::kArgmaxThreads)
         bv = lane() < kArgmaxThreads / kWarp ? values[lane()] : -INFINITY;
         bi = lane() < kArgmaxThreads / kWarp ? ids[lane()] : N;
         warp_argmax(bv, bi);
-        if (lane() == 0) out[blockIdx.x] = bi;
+        if (lane() == 0) {
+            out[blockIdx.x] = bi;
+            values[0] = bv;  // warp 0 has read every values[] slot before its butterflies
+        }
     }
+    if (tops == nullptr) return;  // the same for every thread
+    __syncthreads();
+    const float m = values[0];
+    __syncthreads();  // values is block_sum's scratch next
+    float sum = 0.0f;
+    if (m > -INFINITY) {
+        for (int i = threadIdx.x; i < N; i += kArgmaxThreads) sum += expf(row[i] - m);
+    }
+    sum = block_sum<kArgmaxThreads>(sum, values);
+    if (threadIdx.x == 0) tops[blockIdx.x] = m > -INFINITY ? 1.0f / sum : 0.0f;
 }
-TANDEM_EXPORT(argmax, (const float* logits, int* out, int N), (logits, out, N))
+TANDEM_EXPORT(argmax, (const float* logits, int* out, float* tops, int N), (logits, out, tops, N))
 
 // Greedy acceptance of a verification pass, on the device, so that only verdict[0 .. k+1] (k+2 ints) goes back
 // to the host. verdict[1 .. k+1] already holds the argmax ids of the pass's k+1 rows (rows [last, d1 .. dk]);

@@ -111,13 +111,14 @@ public final class ModelDrafter implements Drafter {
                 Distribution q = out.next();
                 int token;
                 float top = 1f;
-                if (greedy && pMin <= 0 && shared == draftVocabulary) {
-                    token = r.argmax(0);         // no logits needed: on CUDA only the id crosses to the host
+                if (greedy && shared == draftVocabulary) {
+                    token = r.argmax(0);         // no logits needed: on CUDA only the id and top probability cross
+                    if (pMin > 0) top = r.topProbability(0);
                     q.setOneHot(token);
                 } else if (greedy) {
-                    r.copyLogits(0, logits);
+                    r.copyLogits(0, logits);     // masked: ids past the shared vocabulary do not count
                     token = Sampler.argmax(logits, shared);
-                    if (pMin > 0) top = Sampler.topProbability(logits, shared);
+                    if (pMin > 0) top = ForwardResult.topProbability(logits, 0, shared);
                     q.setOneHot(token);
                 } else {
                     r.copyLogits(0, logits);

@@ -91,15 +91,6 @@ public final class Sampler {
         out.normalise();
     }
 
-    /** The probability softmax(logits[0..n)) gives its top token: the draft's confidence under greedy settings. */
-    public static float topProbability(float[] logits, int n) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int t = 0; t < n; t++) max = Math.max(max, logits[t]);
-        double sum = 0;
-        for (int t = 0; t < n; t++) sum += Math.exp(logits[t] - max);
-        return (float) (1.0 / sum);
-    }
-
     /** Highest logit of {@code logits[0..n)}, ties to the lower id. */
     public static int argmax(float[] logits, int n) {
         int best = 0;

@@ -29,4 +29,23 @@ public interface ForwardResult {
         }
         return best;
     }
+
+    /**
+     * The probability softmax gives result row {@code row}'s top token: a greedy draft's confidence, which p-min
+     * tests. A GPU computes it beside the argmax, so that no logits cross to the host for it.
+     */
+    default float topProbability(int row) {
+        float[] logits = new float[vocabularySize()];
+        copyLogits(row, logits);
+        return topProbability(logits, 0, logits.length);
+    }
+
+    /** The probability softmax(logits[from, from + n)) gives its top token. */
+    static float topProbability(float[] logits, int from, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int t = from; t < from + n; t++) max = Math.max(max, logits[t]);
+        double sum = 0;
+        for (int t = from; t < from + n; t++) sum += Math.exp(logits[t] - max);
+        return (float) (1.0 / sum);
+    }
 }

@@ -118,7 +118,7 @@ class DraftAheadLimitsTest {
         int before = row > 0 ? b.tokens()[row - 1] : pos > 0 ? context[pos - 1] : 0;
         float[] logits = new float[V];
         for (int t = 0; t < V; t++) logits[t] = draft.logit(before, b.tokens()[row], t);
-        return Sampler.topProbability(logits, V);
+        return ForwardResult.topProbability(logits, 0, V);
     }
 
     private static int[] concat(int[] a, int[] b) {

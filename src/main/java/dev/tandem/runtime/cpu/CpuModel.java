@@ -356,5 +356,7 @@ final class CpuModel implements LoadedModel {
             }
             return best;
         }
+
+        @Override public float topProbability(int row) { return ForwardResult.topProbability(logits, row * vocabularySize, vocabularySize); }
     }
 }

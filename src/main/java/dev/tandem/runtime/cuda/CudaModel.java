@@ -90,8 +90,8 @@ public final class CudaModel implements LoadedModel {
     // Per-chunk activations, row-major: row r of a w-wide buffer is floats [r*w, (r+1)*w).
     private final DeviceBuffer x, xb, q, k, v, att, proj, gate, up, hidden, gathered;
     // Grown when a pass needs more; only while the stream is idle (the previous pass is done).
-    private PinnedBuffer hostInts, hostIds;
-    private DeviceBuffer deviceInts, ids, logits, partialOut, partialMax, partialSum;
+    private PinnedBuffer hostInts, hostIds, hostTops;
+    private DeviceBuffer deviceInts, ids, tops, logits, partialOut, partialMax, partialSum;
     private PinnedBuffer hostLogits;
     // Sampled verification: [seed low, seed high, position of d1, unused][q: k rows of the vocabulary] staged in one
     // pinned buffer and copied in one go; the main model's distributions; the verdict (accepted, next, and a draft
@@ -418,13 +418,15 @@ public final class CudaModel implements LoadedModel {
             // hostIds: [accepted (greedy verification only), argmax of result row 0, 1, ...]
             int[] tokenIds = new int[resultRows];
             MemorySegment.copy(hostIds.segment(), ValueLayout.JAVA_INT, Integer.BYTES, tokenIds, 0, resultRows);
+            float[] topProbabilities = new float[resultRows];
+            MemorySegment.copy(hostTops.segment(), ValueLayout.JAVA_FLOAT, 0, topProbabilities, 0, resultRows);
             if (sampling != null) {
                 MemorySegment v = hostVerdict.segment();
-                return new Result(pass, tokenIds, v.get(ValueLayout.JAVA_INT, 0), v.get(ValueLayout.JAVA_INT, Integer.BYTES),
+                return new Result(pass, tokenIds, topProbabilities, v.get(ValueLayout.JAVA_INT, 0), v.get(ValueLayout.JAVA_INT, Integer.BYTES),
                         v.get(ValueLayout.JAVA_FLOAT, 2 * Integer.BYTES));
             }
             int accepted = verify ? hostIds.segment().get(ValueLayout.JAVA_INT, 0) : -1;
-            return new Result(pass, tokenIds, accepted, -1, Float.NaN);
+            return new Result(pass, tokenIds, topProbabilities, accepted, -1, Float.NaN);
         });
         previous = result;
         return result;
@@ -499,12 +501,16 @@ public final class CudaModel implements LoadedModel {
                 dropGraphs();
                 ids.close();
                 hostIds.close();
+                tops.close();
+                hostTops.close();
                 logits.close();
             }
             int capacity = Math.max(results, LaunchGeometry.MAX_ROWS);
             // One int ahead of the ids: the verification's accepted length, so that one copy brings back both.
             ids = driver.allocate((long) (capacity + 1) * Integer.BYTES);
             hostIds = driver.allocatePinned((long) (capacity + 1) * Integer.BYTES);
+            tops = driver.allocate((long) capacity * Float.BYTES);
+            hostTops = driver.allocatePinned((long) capacity * Float.BYTES);
             logits = driver.allocate((long) capacity * vocab * Float.BYTES);
         }
         long partials = (long) maxRows * c.heads() * maxChunks;
@@ -672,7 +678,9 @@ public final class CudaModel implements LoadedModel {
         }
         int results = batch.logitRows().length;
         if (results > 0) {
-            launch(Kernel.ARGMAX, LaunchGeometry.argmax(results), logits, ids.ints(1, results), vocab);
+            // With each id, the top token's probability (a greedy draft's p-min): no logits cross for either.
+            launch(Kernel.ARGMAX, LaunchGeometry.argmax(results), logits, ids.ints(1, results), tops.floats(0, results), vocab);
+            driver.copyToHost(hostTops, 0, tops.floats(0, results), stream);
             if (verify) {
                 // Draft tokens d1..dk are the pass's own token ids of rows 1..k, already on the device.
                 try (Nvtx.Range range = ranges.open(Nvtx.Phase.ACCEPT)) {
@@ -831,15 +839,18 @@ public final class CudaModel implements LoadedModel {
     private final class Result implements CudaForwardResult {
         private final long pass;
         private final int[] argmax;
+        /** Each row's top-token probability, from the device with the ids. */
+        private final float[] tops;
         /** Verifications: the accepted length; sampled ones also the next token (else -1). */
         private final int accepted, next;
         /** A draft draw's top-token probability (else unused). */
         private final float top;
         private float[] values;
 
-        Result(long pass, int[] argmax, int accepted, int next, float top) {
+        Result(long pass, int[] argmax, float[] tops, int accepted, int next, float top) {
             this.pass = pass;
             this.argmax = argmax;
+            this.tops = tops;
             this.accepted = accepted;
             this.next = next;
             this.top = top;
@@ -863,6 +874,9 @@ public final class CudaModel implements LoadedModel {
 
         /** From the device's argmax kernel: ties to the lower id, as {@link ForwardResult#argmax} says. */
         @Override public int argmax(int row) { return argmax[row]; }
+
+        /** From the argmax kernel, which also sums the row's softmax. */
+        @Override public float topProbability(int row) { return tops[row]; }
     }
 
     @Override
@@ -873,7 +887,7 @@ public final class CudaModel implements LoadedModel {
             // closing anyway
         }
         dropGraphs();
-        for (AutoCloseable r : new AutoCloseable[] {hostInts, deviceInts, hostIds, ids, logits, partialOut, partialMax, partialSum, hostLogits,
+        for (AutoCloseable r : new AutoCloseable[] {hostInts, deviceInts, hostIds, ids, tops, hostTops, logits, partialOut, partialMax, partialSum, hostLogits,
                 hostSampling, deviceSampling, probs}) {
             closeQuietly(r);
         }

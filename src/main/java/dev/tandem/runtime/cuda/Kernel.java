@@ -57,7 +57,7 @@ public enum Kernel {
     /** {@link #KV_APPEND} into a BF16 cache (rounded to nearest even) */
     KV_APPEND_BF16("kv_append_bf16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I),
     /** (logits, out, N) */
-    ARGMAX("argmax", Arg.P, Arg.P, Arg.I),
+    ARGMAX("argmax", Arg.P, Arg.P, Arg.P, Arg.I),
     /** (draft, verdict, k): verdict[0] = accepted length, given verdict[1..k+1] = the rows' argmax ids */
     ACCEPT_GREEDY("accept_greedy", Arg.P, Arg.P, Arg.I),
     /** (logits, probs, V, 1/temperature, topK, topP, minP, tops or null): each row's sampling distribution, and its top token's probability */

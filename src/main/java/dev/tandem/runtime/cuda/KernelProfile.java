@@ -84,7 +84,7 @@ public final class KernelProfile implements GpuDriver {
             case BIAS_ADD -> 8L * (Integer) args[3] + 4L * (Integer) args[2];
             case NARROW16 -> 6L * (Integer) args[2];
             case ROPE -> { long rows = (Integer) args[3], heads = (Integer) args[4], rot = (Integer) args[6]; yield 8 * rows * heads * rot + 4 * rows; }
-            case ARGMAX -> dims.gridX() * (4L * (Integer) args[2] + 4);
+            case ARGMAX -> dims.gridX() * (4L * (Integer) args[3] + 8);
             case SAMPLE_PROBS -> dims.gridX() * 8L * (Integer) args[2];
             default -> 0;
         };

@@ -9,6 +9,7 @@ import dev.tandem.forge.ForgeType;
 import dev.tandem.model.Architecture;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
@@ -116,6 +117,23 @@ class CudaDraftDrawTest {
                 assertEquals(drawByHand(kept, CounterRandom.draftSeed(seed), PROMPT.length), token, "seed " + seed);
                 assertTrue(kept[token] > 0, "drew token " + token + " of probability 0");
                 assertEquals(q.p(q.top()), drawn.topProbability(), 1e-5f * q.p(q.top()), "seed " + seed + ": q's top probability");
+            }
+        }
+    }
+
+    /** Every pass brings back, with each row's argmax, its top-token probability (greedy p-min), as the CPU computes it. */
+    @Test
+    void theTopProbabilityComesWithTheArgmax() {
+        PagedKvCache tables = new PagedKvCache(16, 4);
+        try (KvCache kv = draft.createKvCache(tables)) {
+            int seq = tables.createSequence();
+            tables.reserve(seq, PROMPT.length);
+            ForwardResult r = draft.forward(new Batch(PROMPT, new int[] {0, 1, 2}, new int[] {seq, seq, seq}, new int[] {0, 1, 2}), kv);
+            float[] logits = new float[vocab];
+            for (int row = 0; row < 3; row++) {
+                r.copyLogits(row, logits);
+                float cpu = ForwardResult.topProbability(logits, 0, vocab);
+                assertEquals(cpu, r.topProbability(row), 1e-5f * cpu, "row " + row);
             }
         }
     }

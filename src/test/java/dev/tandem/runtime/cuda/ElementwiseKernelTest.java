@@ -143,22 +143,30 @@ class ElementwiseKernelTest extends KernelTestSupport {
         Arrays.fill(logits, 2 * n, 3 * n, -1f);
         // Row 3: all -infinity: still a real id, the lowest.
         Arrays.fill(logits, 3 * n, 4 * n, Float.NEGATIVE_INFINITY);
-        MemorySegment out = ints(new int[4]);
-        kernels.launch(Kernel.ARGMAX, LaunchGeometry.argmax(4), floats(logits), out, n);
+        MemorySegment out = ints(new int[4]), tops = floats(4);
+        kernels.launch(Kernel.ARGMAX, LaunchGeometry.argmax(4), floats(logits), out, tops, n);
         int[] ids = readInts(out, 4);
         assertEquals(7, ids[0]);
         assertEquals(n - 1, ids[1]);
         assertEquals(0, ids[2]);
         assertEquals(0, ids[3]);
+        // The top token's softmax probability, as the CPU computes it; none for a row without a finite maximum.
+        float[] top = read(tops, 4);
+        for (int r = 0; r < 3; r++) {
+            float cpu = dev.tandem.runtime.ForwardResult.topProbability(logits, r * n, n);
+            assertEquals(cpu, top[r], 1e-5f * cpu, "row " + r);
+        }
+        assertEquals(1f / n, top[2], 1e-6f, "all equal: 1/n");
+        assertEquals(0f, top[3]);
     }
 
     @Test
     void refusedLaunchesRaiseANamedException() {
         MemorySegment out = ints(new int[1]);
         KernelLaunchException e = assertThrows(KernelLaunchException.class,
-                () -> kernels.launch(Kernel.ARGMAX, LaunchDims.linear(1, 2048), floats(16), out, 16));
+                () -> kernels.launch(Kernel.ARGMAX, LaunchDims.linear(1, 2048), floats(16), out, MemorySegment.NULL, 16));
         assertTrue(e.getMessage().contains("argmax") && e.getMessage().contains("2048"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> kernels.launch(Kernel.ARGMAX, LaunchGeometry.argmax(1), floats(16), out));
-        assertThrows(IllegalArgumentException.class, () -> kernels.launch(Kernel.ARGMAX, LaunchGeometry.argmax(1), floats(16), out, 16f));
+        assertThrows(IllegalArgumentException.class, () -> kernels.launch(Kernel.ARGMAX, LaunchGeometry.argmax(1), floats(16), out, MemorySegment.NULL, 16f));
     }
 }
