@@ -58,6 +58,16 @@ public final class Draft {
     /** Appends {@code token}, whose distribution was written into {@link #next()}. */
     public void push(int token) { tokens[size++] = token; }
 
+    /** q_0 .. q_{k-1} as dense rows of {@code vocabularySize} probabilities in {@code rows} (for a device). */
+    public void denseRows(int k, float[] rows, int vocabularySize) {
+        for (int i = 0; i < k; i++) {
+            Distribution d = q[i];
+            int row = i * vocabularySize;
+            java.util.Arrays.fill(rows, row, row + vocabularySize, 0f);
+            for (int j = 0; j < d.size(); j++) rows[row + d.token(j)] = d.p(d.token(j));
+        }
+    }
+
     /** Appends a token proposed with certainty (q one-hot). */
     public void pushCertain(int token) {
         q[size].setOneHot(token);

@@ -8,7 +8,6 @@ import dev.tandem.runtime.LoadedModel.SampledDraft;
 import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
-import java.util.Arrays;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -247,12 +246,7 @@ public final class DraftAheadGenerator implements Generator {
                 return SampledDraft.kept(draft, current.keptRows(), settings.temperature(), settings.topK(), settings.topP(), settings.minP(), settings.seed());
             }
             if (qRows == null) qRows = new float[draftMax * vocabulary];
-            for (int i = 0; i < k; i++) {
-                Distribution q = current.q(i);
-                int row = i * vocabulary;
-                Arrays.fill(qRows, row, row + vocabulary, 0f);
-                for (int j = 0; j < q.size(); j++) qRows[row + q.token(j)] = q.p(q.token(j));
-            }
+            current.denseRows(k, qRows, vocabulary);
             return new SampledDraft(qRows, settings.temperature(), settings.topK(), settings.topP(), settings.minP(), settings.seed());
         }
 

@@ -1,8 +1,10 @@
 package dev.tandem.decode;
 
+import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
 import java.util.concurrent.CompletionStage;
@@ -11,7 +13,10 @@ import java.util.concurrent.CompletionStage;
  * Speculative decoding of one sequence: each step a {@link SpeculativeStep} drafts d1..dk, the main model runs
  * {@code [last, d1..dk]} in one pass, and the step's {@link AcceptanceRule} decides which draft tokens stay and
  * which token of the main model's own follows. Greedy output is identical to {@link PlainGenerator}'s, token for
- * token; sampled output has the main model's distribution.
+ * token; sampled output has the main model's distribution. Sampling without a repetition penalty on a main model
+ * that samples on its device ({@link LoadedModel#samplesOnDevice}), the verification finishes there
+ * ({@link LoadedModel#verifySampledAsync}): the draft's distributions go up, the verdict comes back, and the
+ * draws are keyed by (seed, position), so a seed gives one output, not the CPU's.
  *
  * <p>State between steps, with n = context length and last = context[n-1]: the main model's K/V holds
  * positions [0, n-1) and the shared block tables are truncated to that; the drafter tracks its own valid prefix.
@@ -62,6 +67,8 @@ public final class SpeculativeGenerator implements Generator {
         final TokenSink out;
         final StatsRecorder stats;
         final BatchArrays batches;
+        /** Sampling without a penalty and a main model that samples on its device: verify there until it declines. */
+        boolean deviceSampling;
 
         Run(KvCache kv, PagedKvCache tables, int seq, SpeculativeStep step, TokenChoice choice, TokenSink out,
             StatsRecorder stats, int draftMax) {
@@ -73,6 +80,7 @@ public final class SpeculativeGenerator implements Generator {
             this.out = out;
             this.stats = stats;
             this.batches = new BatchArrays(seq, draftMax + 1);
+            this.deviceSampling = !settings.isGreedy() && !settings.penalisesRepetition() && main.samplesOnDevice();
         }
 
         void decode(int[] prompt) {
@@ -93,10 +101,19 @@ public final class SpeculativeGenerator implements Generator {
             int k = step.propose(context, n, out.remaining());
             long t0 = System.nanoTime();
             tables.reserve(seq, n + k);
-            ForwardResult r = join(main.forwardAsync(batches.of(context, n - 1, k + 1, n - 1, k > 0), kv));
-            long passNanos = System.nanoTime() - t0;
-            if (k == 0) return out.emit(step.plain(r, 0, context, n, passNanos), false);
-            int agreed = step.verify(r, 0, context, n, passNanos);
+            Batch batch = batches.of(context, n - 1, k + 1, n - 1, k > 0);
+            int agreed;
+            CompletionStage<SampledVerdict> onDevice = k > 0 && deviceSampling ? main.verifySampledAsync(batch, kv, step.sampledDraft()) : null;
+            if (onDevice != null) {
+                SampledVerdict verdict = onDevice.toCompletableFuture().join();
+                agreed = step.verified(verdict, context, n, System.nanoTime() - t0);
+            } else {
+                if (k > 0) deviceSampling = false;  // off, or the main model declined: verify on the host from now on
+                ForwardResult r = join(main.forwardAsync(batch, kv));
+                long passNanos = System.nanoTime() - t0;
+                if (k == 0) return out.emit(step.plain(r, 0, context, n, passNanos), false);
+                agreed = step.verify(r, 0, context, n, passNanos);
+            }
             // Emit the agreed tokens and the main model's own token, stopping early if the limits say so.
             int emitted = 0;
             boolean go = true;

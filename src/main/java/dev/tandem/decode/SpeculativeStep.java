@@ -1,6 +1,9 @@
 package dev.tandem.decode;
 
 import dev.tandem.runtime.ForwardResult;
+import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.LoadedModel.SampledDraft;
+import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
 /**
@@ -34,6 +37,8 @@ public final class SpeculativeStep implements AutoCloseable {
     private final Draft draft;
     private final DraftCounts counts;
     private int agreed, next;
+    /** {@link #sampledDraft}'s rows, allocated on first use. */
+    private float[] denseRows;
 
     /**
      * Opens {@code drafter} for {@code sequence} of {@code tables}, the block tables the main model's K/V uses
@@ -99,9 +104,34 @@ public final class SpeculativeStep implements AutoCloseable {
      * learns from it).
      */
     public int verify(ForwardResult result, int firstRow, int[] context, int n, long passNanos) {
+        return keep(rule.accept(result, firstRow, context, n, draft.size(), draft, 0), context, n, passNanos);
+    }
+
+    /**
+     * The current draft for a sampled verification that finishes on the main model's device
+     * ({@link LoadedModel#verifySampledAsync}): its k distributions as dense rows, the sampler chain and the seed;
+     * null when this step's sampling needs the host (greedy, or a repetition penalty, which needs the context).
+     */
+    public SampledDraft sampledDraft() {
+        SamplerSettings s = choice.settings();
+        if (s.isGreedy() || s.penalisesRepetition()) return null;
+        int vocabulary = choice.vocabularySize();
+        if (denseRows == null) denseRows = new float[policy.draftMax() * vocabulary];
+        draft.denseRows(draft.size(), denseRows, vocabulary);
+        return new SampledDraft(denseRows, s.temperature(), s.topK(), s.topP(), s.minP(), s.seed());
+    }
+
+    /** {@link #verify} with the verdict the main model's device reached on {@link #sampledDraft()}. */
+    public int verified(SampledVerdict verdict, int[] context, int n, long passNanos) {
+        context[n + verdict.accepted()] = verdict.next();
+        return keep(verdict.accepted(), context, n, passNanos);
+    }
+
+    /** Keeps the K/V of the {@code agreed} draft tokens; the main model's own token is in {@code context[n + agreed]}. */
+    private int keep(int agreed, int[] context, int n, long passNanos) {
         int k = draft.size();
         counts.verifyNanos += passNanos;
-        agreed = rule.accept(result, firstRow, context, n, k, draft, 0);
+        this.agreed = agreed;
         next = context[n + agreed];
         length.verified(k + 1, passNanos, k, agreed);
         tables.truncate(sequence, n + agreed);

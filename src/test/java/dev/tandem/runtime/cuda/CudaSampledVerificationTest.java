@@ -2,6 +2,9 @@ package dev.tandem.runtime.cuda;
 
 import dev.tandem.decode.Distribution;
 import dev.tandem.decode.DraftAheadGenerator;
+import dev.tandem.decode.DraftPolicy;
+import dev.tandem.decode.ModelDrafter;
+import dev.tandem.decode.SpeculativeGenerator;
 import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.PlainGenerator;
 import dev.tandem.decode.Sampler;
@@ -206,6 +209,20 @@ class CudaSampledVerificationTest {
         System.out.printf("device draws (%d runs, %.1f s, %d draft draws): tokens 1-2 chi-square %.1f (critical %.1f), 3-4 %.1f (critical %.1f)%n",
                 RUNS, (System.nanoTime() - t0) / 1e9, made, chi[0], chi[1], chi[2], chi[3]);
         assertTrue(made >= RUNS, "the draft should draw on the device after the first device verification of a run: " + made + " draws");
+        assertTrue(chi[0] <= chi[1], "tokens 1-2 do not follow the main model: " + chi[0] + " > " + chi[1]);
+        assertTrue(chi[2] <= chi[3], "tokens 3-4 do not follow the main model: " + chi[2] + " > " + chi[3]);
+    }
+
+    /** The ordinary speculative generator (n-gram and adaptive drafts use it) verifies on the device too, losslessly. */
+    @Test
+    void speculativeGeneratorWithDeviceVerificationFollowsTheMainModel() {
+        double[][] exact = exactPairs(main);
+        AtomicInteger sampledVerifications = new AtomicInteger();
+        LoadedModel counted = new Counting(main, sampledVerifications);
+        double[] chi = chiSquares(seed -> new SpeculativeGenerator(counted, new ModelDrafter(draft), DraftPolicy.Fixed.always(2), MIN_P.withSeed(seed)), exact);
+        System.out.printf("speculative generator, device verification (%d runs, %d sampled verifications): %.1f (critical %.1f), %.1f (critical %.1f)%n",
+                RUNS, sampledVerifications.get(), chi[0], chi[1], chi[2], chi[3]);
+        assertTrue(sampledVerifications.get() >= RUNS, "every run should verify on the device at least once");
         assertTrue(chi[0] <= chi[1], "tokens 1-2 do not follow the main model: " + chi[0] + " > " + chi[1]);
         assertTrue(chi[2] <= chi[3], "tokens 3-4 do not follow the main model: " + chi[2] + " > " + chi[3]);
     }
