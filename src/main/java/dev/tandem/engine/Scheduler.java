@@ -5,6 +5,8 @@ import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.LoadedModel.SampledDraft;
+import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.tokenizer.Tokenizer;
 
@@ -12,6 +14,8 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -200,10 +204,12 @@ final class Scheduler implements AutoCloseable {
                 logitRows[row] = row;
             }
         }
+        Batch batch = new Batch(tokens, positions, sequences, logitRows);
+        if (active.size() == 1 && verifyOnDevice(active.getFirst(), batch)) return;
         ForwardResult r;
         long t0 = System.nanoTime();
         try {
-            r = model.forward(new Batch(tokens, positions, sequences, logitRows), kv);
+            r = model.forward(batch, kv);
         } catch (RuntimeException e) {
             for (Sequence s : active) fail(s, e);
             active.clear();
@@ -229,6 +235,37 @@ final class Scheduler implements AutoCloseable {
         activeCount.set(active.size());
     }
 
+    /**
+     * A lone speculative sequence that samples without a penalty, on a main model that samples on its device: the
+     * verification finishes there ({@link LoadedModel#verifySampledAsync}) and only the verdict comes back. False,
+     * having run nothing, when that does not apply; the caller then runs the ordinary pass.
+     */
+    private boolean verifyOnDevice(Sequence s, Batch batch) {
+        if (s.draftLength == 0 || !model.samplesOnDevice()) return false;
+        SampledDraft draft = s.step.sampledDraft();
+        if (draft == null) return false;
+        long t0 = System.nanoTime();
+        FinishReason end;
+        try {
+            CompletionStage<SampledVerdict> verdict = model.verifySampledAsync(batch, kv, draft);
+            if (verdict == null) return false;
+            SampledVerdict v = verdict.toCompletableFuture().join();
+            passes.incrementAndGet();
+            end = emitAgreed(s, s.step.verified(v, s.context, s.contextLength(), System.nanoTime() - t0));
+        } catch (RuntimeException e) {
+            active.clear();
+            activeCount.set(0);
+            fail(s, e instanceof CompletionException c && c.getCause() instanceof RuntimeException cause ? cause : e);
+            return true;
+        }
+        if (end != null) {
+            active.clear();
+            activeCount.set(0);
+            finish(s, end);
+        }
+        return true;
+    }
+
     private FinishReason takePlain(Sequence s, ForwardResult r, long passNanos) {
         int n = s.contextLength();
         int token = s.step == null ? s.choice.choose(r, s.firstRow, s.context, n) : s.step.plain(r, s.firstRow, s.context, n, passNanos);
@@ -237,7 +274,11 @@ final class Scheduler implements AutoCloseable {
 
     /** Emits the draft tokens the main model agreed with, then its own token, stopping where the limits say. */
     private FinishReason acceptDraft(Sequence s, ForwardResult r, long passNanos) {
-        int agreed = s.step.verify(r, s.firstRow, s.context, s.contextLength(), passNanos);
+        return emitAgreed(s, s.step.verify(r, s.firstRow, s.context, s.contextLength(), passNanos));
+    }
+
+    /** Emits the {@code agreed} draft tokens of the last verification, then the main model's own token. */
+    private FinishReason emitAgreed(Sequence s, int agreed) {
         FinishReason end = null;
         int emitted = 0;
         while (end == null && emitted < agreed) end = take(s, s.step.draftToken(emitted++));
