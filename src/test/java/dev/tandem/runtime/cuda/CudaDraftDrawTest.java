@@ -3,10 +3,6 @@ package dev.tandem.runtime.cuda;
 import dev.tandem.decode.Distribution;
 import dev.tandem.decode.Sampler;
 import dev.tandem.decode.SamplerSettings;
-import dev.tandem.forge.Forge;
-import dev.tandem.forge.ForgeSpec;
-import dev.tandem.forge.ForgeType;
-import dev.tandem.model.Architecture;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
@@ -22,12 +18,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Set;
@@ -49,22 +42,18 @@ class CudaDraftDrawTest {
     static final int[] PROMPT = {1, 70, 71};
     static final SamplerSettings CHAIN = new SamplerSettings(1.5f, 0, 1f, 0.02f, 1f, 0, 0);
 
-    static Path dir;
+    static ForgedPair pair;
     static CudaBackend cuda, other;
     static ModelFile mainFile, draftFile;
     static CudaModel main, draft, elsewhere;
     static int vocab;
 
     @BeforeAll
-    static void open() throws IOException {
+    static void open() {
         assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
-        dir = Files.createTempDirectory("tandem-draw");
-        ForgeSpec spec = new ForgeSpec(Architecture.LLAMA, 260, 64, 2, 2, 1, 32, 128, 64, ForgeType.F32, false, 10000f, 11, 1f, 0, null);
-        Path mainPath = dir.resolve("main.gguf"), draftPath = dir.resolve("draft.gguf");
-        Forge.write(spec, mainPath);
-        Forge.writeDraft(mainPath, 1, draftPath, Forge.Progress.NONE);
-        mainFile = ModelFile.open(mainPath);
-        draftFile = ModelFile.open(draftPath);
+        pair = ForgedPair.forge(11);
+        mainFile = pair.main;
+        draftFile = pair.draft;
         cuda = CudaBackend.onHost();
         other = CudaBackend.onHost();
         main = (CudaModel) cuda.load(mainFile, LoadOptions.defaults());
@@ -74,20 +63,8 @@ class CudaDraftDrawTest {
     }
 
     @AfterAll
-    static void close() throws IOException {
-        for (AutoCloseable c : new AutoCloseable[] {elsewhere, draft, main, draftFile, mainFile, other, cuda}) {
-            try {
-                if (c != null) c.close();
-            } catch (Exception ignored) {
-                // best effort
-            }
-        }
-        if (dir != null) {
-            try (var files = Files.list(dir)) {
-                for (Path p : files.toList()) Files.deleteIfExists(p);
-            }
-            Files.deleteIfExists(dir);
-        }
+    static void close() {
+        ForgedPair.closeAll(elsewhere, draft, main, other, cuda, pair);
     }
 
     static DraftDraw draw(int row, long seed) {

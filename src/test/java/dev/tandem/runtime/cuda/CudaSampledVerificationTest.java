@@ -9,10 +9,6 @@ import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.PlainGenerator;
 import dev.tandem.decode.Sampler;
 import dev.tandem.decode.SamplerSettings;
-import dev.tandem.forge.Forge;
-import dev.tandem.forge.ForgeSpec;
-import dev.tandem.forge.ForgeType;
-import dev.tandem.model.Architecture;
 import dev.tandem.model.ModelConfig;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
@@ -29,12 +25,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Random;
@@ -71,7 +64,7 @@ class CudaSampledVerificationTest {
     /** The distribution test's chain: temperature and min-p. */
     static final SamplerSettings MIN_P = new SamplerSettings(1.3f, 0, 1f, 0.1f, 1f, 0, 0);
 
-    static Path dir;
+    static ForgedPair pair;
     static CudaBackend cuda;
     static CpuBackend cpu;
     static ModelFile mainFile, draftFile;
@@ -80,15 +73,11 @@ class CudaSampledVerificationTest {
     static int vocab;
 
     @BeforeAll
-    static void open() throws IOException {
+    static void open() {
         assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
-        dir = Files.createTempDirectory("tandem-sampled");
-        ForgeSpec spec = new ForgeSpec(Architecture.LLAMA, 260, 64, 2, 2, 1, 32, 128, 64, ForgeType.F32, false, 10000f, 7, 1f, 0, null);
-        Path mainPath = dir.resolve("main.gguf"), draftPath = dir.resolve("draft.gguf");
-        Forge.write(spec, mainPath);
-        Forge.writeDraft(mainPath, 1, draftPath, Forge.Progress.NONE);
-        mainFile = ModelFile.open(mainPath);
-        draftFile = ModelFile.open(draftPath);
+        pair = ForgedPair.forge(7);
+        mainFile = pair.main;
+        draftFile = pair.draft;
         cuda = CudaBackend.onHost();
         cpu = new CpuBackend();
         main = (CudaModel) cuda.load(mainFile, LoadOptions.defaults());
@@ -98,20 +87,8 @@ class CudaSampledVerificationTest {
     }
 
     @AfterAll
-    static void close() throws IOException {
-        for (AutoCloseable c : new AutoCloseable[] {draftOnDevice, draft, main, draftFile, mainFile, cpu, cuda}) {
-            try {
-                if (c != null) c.close();
-            } catch (Exception ignored) {
-                // best effort
-            }
-        }
-        if (dir != null) {
-            try (var files = Files.list(dir)) {
-                for (Path p : files.toList()) Files.deleteIfExists(p);
-            }
-            Files.deleteIfExists(dir);
-        }
+    static void close() {
+        ForgedPair.closeAll(draftOnDevice, draft, main, cpu, cuda, pair);
     }
 
     /**
