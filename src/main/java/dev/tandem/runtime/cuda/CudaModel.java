@@ -110,9 +110,11 @@ public final class CudaModel implements LoadedModel {
     /**
      * The sampler chain of a sampled verification or draft draw as its kernels take it; null for other passes. A
      * verification reads the draft's q rows from the staged upload ({@code qOwner} null) or from {@code qOwner}'s
-     * kept rows from {@code qRow} on; a draft draw ({@code drawRow} >= 0) fills kept row {@code drawRow}.
+     * kept rows from {@code qRow} on; a draft draw ({@code draw}) makes q in {@link #probs} row 0 and draws from it.
+     * The kept row a draw fills is not part of it: the copy there runs after the pass, outside any graph, so one
+     * graph serves every row (34 rows would otherwise take 34 graphs per pass shape).
      */
-    private record Sampling(float invTemperature, int topK, float topP, float minP, CudaModel qOwner, int qRow, int drawRow) {}
+    private record Sampling(float invTemperature, int topK, float topP, float minP, CudaModel qOwner, int qRow, boolean draw) {}
 
     /** {@link LoadedModel#KEPT_DRAFT_ROWS} rows of the vocabulary for {@link #sampleDraftAsync}; allocated on the first draw, never moved (graphs of other models hold it). */
     private DeviceBuffer keptRows;
@@ -412,6 +414,10 @@ public final class CudaModel implements LoadedModel {
                 if (useGraphs && batch.size() <= LaunchGeometry.MAX_ROWS) replay(new GraphKey(kv, chunks, rowList(batch.logitRows()), verify, sampling), batch, chunks, kv);
                 else enqueue(batch, chunks, kv, verify, sampling, stagedInts);
             }
+            if (draw != null) {
+                int vocab = c.vocabularySize();
+                driver.copyOnDevice(keptRows.floats((long) draw.row() * vocab, vocab), probs.floats(0, vocab), stream);
+            }
             driver.record(passDone, stream);
             return driver.whenDone(stream);
         }).thenApply(done -> {
@@ -561,9 +567,9 @@ public final class CudaModel implements LoadedModel {
         h.set(ValueLayout.JAVA_INT, Integer.BYTES, (int) (seed >>> 32));
         h.set(ValueLayout.JAVA_INT, 2 * Integer.BYTES, position);
         if (upload) MemorySegment.copy(draft.q(), 0, h, ValueLayout.JAVA_FLOAT, SAMPLING_META_BYTES, k * vocab);
-        if (draw != null) return new Sampling(1f / draw.temperature(), draw.topK(), draw.topP(), draw.minP(), null, 0, draw.row());
+        if (draw != null) return new Sampling(1f / draw.temperature(), draw.topK(), draw.topP(), draw.minP(), null, 0, true);
         CudaModel owner = upload ? null : (CudaModel) draft.keptBy();
-        return new Sampling(1f / draft.temperature(), draft.topK(), draft.topP(), draft.minP(), owner, draft.firstKeptRow(), -1);
+        return new Sampling(1f / draft.temperature(), draft.topK(), draft.topP(), draft.minP(), owner, draft.firstKeptRow(), false);
     }
 
     /**
@@ -687,10 +693,10 @@ public final class CudaModel implements LoadedModel {
                     launch(Kernel.ACCEPT_GREEDY, LaunchGeometry.acceptGreedy(), deviceInts.ints(1, Math.max(results - 1, 1)), ids, results - 1);
                 }
                 driver.copyToHost(hostIds, 0, ids.ints(0, results + 1), stream);
-            } else if (sampling != null && sampling.drawRow() >= 0) {
-                // A draft draw: q = the chain's distribution of the one logit row, kept; accept_sampled with no draft
-                // tokens draws from it (verdict = (0, token)).
-                DeviceBuffer q = keptRows.floats((long) sampling.drawRow() * vocab, vocab);
+            } else if (sampling != null && sampling.draw()) {
+                // A draft draw: q = the chain's distribution of the one logit row; accept_sampled with no draft tokens
+                // draws from it (verdict = (0, token)). The pass then copies q to its kept row.
+                DeviceBuffer q = probs.floats(0, vocab);
                 driver.copyToDevice(deviceSampling.slice(0, SAMPLING_META_BYTES), hostSampling, 0, stream);
                 launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(1), logits, q, vocab,
                         sampling.invTemperature(), sampling.topK(), sampling.topP(), sampling.minP(), verdict.floats(2, 1));

@@ -115,6 +115,26 @@ class CudaDraftDrawTest {
         }
     }
 
+    /** The kept row is filled after the pass, outside its graph: draws into ten rows replay one captured graph. */
+    @Test
+    void drawsIntoDifferentRowsReplayOneGraph() {
+        assumeTrue(System.getProperty("tandem.cudaGraphs") == null, "tandem.cudaGraphs is set for this run");
+        PagedKvCache tables = new PagedKvCache(16, 4);
+        try (KvCache kv = draft.createKvCache(tables)) {
+            int seq = tables.createSequence();
+            tables.reserve(seq, PROMPT.length + 11);
+            int token = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(0, 5)).toCompletableFuture().join().token();
+            long[] before = draft.graphCounts();
+            for (int row = 1; row <= 10; row++) {
+                int position = PROMPT.length + row - 1;
+                token = draft.sampleDraftAsync(Batch.of(seq, position, new int[] {token}, false), kv, draw(row, 5)).toCompletableFuture().join().token();
+            }
+            long[] after = draft.graphCounts();
+            assertTrue(after[0] - before[0] <= 1 && after[1] - before[1] == 10,
+                    (after[0] - before[0]) + " captures for " + (after[1] - before[1]) + " graph launches");
+        }
+    }
+
     @Test
     void aSeedGivesOneDrawAndSeedsDiffer() {
         Set<Integer> tokens = new HashSet<>();
