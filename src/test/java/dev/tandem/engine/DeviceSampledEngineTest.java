@@ -1,16 +1,17 @@
 package dev.tandem.engine;
 
 import dev.tandem.runtime.cuda.CudaBackend;
+import dev.tandem.runtime.cuda.ForwardingGpuDriver;
 import dev.tandem.runtime.cuda.GpuDriver;
+import dev.tandem.runtime.cuda.GpuStream;
 import dev.tandem.runtime.cuda.HostGpuDriver;
 import dev.tandem.runtime.cuda.HostKernels;
 import dev.tandem.runtime.cuda.Kernel;
+import dev.tandem.runtime.cuda.LaunchDims;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -31,16 +32,13 @@ class DeviceSampledEngineTest {
     @BeforeAll
     static void open() {
         assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
-        HostGpuDriver host = new HostGpuDriver();
-        GpuDriver counting = (GpuDriver) Proxy.newProxyInstance(GpuDriver.class.getClassLoader(), new Class<?>[] {GpuDriver.class},
-                (proxy, method, args) -> {
-                    if (method.getName().equals("launch") && args.length == 4 && args[0] == Kernel.ACCEPT_SAMPLED) acceptSampled.incrementAndGet();
-                    try {
-                        return method.invoke(host, args);
-                    } catch (InvocationTargetException e) {
-                        throw e.getCause();
-                    }
-                });
+        GpuDriver counting = new ForwardingGpuDriver(new HostGpuDriver()) {
+            @Override
+            public void launch(Kernel kernel, LaunchDims dims, GpuStream s, Object... args) {
+                if (kernel == Kernel.ACCEPT_SAMPLED) acceptSampled.incrementAndGet();
+                target.launch(kernel, dims, s, args);
+            }
+        };
         cuda = new CudaBackend(counting);
         engine = Tandem.builder().model(EngineTest.MAIN).draft(EngineTest.DRAFT).backend(cuda).parallel(1).maxQueue(4).build();
     }

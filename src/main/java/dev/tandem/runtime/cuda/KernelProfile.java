@@ -12,8 +12,6 @@ import java.util.Deque;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.function.Supplier;
 
 /**
  * A profiling {@link GpuDriver}: every kernel launch is bracketed by two events on its stream, and each kernel's
@@ -26,8 +24,7 @@ import java.util.function.Supplier;
  * <p>Turned on by the system property {@code tandem.kernelProfile}: {@code true} prints the table to standard
  * error when the backend closes, any other value is a file to write it to.
  */
-public final class KernelProfile implements GpuDriver {
-    private final GpuDriver target;
+public final class KernelProfile extends ForwardingGpuDriver {
     private final Map<Kernel, long[]> launchesAndBytes = new EnumMap<>(Kernel.class);
     private final Map<Kernel, double[]> millis = new EnumMap<>(Kernel.class);
     private final Deque<Pending> pending = new ArrayDeque<>();
@@ -35,7 +32,7 @@ public final class KernelProfile implements GpuDriver {
 
     private record Pending(Kernel kernel, long bytes, GpuEvent start, GpuEvent end) {}
 
-    public KernelProfile(GpuDriver target) { this.target = target; }
+    public KernelProfile(GpuDriver target) { super(target); }
 
     /** {@code driver} wrapped when {@code tandem.kernelProfile} is set, else {@code driver}. */
     static GpuDriver wrapIfAsked(GpuDriver driver) {
@@ -199,24 +196,5 @@ public final class KernelProfile implements GpuDriver {
         }
     }
 
-    // Everything else is the target's.
-    @Override public String name() { return target.name(); }
     @Override public String describe() { return target.describe() + ", kernel profiling on"; }
-    @Override public DeviceFacts facts() { return target.facts(); }
-    @Override public DeviceBuffer allocate(long bytes) { return target.allocate(bytes); }
-    @Override public PinnedBuffer allocatePinned(long bytes) { return target.allocatePinned(bytes); }
-    @Override public GpuStream createStream() { return target.createStream(); }
-    @Override public GpuEvent createEvent() { return target.createEvent(); }
-    @Override public void copyToDevice(DeviceBuffer dst, PinnedBuffer src, long srcOffset, GpuStream s) { target.copyToDevice(dst, src, srcOffset, s); }
-    @Override public void copyToHost(PinnedBuffer dst, long dstOffset, DeviceBuffer src, GpuStream s) { target.copyToHost(dst, dstOffset, src, s); }
-    @Override public void copyOnDevice(DeviceBuffer dst, DeviceBuffer src, GpuStream s) { target.copyOnDevice(dst, src, s); }
-    @Override public void launch(GpuGraph graph, GpuStream s) { target.launch(graph, s); }
-    @Override public void record(GpuEvent e, GpuStream s) { target.record(e, s); }
-    @Override public void wait(GpuStream s, GpuEvent e) { target.wait(s, e); }
-    @Override public boolean isDone(GpuEvent e) { return target.isDone(e); }
-    @Override public float elapsedMillis(GpuEvent start, GpuEvent end) { return target.elapsedMillis(start, end); }
-    @Override public void synchronize(GpuStream s) { target.synchronize(s); }
-    @Override public CompletableFuture<Void> whenDone(GpuStream s) { return target.whenDone(s); }
-    @Override public <T> T call(Supplier<T> work) { return target.call(work); }
-    @Override public void close() { target.close(); }
 }
