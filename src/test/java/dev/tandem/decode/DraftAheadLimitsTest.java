@@ -1,16 +1,15 @@
 package dev.tandem.decode;
 
-import dev.tandem.model.ModelConfig;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
-import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.testing.ForwardingModel;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CompletionStage;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -128,26 +127,27 @@ class DraftAheadLimitsTest {
     }
 
     /** The main model, recording its verification passes (a logit row for every token), copied. */
-    private static final class Watched implements LoadedModel {
-        final TableModel target;
+    private static final class Watched extends ForwardingModel {
         final List<Batch> verifications = new ArrayList<>();
 
-        Watched(TableModel target) { this.target = target; }
-
-        @Override public ModelConfig config() { return target.config(); }
-
-        @Override public KvCache createKvCache(PagedKvCache tables) { return target.createKvCache(tables); }
-
-        @Override public long kvBytesPerPosition() { return target.kvBytesPerPosition(); }
+        Watched(TableModel target) { super(target); }
 
         @Override
         public ForwardResult forward(Batch batch, KvCache kv) {
-            if (batch.size() > 1 && batch.logitRows().length == batch.size()) {
-                verifications.add(new Batch(batch.tokens().clone(), batch.positions().clone(), batch.sequences().clone(), batch.logitRows().clone()));
-            }
+            record(batch);
             return target.forward(batch, kv);
         }
 
-        @Override public void close() {}
+        @Override
+        public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
+            record(batch);
+            return target.forwardAsync(batch, kv);
+        }
+
+        private void record(Batch batch) {
+            if (batch.size() > 1 && batch.logitRows().length == batch.size()) {
+                verifications.add(new Batch(batch.tokens().clone(), batch.positions().clone(), batch.sequences().clone(), batch.logitRows().clone()));
+            }
+        }
     }
 }

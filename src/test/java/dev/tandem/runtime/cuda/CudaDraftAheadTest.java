@@ -5,14 +5,13 @@ import dev.tandem.decode.DraftPolicy;
 import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.PlainGenerator;
 import dev.tandem.decode.SamplerSettings;
-import dev.tandem.model.ModelConfig;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.testing.ForwardingModel;
 import dev.tandem.testing.ReferenceRecords;
 import dev.tandem.testing.ReferenceRecords.Generation;
 import dev.tandem.testing.SharedData;
@@ -122,30 +121,17 @@ class CudaDraftAheadTest {
         CountDownLatch gate = new CountDownLatch(1);
         AtomicInteger verifyLast = new AtomicInteger(-1);
         List<String> duringGate = Collections.synchronizedList(new ArrayList<>());
-        LoadedModel gatedMain = new Forwarding(main) {
+        LoadedModel gatedMain = new ForwardingModel(main) {
             @Override
             public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
                 if (batch.logitRows().length == 1 || !verifyLast.compareAndSet(-1, batch.positions()[batch.size() - 1])) {
                     return main.forwardAsync(batch, kv);
                 }
-                driver.enqueue(main.stream(), () -> await(gate));
-                CompletionStage<ForwardResult> pass = main.forwardAsync(batch, kv);
                 // The generator's join opens the gate: all draft work issued before it ran against a held main stream.
-                CompletableFuture<ForwardResult> joined = new CompletableFuture<>() {
-                    @Override
-                    public ForwardResult join() {
-                        gate.countDown();
-                        return super.join();
-                    }
-                };
-                pass.whenComplete((r, e) -> {
-                    if (e != null) joined.completeExceptionally(e);
-                    else joined.complete(r);
-                });
-                return joined;
+                return heldUntilJoined(batch, kv, gate, () -> {});
             }
         };
-        LoadedModel watchedDraft = new Forwarding(draft) {
+        LoadedModel watchedDraft = new ForwardingModel(draft) {
             @Override
             public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
                 if (verifyLast.get() < 0 || gate.getCount() == 0) return draft.forwardAsync(batch, kv);
@@ -177,28 +163,14 @@ class CudaDraftAheadTest {
         CountDownLatch gate = new CountDownLatch(1);
         AtomicInteger verifications = new AtomicInteger();
         java.util.concurrent.atomic.AtomicBoolean finished = new java.util.concurrent.atomic.AtomicBoolean();
-        LoadedModel gatedMain = new Forwarding(main) {
+        LoadedModel gatedMain = new ForwardingModel(main) {
             @Override
             public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
                 if (batch.logitRows().length == 1 || verifications.getAndIncrement() > 0) return main.forwardAsync(batch, kv);
-                driver.enqueue(main.stream(), () -> await(gate));
-                CompletionStage<ForwardResult> pass = main.forwardAsync(batch, kv);
-                CompletableFuture<ForwardResult> joined = new CompletableFuture<>() {
-                    @Override
-                    public ForwardResult join() {
-                        gate.countDown();
-                        return super.join();
-                    }
-                };
-                pass.whenComplete((r, e) -> {
-                    finished.set(true);
-                    if (e != null) joined.completeExceptionally(e);
-                    else joined.complete(r);
-                });
-                return joined;
+                return heldUntilJoined(batch, kv, gate, () -> finished.set(true));
             }
         };
-        LoadedModel failingDraft = new Forwarding(draft) {
+        LoadedModel failingDraft = new ForwardingModel(draft) {
             @Override
             public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
                 if (verifications.get() > 0) throw new IllegalStateException("draft pass failed");
@@ -218,6 +190,29 @@ class CudaDraftAheadTest {
         assertArrayEquals(Arrays.copyOf(g.tokens(), TOKENS), got);
     }
 
+    /**
+     * The main model's pass behind {@code gate}: host work enqueued ahead of it on the main model's stream waits
+     * for the gate, which the returned stage opens when the generator joins it; {@code done} runs when the pass
+     * has completed.
+     */
+    private static CompletionStage<ForwardResult> heldUntilJoined(Batch batch, KvCache kv, CountDownLatch gate, Runnable done) {
+        driver.enqueue(main.stream(), () -> await(gate));
+        CompletionStage<ForwardResult> pass = main.forwardAsync(batch, kv);
+        CompletableFuture<ForwardResult> joined = new CompletableFuture<>() {
+            @Override
+            public ForwardResult join() {
+                gate.countDown();
+                return super.join();
+            }
+        };
+        pass.whenComplete((r, e) -> {
+            done.run();
+            if (e != null) joined.completeExceptionally(e);
+            else joined.complete(r);
+        });
+        return joined;
+    }
+
     private static void await(CountDownLatch gate) {
         try {
             // Bounded, so that a generator that joins the verification first fails this test instead of hanging it.
@@ -225,22 +220,5 @@ class CudaDraftAheadTest {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-    }
-
-    /** A model that forwards everything to another one; tests override forwardAsync to watch or hold passes. */
-    private abstract static class Forwarding implements LoadedModel {
-        private final LoadedModel target;
-
-        Forwarding(LoadedModel target) { this.target = target; }
-
-        @Override public ModelConfig config() { return target.config(); }
-
-        @Override public KvCache createKvCache(PagedKvCache tables) { return target.createKvCache(tables); }
-
-        @Override public long kvBytesPerPosition() { return target.kvBytesPerPosition(); }
-
-        @Override public ForwardResult forward(Batch batch, KvCache kv) { return forwardAsync(batch, kv).toCompletableFuture().join(); }
-
-        @Override public void close() {}
     }
 }

@@ -9,10 +9,8 @@ import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.PlainGenerator;
 import dev.tandem.decode.Sampler;
 import dev.tandem.decode.SamplerSettings;
-import dev.tandem.model.ModelConfig;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
-import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
@@ -20,6 +18,7 @@ import dev.tandem.runtime.LoadedModel.SampledDraft;
 import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cpu.CpuBackend;
+import dev.tandem.testing.ForwardingModel;
 import dev.tandem.testing.ChiSquare;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -71,6 +70,7 @@ class CudaSampledVerificationTest {
     static CudaModel main, draftOnDevice;
     static LoadedModel draft;
     static int vocab;
+    private static double[][] mainPairs;
 
     @BeforeAll
     static void open() {
@@ -157,17 +157,11 @@ class CudaSampledVerificationTest {
      */
     @Test
     void draftAheadWithDeviceVerificationFollowsTheMainModel() {
-        double[][] exact = exactPairs(main);
         AtomicInteger sampledVerifications = new AtomicInteger();
         LoadedModel counted = new Counting(main, sampledVerifications);
-        long t0 = System.nanoTime();
-        double[] chi = chiSquares(seed -> new DraftAheadGenerator(counted, draft, 2, MIN_P.withSeed(seed)), exact);
-        System.out.printf("device verification (%d runs, %.1f s, %d sampled verifications): tokens 1-2 chi-square %.1f (critical %.1f), 3-4 %.1f (critical %.1f)%n",
-                RUNS, (System.nanoTime() - t0) / 1e9, sampledVerifications.get(), chi[0], chi[1], chi[2], chi[3]);
-        assertTrue(sampledVerifications.get() >= RUNS, "every run should verify on the device at least once");
-        assertTrue(chi[0] <= chi[1], "tokens 1-2 do not follow the main model: " + chi[0] + " > " + chi[1]);
-        assertTrue(chi[2] <= chi[3], "tokens 3-4 do not follow the main model: " + chi[2] + " > " + chi[3]);
-        double[] control = chiSquares(seed -> new PlainGenerator(draft, MIN_P.withSeed(seed)), exact);
+        assertFollowsTheMainModel("draft-ahead, device verification", seed -> new DraftAheadGenerator(counted, draft, 2, MIN_P.withSeed(seed)));
+        assertTrue(sampledVerifications.get() >= RUNS, "every run should verify on the device at least once: " + sampledVerifications.get());
+        double[] control = chiSquares(seed -> new PlainGenerator(draft, MIN_P.withSeed(seed)), mainPairs());
         System.out.printf("negative control (draft alone): %.1f (critical %.1f), %.1f (critical %.1f)%n", control[0], control[1], control[2], control[3]);
         assertTrue(control[0] > control[1] || control[2] > control[3], "the draft's own distribution should be told apart from the main model's");
     }
@@ -178,30 +172,36 @@ class CudaSampledVerificationTest {
      */
     @Test
     void draftAheadWithDeviceDrawsFollowsTheMainModel() {
-        double[][] exact = exactPairs(main);
         long draws = draftOnDevice.draws();
-        long t0 = System.nanoTime();
-        double[] chi = chiSquares(seed -> new DraftAheadGenerator(main, draftOnDevice, 2, MIN_P.withSeed(seed)), exact);
+        assertFollowsTheMainModel("draft-ahead, device draws", seed -> new DraftAheadGenerator(main, draftOnDevice, 2, MIN_P.withSeed(seed)));
         long made = draftOnDevice.draws() - draws;
-        System.out.printf("device draws (%d runs, %.1f s, %d draft draws): tokens 1-2 chi-square %.1f (critical %.1f), 3-4 %.1f (critical %.1f)%n",
-                RUNS, (System.nanoTime() - t0) / 1e9, made, chi[0], chi[1], chi[2], chi[3]);
         assertTrue(made >= RUNS, "the draft should draw on the device after the first device verification of a run: " + made + " draws");
-        assertTrue(chi[0] <= chi[1], "tokens 1-2 do not follow the main model: " + chi[0] + " > " + chi[1]);
-        assertTrue(chi[2] <= chi[3], "tokens 3-4 do not follow the main model: " + chi[2] + " > " + chi[3]);
     }
 
     /** The ordinary speculative generator (n-gram and adaptive drafts use it) verifies on the device too, losslessly. */
     @Test
     void speculativeGeneratorWithDeviceVerificationFollowsTheMainModel() {
-        double[][] exact = exactPairs(main);
         AtomicInteger sampledVerifications = new AtomicInteger();
         LoadedModel counted = new Counting(main, sampledVerifications);
-        double[] chi = chiSquares(seed -> new SpeculativeGenerator(counted, new ModelDrafter(draft), DraftPolicy.Fixed.always(2), MIN_P.withSeed(seed)), exact);
-        System.out.printf("speculative generator, device verification (%d runs, %d sampled verifications): %.1f (critical %.1f), %.1f (critical %.1f)%n",
-                RUNS, sampledVerifications.get(), chi[0], chi[1], chi[2], chi[3]);
-        assertTrue(sampledVerifications.get() >= RUNS, "every run should verify on the device at least once");
-        assertTrue(chi[0] <= chi[1], "tokens 1-2 do not follow the main model: " + chi[0] + " > " + chi[1]);
-        assertTrue(chi[2] <= chi[3], "tokens 3-4 do not follow the main model: " + chi[2] + " > " + chi[3]);
+        assertFollowsTheMainModel("speculative generator, device verification",
+                seed -> new SpeculativeGenerator(counted, new ModelDrafter(draft), DraftPolicy.Fixed.always(2), MIN_P.withSeed(seed)));
+        assertTrue(sampledVerifications.get() >= RUNS, "every run should verify on the device at least once: " + sampledVerifications.get());
+    }
+
+    /** {@link #chiSquares} of the generators' runs against {@link #mainPairs()}: both pairs within their critical values. */
+    static void assertFollowsTheMainModel(String label, LongFunction<dev.tandem.decode.Generator> generatorWithSeed) {
+        long t0 = System.nanoTime();
+        double[] chi = chiSquares(generatorWithSeed, mainPairs());
+        System.out.printf("%s (%d runs, %.1f s): tokens 1-2 chi-square %.1f (critical %.1f), 3-4 %.1f (critical %.1f)%n",
+                label, RUNS, (System.nanoTime() - t0) / 1e9, chi[0], chi[1], chi[2], chi[3]);
+        assertTrue(chi[0] <= chi[1], label + ": tokens 1-2 do not follow the main model: " + chi[0] + " > " + chi[1]);
+        assertTrue(chi[2] <= chi[3], label + ": tokens 3-4 do not follow the main model: " + chi[2] + " > " + chi[3]);
+    }
+
+    /** The main model's exact pair distributions ({@link #exactPairs}), enumerated once for every test that needs them. */
+    static synchronized double[][] mainPairs() {
+        if (mainPairs == null) mainPairs = exactPairs(main);
+        return mainPairs;
     }
 
     @Test
@@ -309,16 +309,13 @@ class CudaSampledVerificationTest {
     }
 
     /** A model that forwards everything, counting the sampled verifications its target accepted. */
-    private record Counting(LoadedModel target, AtomicInteger sampled) implements LoadedModel {
-        @Override public ModelConfig config() { return target.config(); }
+    private static final class Counting extends ForwardingModel {
+        private final AtomicInteger sampled;
 
-        @Override public KvCache createKvCache(PagedKvCache tables) { return target.createKvCache(tables); }
-
-        @Override public long kvBytesPerPosition() { return target.kvBytesPerPosition(); }
-
-        @Override public ForwardResult forward(Batch batch, KvCache kv) { return target.forward(batch, kv); }
-
-        @Override public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) { return target.forwardAsync(batch, kv); }
+        Counting(LoadedModel target, AtomicInteger sampled) {
+            super(target);
+            this.sampled = sampled;
+        }
 
         @Override
         public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
@@ -326,9 +323,5 @@ class CudaSampledVerificationTest {
             if (v != null) sampled.incrementAndGet();
             return v;
         }
-
-        @Override public boolean samplesOnDevice() { return target.samplesOnDevice(); }
-
-        @Override public void close() {}
     }
 }
