@@ -133,7 +133,7 @@ public final class DraftAheadGenerator implements Generator {
             this.buffers = new Draft[] {new Draft(draftMax, vocabulary), new Draft(draftMax, vocabulary)};
             this.bonusGuess = new Draft(1, vocabulary);
             this.current = buffers[0];
-            this.deviceSampling = !settings.isGreedy() && !settings.penalisesRepetition() && main.samplesOnDevice();
+            this.deviceSampling = settings.samplesWithoutContext() && main.samplesOnDevice();
             if (deviceSampling) keepDraftsOnDevice();
         }
 

@@ -78,7 +78,7 @@ public final class ModelDrafter implements Drafter {
             this.logits = new float[Math.max(draftVocabulary, c.vocabularySize())];
             this.shared = Math.min(draftVocabulary, c.vocabularySize());
             this.greedy = c.sampler().isGreedy();
-            this.deviceDraws = !greedy && !c.sampler().penalisesRepetition() && shared == draftVocabulary && shared == c.vocabularySize();
+            this.deviceDraws = c.sampler().samplesWithoutContext() && shared == draftVocabulary && shared == c.vocabularySize();
         }
 
         @Override

@@ -39,6 +39,12 @@ public record SamplerSettings(float temperature, int topK, float topP, float min
     /** Whether the repetition penalty changes any logit (a factor other than 1 over a window of at least one token). */
     public boolean penalisesRepetition() { return repetitionPenalty != 1f && repeatLastN != 0; }
 
+    /**
+     * Sampling a device can do where the logits are (its chain has no repetition penalty, which needs the
+     * context on the host): temperature above 0 and no penalty.
+     */
+    public boolean samplesWithoutContext() { return !isGreedy() && !penalisesRepetition(); }
+
     public SamplerSettings withTopK(int k) { return new SamplerSettings(temperature, k, topP, minP, repetitionPenalty, repeatLastN, seed); }
 
     public SamplerSettings withTopP(float p) { return new SamplerSettings(temperature, topK, p, minP, repetitionPenalty, repeatLastN, seed); }

@@ -80,7 +80,7 @@ public final class SpeculativeGenerator implements Generator {
             this.out = out;
             this.stats = stats;
             this.batches = new BatchArrays(seq, draftMax + 1);
-            this.deviceSampling = !settings.isGreedy() && !settings.penalisesRepetition() && main.samplesOnDevice();
+            this.deviceSampling = settings.samplesWithoutContext() && main.samplesOnDevice();
         }
 
         void decode(int[] prompt) {

@@ -114,7 +114,7 @@ public final class SpeculativeStep implements AutoCloseable {
      */
     public SampledDraft sampledDraft() {
         SamplerSettings s = choice.settings();
-        if (s.isGreedy() || s.penalisesRepetition()) return null;
+        if (!s.samplesWithoutContext()) return null;
         int vocabulary = choice.vocabularySize();
         if (denseRows == null) denseRows = new float[policy.draftMax() * vocabulary];
         draft.denseRows(draft.size(), denseRows, vocabulary);
