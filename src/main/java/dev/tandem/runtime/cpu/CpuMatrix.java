@@ -95,7 +95,7 @@ public final class CpuMatrix {
         int first = chunk * CHUNK, end = Math.min(rows, first + CHUNK), batch = x.rows();
         if (direct) {
             MatmulQ80Direct.multiply(tensor.data(), tensor.rowBytes(), columns, first, end,
-                    x.q80Scaled(), batch, out, rows, s.lanes, s.rowBytes, s.scales);
+                    x.q80Scaled(), batch, out, rows, s.lanes);
             return;
         }
         for (int r0 = 0; r0 < batch; r0 += ROW_GROUP) {

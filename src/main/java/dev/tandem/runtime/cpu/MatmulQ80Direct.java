@@ -1,6 +1,6 @@
 package dev.tandem.runtime.cpu;
 
-import dev.tandem.model.quant.HalfFloat;
+import dev.tandem.model.TensorType;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -9,11 +9,14 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /**
- * Q8_0 weights times Q8_0 activations without an unpacking pass: two weight rows at a time, each 32-byte
- * block widened to floats in registers and used at once for up to {@link #MAX_ROWS} activation rows, so a
- * weight row is read from memory once per pass and the widening is shared by every row of the batch.
+ * Q8_0 weights times Q8_0 activations without an unpacking pass, read straight from the mapped file: each
+ * 32-weight block is widened to floats in registers and used at once for up to {@link #MAX_ROWS} activation
+ * rows, so a weight row is read from memory once per pass and the widening is shared by every row of the
+ * batch. A one-row pass (decoding) streams one weight row at a time; batches take two weight rows at a time
+ * so that each activation load serves two FMAs.
  *
  * <p>Arithmetic (the Q8_0 contract, also kept by {@link MatmulBlockKernel}): weights w' = float(q_w) * d_w and
  * activations x' = float(q_x) * d_x (both rounded to float once); per (weight row, activation row) two
@@ -28,7 +31,9 @@ final class MatmulQ80Direct {
     static final int L = F.length();
     /** L quants: one load widens to one float vector. */
     private static final VectorSpecies<Byte> PART = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
-    static final int BLOCK_BYTES = 34;
+    static final int BLOCK_BYTES = TensorType.Q8_0.blockBytes();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfShort SCALE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     /** Activation rows per register block: 4 accumulators each, within 32 vector registers (16 for 8 lanes). */
     static final int MAX_ROWS = L == 16 ? 5 : 2;
 
@@ -38,8 +43,13 @@ final class MatmulQ80Direct {
     static boolean supported() { return L == 8 || L == 16; }
 
     /** L weights from element e of the block at blockAt, times the block's scale d: the contract's w'. */
-    private static FloatVector weights(byte[] q, int blockAt, int e, FloatVector d) {
-        return ((FloatVector) ByteVector.fromArray(PART, q, blockAt + 2 + e).convertShape(VectorOperators.B2F, F, 0)).mul(d);
+    private static FloatVector weights(MemorySegment w, long blockAt, int e, FloatVector d) {
+        return ((FloatVector) ByteVector.fromMemorySegment(PART, w, blockAt + 2 + e, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d);
+    }
+
+    /** The block's scale d_w (f16 at the block's start), broadcast. */
+    private static FloatVector scale(MemorySegment w, long blockAt) {
+        return FloatVector.broadcast(F, Float.float16ToFloat(w.get(SCALE, blockAt)));
     }
 
     /** The L lanes of e + o, stored in lanes, summed in lane order (a helper taking vectors would box them). */
@@ -51,88 +61,81 @@ final class MatmulQ80Direct {
 
     /**
      * out[r*outRows + o] for weight rows o in [first, end) and every activation row r < batch; x holds the
-     * scaled activations x'. Each pair of weight rows is first copied from the mapped file into {@code rows}
-     * (one bulk copy, which streams the bytes from memory once) so that the vector loads that follow are
-     * plain array loads from L1, without a segment's per-access checks; their block scales go to
-     * {@code scales} (row 0 at 0, row 1 at groups).
+     * scaled activations x'. Weight rows are read in pairs straight from the mapped file: each block's bytes
+     * are loaded once per register block of activation rows (from memory for the first, from L1 after).
      */
     static void multiply(MemorySegment w, long rowBytes, int columns, int first, int end,
-                         float[] x, int batch, float[] out, int outRows, float[] lanes, byte[] rows, float[] scales) {
-        int bytes = (int) rowBytes, groups = columns / 32;
+                         float[] x, int batch, float[] out, int outRows, float[] lanes) {
+        if (batch == 1) {
+            for (int o = first; o < end; o++) row(w, o * rowBytes, columns, x, 0, out, outRows, o, lanes);
+            return;
+        }
         for (int o = first; o < end; o += 2) {
             int o1 = Math.min(o + 1, end - 1); // an odd last row is paired with itself
-            MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o * rowBytes, rows, 0, bytes);
-            if (o1 != o) MemorySegment.copy(w, ValueLayout.JAVA_BYTE, o1 * rowBytes, rows, bytes, bytes);
-            int at0 = 0, at1 = o1 != o ? bytes : 0;
-            for (int g = 0; g < groups; g++) {
-                scales[g] = scale(rows, at0 + g * BLOCK_BYTES);
-                scales[groups + g] = scale(rows, at1 + g * BLOCK_BYTES);
-            }
+            long at0 = o * rowBytes, at1 = o1 * rowBytes;
             for (int r = 0; r < batch; ) {
                 int n = Math.min(MAX_ROWS, batch - r);
                 switch (n) {
-                    case 1 -> rows1(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
-                    case 2 -> rows2(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
-                    case 3 -> rows3(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
-                    case 4 -> rows4(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
-                    default -> rows5(rows, at0, at1, scales, groups, columns, x, r, out, outRows, o, o1, lanes);
+                    case 1 -> {
+                        row(w, at0, columns, x, r, out, outRows, o, lanes);
+                        row(w, at1, columns, x, r, out, outRows, o1, lanes);
+                    }
+                    case 2 -> rows2(w, at0, at1, columns, x, r, out, outRows, o, o1, lanes);
+                    case 3 -> rows3(w, at0, at1, columns, x, r, out, outRows, o, o1, lanes);
+                    case 4 -> rows4(w, at0, at1, columns, x, r, out, outRows, o, o1, lanes);
+                    default -> rows5(w, at0, at1, columns, x, r, out, outRows, o, o1, lanes);
                 }
                 r += n;
             }
         }
     }
 
-    private static float scale(byte[] w, int blockAt) {
-        return HalfFloat.toFloat((short) ((w[blockAt] & 0xFF) | (w[blockAt + 1] << 8)));
-    }
-
-    // rowsN: activation rows r..r+N-1 against weight rows o0 and o1. Written out per N so that every
-    // accumulator is a local C2 can keep in a register; accumulator aIWP is activation row r+I, weight row
-    // oW, parity P.
-
-    private static void rows1(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
-                          float[] out, int outRows, int o0, int o1, float[] lanes) {
-        FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e;
-        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
-            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c;
-            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
-            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
-            FloatVector v = FloatVector.fromArray(F, x, x0);
-            a00e = w0.fma(v, a00e);
-            a01e = w1.fma(v, a01e);
-            w0 = weights(q, b0, L, d0);
-            w1 = weights(q, b1, L, d1);
-            v = FloatVector.fromArray(F, x, x0 + L);
-            a00o = w0.fma(v, a00o);
-            a01o = w1.fma(v, a01o);
+    /** One activation row r against weight row o (at byte at): the decode shape, bound by the weights' bytes. */
+    private static void row(MemorySegment q, long at, int columns, float[] x, int r, float[] out, int outRows, int o, float[] lanes) {
+        FloatVector a0e = FloatVector.zero(F), a0o = a0e;
+        long b = at;
+        for (int c = 0; c < columns; c += 32, b += BLOCK_BYTES) {  // c: a block's first column, b: its bytes
+            FloatVector d = scale(q, b);
+            for (int e = 0; e < 32; e += 2 * L) {  // e: an even part of the block
+                int x0 = r * columns + c + e;
+                FloatVector w = weights(q, b, e, d);
+                a0e = w.fma(FloatVector.fromArray(F, x, x0), a0e);
+                w = weights(q, b, e + L, d);
+                a0o = w.fma(FloatVector.fromArray(F, x, x0 + L), a0o);
+            }
         }
-        a00e.add(a00o).intoArray(lanes, 0);
-        out[r * outRows + o0] = sumLanes(lanes);
-        a01e.add(a01o).intoArray(lanes, 0);
-        out[r * outRows + o1] = sumLanes(lanes);
+        a0e.add(a0o).intoArray(lanes, 0);
+        out[r * outRows + o] = sumLanes(lanes);
     }
 
-    private static void rows2(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
-                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+    // rowsN: activation rows r..r+N-1 against weight rows o0 and o1, which share each activation load (a
+    // zmm load per FMA would saturate the load port). Written out per N so that every accumulator is a local
+    // C2 can keep in a register; accumulator aIWP is activation row r+I, weight row oW, parity P.
+
+    private static void rows2(MemorySegment q, long at0, long at1, int columns, float[] x, int r,
+                              float[] out, int outRows, int o0, int o1, float[] lanes) {
         FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e, a10e = a00e, a10o = a00e, a11e = a00e, a11o = a00e;
-        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
-            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c, x1 = x0 + columns;
-            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
-            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
-            FloatVector v = FloatVector.fromArray(F, x, x0);
-            a00e = w0.fma(v, a00e);
-            a01e = w1.fma(v, a01e);
-            v = FloatVector.fromArray(F, x, x1);
-            a10e = w0.fma(v, a10e);
-            a11e = w1.fma(v, a11e);
-            w0 = weights(q, b0, L, d0);
-            w1 = weights(q, b1, L, d1);
-            v = FloatVector.fromArray(F, x, x0 + L);
-            a00o = w0.fma(v, a00o);
-            a01o = w1.fma(v, a01o);
-            v = FloatVector.fromArray(F, x, x1 + L);
-            a10o = w0.fma(v, a10o);
-            a11o = w1.fma(v, a11o);
+        long b0 = at0, b1 = at1;
+        for (int c = 0; c < columns; c += 32, b0 += BLOCK_BYTES, b1 += BLOCK_BYTES) {  // c: a block's first column
+            FloatVector d0 = scale(q, b0), d1 = scale(q, b1);
+            for (int e = 0; e < 32; e += 2 * L) {  // e: an even part of the block
+                int x0 = r * columns + c + e, x1 = x0 + columns;
+                FloatVector w0 = weights(q, b0, e, d0), w1 = weights(q, b1, e, d1), v;
+                v = FloatVector.fromArray(F, x, x0);
+                a00e = w0.fma(v, a00e);
+                a01e = w1.fma(v, a01e);
+                v = FloatVector.fromArray(F, x, x1);
+                a10e = w0.fma(v, a10e);
+                a11e = w1.fma(v, a11e);
+                w0 = weights(q, b0, e + L, d0);
+                w1 = weights(q, b1, e + L, d1);
+                v = FloatVector.fromArray(F, x, x0 + L);
+                a00o = w0.fma(v, a00o);
+                a01o = w1.fma(v, a01o);
+                v = FloatVector.fromArray(F, x, x1 + L);
+                a10o = w0.fma(v, a10o);
+                a11o = w1.fma(v, a11o);
+            }
         }
         a00e.add(a00o).intoArray(lanes, 0);
         out[r * outRows + o0] = sumLanes(lanes);
@@ -144,33 +147,36 @@ final class MatmulQ80Direct {
         out[(r + 1) * outRows + o1] = sumLanes(lanes);
     }
 
-    private static void rows3(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
-                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+    private static void rows3(MemorySegment q, long at0, long at1, int columns, float[] x, int r,
+                              float[] out, int outRows, int o0, int o1, float[] lanes) {
         FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e, a10e = a00e, a10o = a00e, a11e = a00e, a11o = a00e, a20e = a00e, a20o = a00e, a21e = a00e, a21o = a00e;
-        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
-            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c, x1 = x0 + columns, x2 = x1 + columns;
-            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
-            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
-            FloatVector v = FloatVector.fromArray(F, x, x0);
-            a00e = w0.fma(v, a00e);
-            a01e = w1.fma(v, a01e);
-            v = FloatVector.fromArray(F, x, x1);
-            a10e = w0.fma(v, a10e);
-            a11e = w1.fma(v, a11e);
-            v = FloatVector.fromArray(F, x, x2);
-            a20e = w0.fma(v, a20e);
-            a21e = w1.fma(v, a21e);
-            w0 = weights(q, b0, L, d0);
-            w1 = weights(q, b1, L, d1);
-            v = FloatVector.fromArray(F, x, x0 + L);
-            a00o = w0.fma(v, a00o);
-            a01o = w1.fma(v, a01o);
-            v = FloatVector.fromArray(F, x, x1 + L);
-            a10o = w0.fma(v, a10o);
-            a11o = w1.fma(v, a11o);
-            v = FloatVector.fromArray(F, x, x2 + L);
-            a20o = w0.fma(v, a20o);
-            a21o = w1.fma(v, a21o);
+        long b0 = at0, b1 = at1;
+        for (int c = 0; c < columns; c += 32, b0 += BLOCK_BYTES, b1 += BLOCK_BYTES) {  // c: a block's first column
+            FloatVector d0 = scale(q, b0), d1 = scale(q, b1);
+            for (int e = 0; e < 32; e += 2 * L) {  // e: an even part of the block
+                int x0 = r * columns + c + e, x1 = x0 + columns, x2 = x1 + columns;
+                FloatVector w0 = weights(q, b0, e, d0), w1 = weights(q, b1, e, d1), v;
+                v = FloatVector.fromArray(F, x, x0);
+                a00e = w0.fma(v, a00e);
+                a01e = w1.fma(v, a01e);
+                v = FloatVector.fromArray(F, x, x1);
+                a10e = w0.fma(v, a10e);
+                a11e = w1.fma(v, a11e);
+                v = FloatVector.fromArray(F, x, x2);
+                a20e = w0.fma(v, a20e);
+                a21e = w1.fma(v, a21e);
+                w0 = weights(q, b0, e + L, d0);
+                w1 = weights(q, b1, e + L, d1);
+                v = FloatVector.fromArray(F, x, x0 + L);
+                a00o = w0.fma(v, a00o);
+                a01o = w1.fma(v, a01o);
+                v = FloatVector.fromArray(F, x, x1 + L);
+                a10o = w0.fma(v, a10o);
+                a11o = w1.fma(v, a11o);
+                v = FloatVector.fromArray(F, x, x2 + L);
+                a20o = w0.fma(v, a20o);
+                a21o = w1.fma(v, a21o);
+            }
         }
         a00e.add(a00o).intoArray(lanes, 0);
         out[r * outRows + o0] = sumLanes(lanes);
@@ -186,39 +192,42 @@ final class MatmulQ80Direct {
         out[(r + 2) * outRows + o1] = sumLanes(lanes);
     }
 
-    private static void rows4(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
-                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+    private static void rows4(MemorySegment q, long at0, long at1, int columns, float[] x, int r,
+                              float[] out, int outRows, int o0, int o1, float[] lanes) {
         FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e, a10e = a00e, a10o = a00e, a11e = a00e, a11o = a00e, a20e = a00e, a20o = a00e, a21e = a00e, a21o = a00e, a30e = a00e, a30o = a00e, a31e = a00e, a31o = a00e;
-        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
-            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns;
-            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
-            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
-            FloatVector v = FloatVector.fromArray(F, x, x0);
-            a00e = w0.fma(v, a00e);
-            a01e = w1.fma(v, a01e);
-            v = FloatVector.fromArray(F, x, x1);
-            a10e = w0.fma(v, a10e);
-            a11e = w1.fma(v, a11e);
-            v = FloatVector.fromArray(F, x, x2);
-            a20e = w0.fma(v, a20e);
-            a21e = w1.fma(v, a21e);
-            v = FloatVector.fromArray(F, x, x3);
-            a30e = w0.fma(v, a30e);
-            a31e = w1.fma(v, a31e);
-            w0 = weights(q, b0, L, d0);
-            w1 = weights(q, b1, L, d1);
-            v = FloatVector.fromArray(F, x, x0 + L);
-            a00o = w0.fma(v, a00o);
-            a01o = w1.fma(v, a01o);
-            v = FloatVector.fromArray(F, x, x1 + L);
-            a10o = w0.fma(v, a10o);
-            a11o = w1.fma(v, a11o);
-            v = FloatVector.fromArray(F, x, x2 + L);
-            a20o = w0.fma(v, a20o);
-            a21o = w1.fma(v, a21o);
-            v = FloatVector.fromArray(F, x, x3 + L);
-            a30o = w0.fma(v, a30o);
-            a31o = w1.fma(v, a31o);
+        long b0 = at0, b1 = at1;
+        for (int c = 0; c < columns; c += 32, b0 += BLOCK_BYTES, b1 += BLOCK_BYTES) {  // c: a block's first column
+            FloatVector d0 = scale(q, b0), d1 = scale(q, b1);
+            for (int e = 0; e < 32; e += 2 * L) {  // e: an even part of the block
+                int x0 = r * columns + c + e, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns;
+                FloatVector w0 = weights(q, b0, e, d0), w1 = weights(q, b1, e, d1), v;
+                v = FloatVector.fromArray(F, x, x0);
+                a00e = w0.fma(v, a00e);
+                a01e = w1.fma(v, a01e);
+                v = FloatVector.fromArray(F, x, x1);
+                a10e = w0.fma(v, a10e);
+                a11e = w1.fma(v, a11e);
+                v = FloatVector.fromArray(F, x, x2);
+                a20e = w0.fma(v, a20e);
+                a21e = w1.fma(v, a21e);
+                v = FloatVector.fromArray(F, x, x3);
+                a30e = w0.fma(v, a30e);
+                a31e = w1.fma(v, a31e);
+                w0 = weights(q, b0, e + L, d0);
+                w1 = weights(q, b1, e + L, d1);
+                v = FloatVector.fromArray(F, x, x0 + L);
+                a00o = w0.fma(v, a00o);
+                a01o = w1.fma(v, a01o);
+                v = FloatVector.fromArray(F, x, x1 + L);
+                a10o = w0.fma(v, a10o);
+                a11o = w1.fma(v, a11o);
+                v = FloatVector.fromArray(F, x, x2 + L);
+                a20o = w0.fma(v, a20o);
+                a21o = w1.fma(v, a21o);
+                v = FloatVector.fromArray(F, x, x3 + L);
+                a30o = w0.fma(v, a30o);
+                a31o = w1.fma(v, a31o);
+            }
         }
         a00e.add(a00o).intoArray(lanes, 0);
         out[r * outRows + o0] = sumLanes(lanes);
@@ -238,45 +247,48 @@ final class MatmulQ80Direct {
         out[(r + 3) * outRows + o1] = sumLanes(lanes);
     }
 
-    private static void rows5(byte[] q, int at0, int at1, float[] d, int groups, int columns, float[] x, int r,
-                          float[] out, int outRows, int o0, int o1, float[] lanes) {
+    private static void rows5(MemorySegment q, long at0, long at1, int columns, float[] x, int r,
+                              float[] out, int outRows, int o0, int o1, float[] lanes) {
         FloatVector a00e = FloatVector.zero(F), a00o = a00e, a01e = a00e, a01o = a00e, a10e = a00e, a10o = a00e, a11e = a00e, a11o = a00e, a20e = a00e, a20o = a00e, a21e = a00e, a21o = a00e, a30e = a00e, a30o = a00e, a31e = a00e, a31o = a00e, a40e = a00e, a40o = a00e, a41e = a00e, a41o = a00e;
-        for (int c = 0; c < columns; c += 2 * L) {  // c: first column of an even part
-            int g = c >>> 5, b0 = at0 + g * BLOCK_BYTES + (c & 31), b1 = at1 + g * BLOCK_BYTES + (c & 31), x0 = r * columns + c, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns, x4 = x3 + columns;
-            FloatVector d0 = FloatVector.broadcast(F, d[g]), d1 = FloatVector.broadcast(F, d[groups + g]);
-            FloatVector w0 = weights(q, b0, 0, d0), w1 = weights(q, b1, 0, d1);
-            FloatVector v = FloatVector.fromArray(F, x, x0);
-            a00e = w0.fma(v, a00e);
-            a01e = w1.fma(v, a01e);
-            v = FloatVector.fromArray(F, x, x1);
-            a10e = w0.fma(v, a10e);
-            a11e = w1.fma(v, a11e);
-            v = FloatVector.fromArray(F, x, x2);
-            a20e = w0.fma(v, a20e);
-            a21e = w1.fma(v, a21e);
-            v = FloatVector.fromArray(F, x, x3);
-            a30e = w0.fma(v, a30e);
-            a31e = w1.fma(v, a31e);
-            v = FloatVector.fromArray(F, x, x4);
-            a40e = w0.fma(v, a40e);
-            a41e = w1.fma(v, a41e);
-            w0 = weights(q, b0, L, d0);
-            w1 = weights(q, b1, L, d1);
-            v = FloatVector.fromArray(F, x, x0 + L);
-            a00o = w0.fma(v, a00o);
-            a01o = w1.fma(v, a01o);
-            v = FloatVector.fromArray(F, x, x1 + L);
-            a10o = w0.fma(v, a10o);
-            a11o = w1.fma(v, a11o);
-            v = FloatVector.fromArray(F, x, x2 + L);
-            a20o = w0.fma(v, a20o);
-            a21o = w1.fma(v, a21o);
-            v = FloatVector.fromArray(F, x, x3 + L);
-            a30o = w0.fma(v, a30o);
-            a31o = w1.fma(v, a31o);
-            v = FloatVector.fromArray(F, x, x4 + L);
-            a40o = w0.fma(v, a40o);
-            a41o = w1.fma(v, a41o);
+        long b0 = at0, b1 = at1;
+        for (int c = 0; c < columns; c += 32, b0 += BLOCK_BYTES, b1 += BLOCK_BYTES) {  // c: a block's first column
+            FloatVector d0 = scale(q, b0), d1 = scale(q, b1);
+            for (int e = 0; e < 32; e += 2 * L) {  // e: an even part of the block
+                int x0 = r * columns + c + e, x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns, x4 = x3 + columns;
+                FloatVector w0 = weights(q, b0, e, d0), w1 = weights(q, b1, e, d1), v;
+                v = FloatVector.fromArray(F, x, x0);
+                a00e = w0.fma(v, a00e);
+                a01e = w1.fma(v, a01e);
+                v = FloatVector.fromArray(F, x, x1);
+                a10e = w0.fma(v, a10e);
+                a11e = w1.fma(v, a11e);
+                v = FloatVector.fromArray(F, x, x2);
+                a20e = w0.fma(v, a20e);
+                a21e = w1.fma(v, a21e);
+                v = FloatVector.fromArray(F, x, x3);
+                a30e = w0.fma(v, a30e);
+                a31e = w1.fma(v, a31e);
+                v = FloatVector.fromArray(F, x, x4);
+                a40e = w0.fma(v, a40e);
+                a41e = w1.fma(v, a41e);
+                w0 = weights(q, b0, e + L, d0);
+                w1 = weights(q, b1, e + L, d1);
+                v = FloatVector.fromArray(F, x, x0 + L);
+                a00o = w0.fma(v, a00o);
+                a01o = w1.fma(v, a01o);
+                v = FloatVector.fromArray(F, x, x1 + L);
+                a10o = w0.fma(v, a10o);
+                a11o = w1.fma(v, a11o);
+                v = FloatVector.fromArray(F, x, x2 + L);
+                a20o = w0.fma(v, a20o);
+                a21o = w1.fma(v, a21o);
+                v = FloatVector.fromArray(F, x, x3 + L);
+                a30o = w0.fma(v, a30o);
+                a31o = w1.fma(v, a31o);
+                v = FloatVector.fromArray(F, x, x4 + L);
+                a40o = w0.fma(v, a40o);
+                a41o = w1.fma(v, a41o);
+            }
         }
         a00e.add(a00o).intoArray(lanes, 0);
         out[r * outRows + o0] = sumLanes(lanes);
@@ -299,5 +311,4 @@ final class MatmulQ80Direct {
         a41e.add(a41o).intoArray(lanes, 0);
         out[(r + 4) * outRows + o1] = sumLanes(lanes);
     }
-
 }

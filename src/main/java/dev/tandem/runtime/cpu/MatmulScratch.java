@@ -14,7 +14,6 @@ final class MatmulScratch {
     int[] mins = new int[0];            // K-quants: 6-bit min per 32 elements, slot k at k*(columns/32)
     short[] halves = new short[0];      // raw F16/BF16 row
     final float[] lanes = new float[64];
-    byte[] rowBytes = new byte[0];      // two raw weight rows copied out of the mapped file (MatmulQ80Direct)
     final int[] subScales = new int[16];    // K-quant sub-block scales of the block being unpacked
 
     static MatmulScratch forColumns(int columns) {
@@ -26,7 +25,6 @@ final class MatmulScratch {
             s.mins = new int[MatmulKernel.TILE * columns / 32];
             s.halves = new short[columns];
         }
-        if (s.rowBytes.length < 2 * (columns / 32) * 34) s.rowBytes = new byte[2 * (columns / 32) * 34];
         return s;
     }
 }

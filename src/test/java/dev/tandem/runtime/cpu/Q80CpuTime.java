@@ -25,7 +25,7 @@ public final class Q80CpuTime {
             for (int r : new int[] {1, 2, 3, 4, 5, 6, 9, 1}) {
                 a.load(x, r, columns);
                 a.prepareQ80(one);
-                Runnable run = () -> MatmulQ80Direct.multiply(t.data(), t.rowBytes(), columns, 0, rows, a.q80Scaled(), r, out, rows, s.lanes, s.rowBytes, s.scales);
+                Runnable run = () -> MatmulQ80Direct.multiply(t.data(), t.rowBytes(), columns, 0, rows, a.q80Scaled(), r, out, rows, s.lanes);
                 for (int i = 0; i < 40; i++) run.run();
                 long alloc0 = bean.getCurrentThreadAllocatedBytes();
                 long c0 = bean.getCurrentThreadCpuTime();
