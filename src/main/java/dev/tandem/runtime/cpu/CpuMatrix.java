@@ -71,6 +71,19 @@ public final class CpuMatrix {
 
     /** out[r*rows() + o] = dot(weight row o, activation row r) for r < x.rows(), o < rows(). */
     public synchronized void multiply(Activations x, float[] out, WorkerPool pool) {
+        prepare(x, out, pool);
+        this.x = x;
+        this.out = out;
+        try {
+            pool.forEach(chunks(), chunkTask);
+        } finally {
+            this.x = null;
+            this.out = null;
+        }
+    }
+
+    /** Checks the shapes and makes the activation form the kernel reads; then {@link #multiplyChunk} may run. */
+    void prepare(Activations x, float[] out, WorkerPool pool) {
         if (x.columns() != columns) {
             throw new IllegalArgumentException("tensor '" + tensor.name() + "' takes rows of " + columns + " but the activations have " + x.columns());
         }
@@ -78,19 +91,15 @@ public final class CpuMatrix {
             throw new IllegalArgumentException("output of " + out.length + " floats is too short for " + x.rows() + " x " + rows + " (tensor '" + tensor.name() + "')");
         }
         kernel.prepare(x, pool);
-        this.x = x;
-        this.out = out;
-        try {
-            pool.forEach((rows + CHUNK - 1) / CHUNK, chunkTask);
-        } finally {
-            this.x = null;
-            this.out = null;
-        }
     }
 
-    private void multiplyChunk(int chunk) {
-        Activations x = this.x;
-        float[] out = this.out;
+    /** Independent tasks of one multiply, {@link #CHUNK} output rows each. */
+    int chunks() { return (rows + CHUNK - 1) / CHUNK; }
+
+    private void multiplyChunk(int chunk) { multiplyChunk(chunk, x, out); }
+
+    /** Output rows [chunk*CHUNK, +CHUNK) of every activation row; {@link #prepare} has run for x. */
+    void multiplyChunk(int chunk, Activations x, float[] out) {
         MatmulScratch s = MatmulScratch.forColumns(columns);
         int first = chunk * CHUNK, end = Math.min(rows, first + CHUNK), batch = x.rows();
         if (direct) {

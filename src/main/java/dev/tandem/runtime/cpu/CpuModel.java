@@ -29,9 +29,10 @@ final class CpuModel implements LoadedModel {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[F.length()]);
 
-    private record Layer(float[] attnNorm, CpuMatrix wq, CpuMatrix wk, CpuMatrix wv, CpuMatrix wo,
+    /** A layer's weights; qkv and gateUp multiply the same activations into q, k, v and gate, up. */
+    private record Layer(float[] attnNorm, MatmulGroup qkv, CpuMatrix wo,
                          float[] bq, float[] bk, float[] bv,
-                         float[] ffnNorm, CpuMatrix gate, CpuMatrix up, CpuMatrix down) {}
+                         float[] ffnNorm, MatmulGroup gateUp, CpuMatrix down) {}
 
     private final ModelConfig c;
     private final KvType kvType;
@@ -60,23 +61,6 @@ final class CpuModel implements LoadedModel {
         this.embedding = CpuMatrix.of(file.tensor("token_embd.weight"));
         this.output = c.tiedEmbeddings() ? embedding : CpuMatrix.of(file.tensor("output.weight"));
         this.outputNorm = vector(file.tensor("output_norm.weight"));
-        this.layers = new Layer[c.layers()];
-        for (int l = 0; l < c.layers(); l++) {
-            String p = "blk." + l + ".";
-            layers[l] = new Layer(
-                    vector(file.tensor(p + "attn_norm.weight")),
-                    CpuMatrix.of(file.tensor(p + "attn_q.weight")),
-                    CpuMatrix.of(file.tensor(p + "attn_k.weight")),
-                    CpuMatrix.of(file.tensor(p + "attn_v.weight")),
-                    CpuMatrix.of(file.tensor(p + "attn_output.weight")),
-                    c.qkvBias() ? vector(file.tensor(p + "attn_q.bias")) : null,
-                    c.qkvBias() ? vector(file.tensor(p + "attn_k.bias")) : null,
-                    c.qkvBias() ? vector(file.tensor(p + "attn_v.bias")) : null,
-                    vector(file.tensor(p + "ffn_norm.weight")),
-                    CpuMatrix.of(file.tensor(p + "ffn_gate.weight")),
-                    CpuMatrix.of(file.tensor(p + "ffn_up.weight")),
-                    CpuMatrix.of(file.tensor(p + "ffn_down.weight")));
-        }
         this.attentionScale = 1.0f / (float) Math.sqrt(c.headDim());
         this.ropeThetaScale = (float) Math.pow(c.ropeTheta(), -2.0f / c.ropeDimensions());
         this.ropeFactors = c.ropeFrequencyFactors();
@@ -95,8 +79,26 @@ final class CpuModel implements LoadedModel {
         act = new Activations(maxRows, Math.max(Math.max(h, c.qDim()), c.ffnSize()));
         rowSlot = new int[maxRows];
         int context = c.contextLength();
+        this.layers = new Layer[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            String p = "blk." + l + ".";
+            CpuMatrix[] qkv = {matrix(file, p + "attn_q.weight"), matrix(file, p + "attn_k.weight"), matrix(file, p + "attn_v.weight")};
+            CpuMatrix[] gateUp = {matrix(file, p + "ffn_gate.weight"), matrix(file, p + "ffn_up.weight")};
+            layers[l] = new Layer(
+                    vector(file.tensor(p + "attn_norm.weight")),
+                    new MatmulGroup(qkv, new float[][] {q, k, v}),
+                    matrix(file, p + "attn_output.weight"),
+                    c.qkvBias() ? vector(file.tensor(p + "attn_q.bias")) : null,
+                    c.qkvBias() ? vector(file.tensor(p + "attn_k.bias")) : null,
+                    c.qkvBias() ? vector(file.tensor(p + "attn_v.bias")) : null,
+                    vector(file.tensor(p + "ffn_norm.weight")),
+                    new MatmulGroup(gateUp, new float[][] {gate, up}),
+                    matrix(file, p + "ffn_down.weight"));
+        }
         scores = ThreadLocal.withInitial(() -> new float[context]);
     }
+
+    private static CpuMatrix matrix(ModelFile file, String name) { return CpuMatrix.of(file.tensor(name)); }
 
     private static float[] vector(Tensor t) {
         float[] out = new float[Math.toIntExact(t.elements())];
@@ -157,9 +159,7 @@ final class CpuModel implements LoadedModel {
             // Attention block: x += Wo · attention(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
             for (int r = 0; r < rows; r++) rmsNorm(x, r * h, L.attnNorm, xb, r * h, h);
             act.load(xb, rows, h);
-            L.wq.multiply(act, q, pool);
-            L.wk.multiply(act, k, pool);
-            L.wv.multiply(act, v, pool);
+            L.qkv.multiply(act, pool);
             if (L.bq != null) {
                 addBias(q, L.bq, rows);
                 addBias(k, L.bk, rows);
@@ -178,8 +178,7 @@ final class CpuModel implements LoadedModel {
             // Feed-forward block: x += Wdown · (silu(Wgate·n(x)) * Wup·n(x))
             for (int r = 0; r < rows; r++) rmsNorm(x, r * h, L.ffnNorm, xb, r * h, h);
             act.load(xb, rows, h);
-            L.gate.multiply(act, gate, pool);
-            L.up.multiply(act, up, pool);
+            L.gateUp.multiply(act, pool);
             int f = rows * c.ffnSize();
             for (int i = 0; i < f; i++) {
                 float g = gate[i];

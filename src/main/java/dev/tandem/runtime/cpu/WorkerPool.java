@@ -16,6 +16,8 @@ public final class WorkerPool implements AutoCloseable {
     private final Thread[] workers;
     private final AtomicInteger next = new AtomicInteger();
     private final AtomicInteger running = new AtomicInteger();
+    /** Workers parked or about to park: only they need an unpark (a syscall) to see new work. */
+    private final AtomicInteger sleepers = new AtomicInteger();
     private volatile int generation;
     private volatile boolean closed;
     private IntConsumer task;       // published by the volatile write of generation
@@ -51,7 +53,9 @@ public final class WorkerPool implements AutoCloseable {
             next.set(0);
             running.set(workers.length);
             generation++;
-            for (Thread w : workers) LockSupport.unpark(w);
+            // A worker counts itself a sleeper before its last look at generation, so either it sees the new
+            // generation or this read sees it (both volatile): no hand-off is lost.
+            if (sleepers.get() > 0) for (Thread w : workers) LockSupport.unpark(w);
             drain(task, tasks);
             for (int spins = 0; running.get() != 0; spins++) {
                 if (spins < SPINS) Thread.onSpinWait();
@@ -83,8 +87,13 @@ public final class WorkerPool implements AutoCloseable {
         int seen = 0;
         while (true) {
             for (int spins = 0; generation == seen && !closed; spins++) {
-                if (spins < SPINS) Thread.onSpinWait();
-                else LockSupport.park(this);
+                if (spins < SPINS) {
+                    Thread.onSpinWait();
+                } else {
+                    sleepers.incrementAndGet();
+                    if (generation == seen && !closed) LockSupport.park(this);
+                    sleepers.decrementAndGet();
+                }
             }
             if (closed) return;
             seen = generation;
