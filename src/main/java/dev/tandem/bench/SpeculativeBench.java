@@ -54,10 +54,13 @@ public final class SpeculativeBench {
         }
     }
 
-    /** One configuration's result. {@code draftMax} is the adaptive policy's upper bound when {@code adaptive}. */
+    /**
+     * One configuration's result. {@code draftMax} is the adaptive policy's upper bound when {@code adaptive};
+     * {@code plainTokens} and {@code plainMillis} are the totals behind {@code plainTokensPerSecond}.
+     */
     public record Row(int draftMax, boolean adaptive, double plainTokensPerSecond, double specTokensPerSecond,
                       double acceptanceRate, double meanAcceptedLength, long draftedTokens, long acceptedTokens,
-                      int promptsIdentical, int prompts) {
+                      int promptsIdentical, int prompts, long plainTokens, double plainMillis) {
         public double speedup() { return specTokensPerSecond / plainTokensPerSecond; }
 
         public Map<String, Object> toMap() {
@@ -89,6 +92,17 @@ public final class SpeculativeBench {
 
         @Override
         public double[] passCost() { return passCost.clone(); }
+
+        /** Plain decoding over the plain runs of every configuration: all their tokens over all their time. */
+        public double plainTokensPerSecond() {
+            long tokens = 0;
+            double millis = 0;
+            for (Row r : runs) {
+                tokens += r.plainTokens();
+                millis += r.plainMillis();
+            }
+            return tokens * 1000.0 / millis;
+        }
 
         /** {@code {"runs":[…], "pass_cost":[{"k":1,"relative_cost":…}, …]}}, ready for Jackson. */
         public Map<String, Object> toMap() {
@@ -173,7 +187,7 @@ public final class SpeculativeBench {
         }
         Row row = new Row(policy.draftMax(), adaptive, plainTokens * 1000.0 / plainMillis, specTokens * 1000.0 / specMillis,
                 drafted > 0 ? (double) accepted / drafted : 0, passes > 0 ? (double) accepted / passes : 0, drafted, accepted,
-                identical, s.prompts().size());
+                identical, s.prompts().size(), plainTokens, plainMillis);
         progress.accept(String.format("draft_max %s: plain %.1f t/s, speculative %.1f t/s (%.2fx), acceptance %.1f%%",
                 adaptive ? "adaptive" : policy.draftMax(), row.plainTokensPerSecond(), row.specTokensPerSecond(), row.speedup(), 100 * row.acceptanceRate()));
         return row;

@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.bench.BenchPlot;
+import dev.tandem.bench.ReadBandwidth;
 import dev.tandem.bench.SpeculativeBench;
 import dev.tandem.decode.Drafter;
 import dev.tandem.decode.GenerationLimits;
@@ -27,7 +28,9 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code tandem bench}: the main model alone and with the draft, on the same prompts in one process,
- * interleaved prompt by prompt; without {@code --draft}, plain decoding only.
+ * interleaved prompt by prompt; without {@code --draft}, plain decoding only. On the CPU backend every run also
+ * measures the read bandwidth of the main model's weights ({@link ReadBandwidth}, same threads, right before and
+ * after the plain runs) and states plain decoding as a percentage of the limit that bandwidth sets.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure plain and speculative decoding speed, acceptance and the cost of multi-row passes.")
@@ -87,15 +90,31 @@ final class BenchCommand implements Callable<Integer> {
             }
             java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
             if (draft == null) {
-                Map<String, Object> result = plainOnly(s, tokens, progress);
-                out.println(json ? Json.write(result) : plainTable(result));
+                Plain result = plainOnly(s, tokens, progress);
+                out.println(json ? Json.write(result.json()) : result.text());
                 return 0;
             }
             Drafter drafter = options.ngram() ? new NgramDrafter() : new ModelDrafter(s.draft);
             SpeculativeBench bench = new SpeculativeBench(s.main, drafter, s::speculative, progress);
+            ReadBandwidth.Result before = readBandwidth(s, progress);
             SpeculativeBench.Report report = bench.run(new SpeculativeBench.Settings(tokens, maxTokens, draftMax, !noAdaptive,
                     draftPMin, repeats, SamplerSettings.greedy()));
-            out.println(json ? Json.write(report.toMap()) : report.table());
+            ReadBandwidth.Limit limit = limit(s, before, readBandwidth(s, progress));
+            double plainRate = report.plainTokensPerSecond();
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>(report.toMap());
+                m.put("threads", runtime.threads());
+                m.put("plain_tokens_per_second", plainRate);
+                if (limit != null) m.putAll(limit.toMap(plainRate));
+                out.println(Json.write(m));
+            } else {
+                out.print(report.table());
+                int configurations = report.runs().size();
+                out.println(String.format("plain decoding: %.2f tok/s (the plain runs of %d configuration%s, %d prompts x %d tokens each, %d threads) %s",
+                        plainRate, configurations, configurations == 1 ? "" : "s", tokens.size() * repeats, maxTokens, runtime.threads(),
+                        statement(limit, plainRate, s)));
+                if (limit != null) out.println(limit.detail());
+            }
             if (plot != null) {
                 BenchPlot.writePng(report, s.mainFile.path().getFileName() + " + " + draft, plot);
                 if (!json) err.println("plot: " + plot);
@@ -112,11 +131,32 @@ final class BenchCommand implements Callable<Integer> {
         return lines;
     }
 
-    /** Plain decoding tok/s over the prompts (after one warm-up), and the (k+1)-row pass cost. */
-    private Map<String, Object> plainOnly(Session s, List<int[]> tokens, java.util.function.Consumer<String> progress) {
+    /** The read bandwidth of the main model's weights on the run's threads, on the CPU backend; null on others. */
+    private ReadBandwidth.Result readBandwidth(Session s, java.util.function.Consumer<String> progress) {
+        if (!s.backend.name().equals("cpu")) return null;
+        ReadBandwidth.Result r = ReadBandwidth.measure(s.mainFile.tensors(), runtime.threads());
+        progress.accept(String.format("read bandwidth: %.1f GB/s (%d threads)", r.gbPerSecond(), r.threads()));
+        return r;
+    }
+
+    private static ReadBandwidth.Limit limit(Session s, ReadBandwidth.Result before, ReadBandwidth.Result after) {
+        return before == null ? null : new ReadBandwidth.Limit(before, after, ReadBandwidth.bytesPerToken(s.mainFile));
+    }
+
+    private static String statement(ReadBandwidth.Limit limit, double tokensPerSecond, Session s) {
+        return limit != null ? limit.statement(tokensPerSecond)
+                : "(no read-bandwidth limit: it is measured on the cpu backend, this ran on " + s.backend.name() + ")";
+    }
+
+    /**
+     * Plain decoding tok/s over the prompts (after one warm-up), between two read-bandwidth measurements, and the
+     * (k+1)-row pass cost.
+     */
+    private Plain plainOnly(Session s, List<int[]> tokens, java.util.function.Consumer<String> progress) {
         PlainGenerator plain = new PlainGenerator(s.main, SamplerSettings.greedy());
         GenerationLimits limits = GenerationLimits.of(maxTokens);
         plain.generate(tokens.getFirst(), limits);
+        ReadBandwidth.Result before = readBandwidth(s, progress);
         long generated = 0;
         double millis = 0;
         List<Double> perPrompt = new ArrayList<>();
@@ -129,22 +169,30 @@ final class BenchCommand implements Callable<Integer> {
                 progress.accept(String.format("prompt of %d tokens: %.2f tok/s", p.length, st.tokensPerSecond()));
             }
         }
+        ReadBandwidth.Limit limit = limit(s, before, readBandwidth(s, progress));
         double[] cost = new SpeculativeBench(s.main, null, line -> {}).passCost(tokens.getFirst(), 8, 5);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("model", s.mainFile.path().toString());
         m.put("threads", runtime.threads());
         m.put("prompts", tokens.size() * repeats);
         m.put("tokens_per_prompt", maxTokens);
-        m.put("plain_tokens_per_second", generated * 1000.0 / millis);
+        double rate = generated * 1000.0 / millis;
+        m.put("plain_tokens_per_second", rate);
         m.put("per_prompt_tokens_per_second", perPrompt);
+        if (limit != null) m.putAll(limit.toMap(rate));
         m.put("pass_cost", cost);
-        return m;
+        return new Plain(m, plainTable(m, limit, s));
     }
 
-    private static String plainTable(Map<String, Object> m) {
+    /** The plain-only bench's JSON object and its text. */
+    private record Plain(Map<String, Object> json, String text) {}
+
+    private static String plainTable(Map<String, Object> m, ReadBandwidth.Limit limit, Session s) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format("plain decoding: %.2f tok/s (%s prompts x %s tokens, %s threads)%n",
-                (Double) m.get("plain_tokens_per_second"), m.get("prompts"), m.get("tokens_per_prompt"), m.get("threads")));
+        double rate = (Double) m.get("plain_tokens_per_second");
+        sb.append(String.format("plain decoding: %.2f tok/s (%s prompts x %s tokens, %s threads) %s%n",
+                rate, m.get("prompts"), m.get("tokens_per_prompt"), m.get("threads"), statement(limit, rate, s)));
+        if (limit != null) sb.append(limit.detail()).append('\n');
         double[] cost = (double[]) m.get("pass_cost");
         sb.append("cost of a (k+1)-row pass / a 1-row pass:");
         for (int k = 1; k <= cost.length; k++) sb.append(String.format("  k=%d %.2f", k, cost[k - 1]));

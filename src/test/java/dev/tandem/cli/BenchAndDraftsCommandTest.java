@@ -2,6 +2,8 @@ package dev.tandem.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.bench.ReadBandwidth;
+import dev.tandem.model.ModelFile;
 import dev.tandem.testing.SharedData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -9,6 +11,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -52,6 +56,38 @@ class BenchAndDraftsCommandTest {
             }
         }
         assertTrue(Files.size(png) > 1000, "a PNG plot was written");
+        assertTrue(report.get("plain_tokens_per_second").asDouble() > 0, "plain decoding over all the plain runs");
+        assertSaneBandwidthLimit(report, SharedData.kjv("kjv-main-q8_0.gguf"));
+    }
+
+    @Test
+    void benchWithADraftStatesThePlainRunsAgainstTheBandwidthLimitUnderTheTable() {
+        CliRun run = CliRun.of("bench", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "--draft", SharedData.kjv("kjv-draft-q8_0.gguf").toString(),
+                "-n", "8", "--draft-max", "2", "--no-adaptive", "-t", "2");
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(PLAIN_LINE.matcher(run.out()).find(), run.out());
+        assertTrue(run.out().contains("the plain runs of 1 configuration, 6 prompts x 8 tokens each, 2 threads"), run.out());
+        assertTrue(run.out().contains("read bandwidth: "), run.out());
+    }
+
+    /** "plain decoding: 5.67 tok/s (...) = 71 % of the read-bandwidth limit (7.98 tok/s: 3.41 GB per token at 27.2 GB/s)" */
+    private static final Pattern PLAIN_LINE = Pattern.compile(
+            "plain decoding: [0-9.]+ tok/s \\(.*threads\\) = ([0-9.]+) % of the read-bandwidth limit \\(([0-9.]+) tok/s: [0-9.]+ [MG]B per token at ([0-9.]+) GB/s\\)");
+
+    private static void assertSaneBandwidthLimit(JsonNode report, Path model) {
+        double bandwidth = report.get("read_bandwidth_gb_per_s").asDouble();
+        assertTrue(bandwidth > 0, report.toString());
+        assertTrue(report.get("read_bandwidth_gb_per_s_before").asDouble() > 0);
+        assertTrue(report.get("read_bandwidth_gb_per_s_after").asDouble() > 0);
+        long bytes = report.get("bytes_per_token").asLong();
+        try (ModelFile file = ModelFile.open(model)) {
+            assertEquals(ReadBandwidth.bytesPerToken(file), bytes);
+            assertTrue(bytes > 0 && bytes <= file.weightBytes());
+        }
+        assertEquals(bandwidth * 1e9 / bytes, report.get("limit_tokens_per_second").asDouble(), 1e-9 * bandwidth * 1e9 / bytes);
+        double percent = report.get("percent_of_limit").asDouble();
+        assertTrue(percent > 0, report.toString());
+        assertEquals(100 * report.get("plain_tokens_per_second").asDouble() / report.get("limit_tokens_per_second").asDouble(), percent, 1e-6 * percent);
     }
 
     @Test
@@ -61,5 +97,18 @@ class BenchAndDraftsCommandTest {
         JsonNode report = new ObjectMapper().readTree(run.out());
         assertTrue(report.get("plain_tokens_per_second").asDouble() > 0);
         assertEquals(8, report.get("pass_cost").size());
+        assertSaneBandwidthLimit(report, SharedData.kjv("kjv-draft-q8_0.gguf"));
+    }
+
+    @Test
+    void benchWithoutADraftStatesPlainDecodingAgainstTheBandwidthLimit() {
+        CliRun run = CliRun.of("bench", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "-n", "8", "-t", "2");
+        assertEquals(0, run.exitCode(), run.err());
+        Matcher m = PLAIN_LINE.matcher(run.out());
+        assertTrue(m.find(), run.out());
+        assertTrue(Double.parseDouble(m.group(1)) > 0, m.group());
+        assertTrue(Double.parseDouble(m.group(2)) > 0 && Double.parseDouble(m.group(3)) > 0, m.group());
+        assertTrue(run.out().contains("read bandwidth: "), run.out());
+        assertTrue(run.out().contains("2 threads"), run.out());
     }
 }
