@@ -14,6 +14,8 @@ import dev.tandem.runtime.PagedKvCache;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.function.IntConsumer;
+
 /**
  * A Llama/Qwen2 transformer on the CPU. One {@link #forward} runs all rows of a batch through each layer
  * together, so every weight matrix is streamed from memory once per pass (per chunk of {@code maxBatchRows}).
@@ -27,7 +29,6 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class CpuModel implements LoadedModel {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[F.length()]);
 
     /** A layer's weights; qkv and gateUp multiply the same activations into q, k, v and gate, up. */
     private record Layer(float[] attnNorm, MatmulGroup qkv, CpuMatrix wo,
@@ -50,8 +51,15 @@ final class CpuModel implements LoadedModel {
     private final Activations act;
     private final int[] rowSlot;        // K/V slot each row writes
     private int[][] rowTables = new int[0][];  // block table of each row's sequence
+    /** Per-thread attention scratch: scores over the context, then the lanes of a dot product. */
     private final ThreadLocal<float[]> scores;
     private float[] logits = new float[0];
+    private final Result result = new Result();
+    // The attention loop of the layer in progress (fields, so that handing it to the pool allocates nothing).
+    private final IntConsumer attendTask = this::attend;
+    private CpuKvCache attendKv;
+    private Batch attendBatch;
+    private int attendLayer, attendStart;
 
     CpuModel(ModelFile file, LoadOptions options) {
         this.c = file.config();
@@ -95,7 +103,7 @@ final class CpuModel implements LoadedModel {
                     new MatmulGroup(gateUp, new float[][] {gate, up}),
                     matrix(file, p + "ffn_down.weight"));
         }
-        scores = ThreadLocal.withInitial(() -> new float[context]);
+        scores = ThreadLocal.withInitial(() -> new float[context + F.length()]);
     }
 
     private static CpuMatrix matrix(ModelFile file, String name) { return CpuMatrix.of(file.tensor(name)); }
@@ -133,7 +141,9 @@ final class CpuModel implements LoadedModel {
             while (nextLogit < logitRows.length && logitRows[nextLogit] < start + rows) nextLogit++;
             if (nextLogit > first) outputHead(logitRows, first, nextLogit, start);
         }
-        return new Result(logits, logitRows.length, vocab);
+        attendKv = null;
+        attendBatch = null;
+        return result.of(logits, logitRows.length, vocab);
     }
 
     /** Runs batch rows {@code [start, start+rows)} through all layers; their final hidden states stay in {@link #x}. */
@@ -170,8 +180,11 @@ final class CpuModel implements LoadedModel {
                 rope(k, r * kvDim, c.kvHeads(), r);
                 kv.store(l, rowSlot[r], k, v, r * kvDim);
             }
-            final int layer = l;
-            pool.forEach(rows * c.heads(), task -> attend(kv, layer, batch, start, task / c.heads(), task % c.heads()));
+            attendKv = kv;
+            attendBatch = batch;
+            attendLayer = l;
+            attendStart = start;
+            pool.forEach(rows * c.heads(), attendTask);
             act.load(att, rows, c.qDim());
             L.wo.multiply(act, proj, pool);
             for (int i = 0; i < rows * h; i++) x[i] += proj[i];
@@ -260,17 +273,22 @@ final class CpuModel implements LoadedModel {
      * Attention of chunk row {@code r}, query head {@code head}, over positions {@code 0..pos} of its sequence,
      * read in position order (softmax as the reference engine: max, exp in float summed in double, scale).
      */
-    private void attend(CpuKvCache kv, int layer, Batch batch, int start, int r, int head) {
+    private void attend(int task) {
+        int r = task / c.heads(), head = task % c.heads();
+        CpuKvCache kv = attendKv;
+        Batch batch = attendBatch;
+        int layer = attendLayer, start = attendStart;
         int hd = c.headDim(), kvDim = c.kvDim(), bs = kv.tables().blockSize();
         int pos = batch.positions()[start + r];
         int[] table = rowTables[r];
         int qOff = r * c.qDim() + head * hd;
         int kvOff = (head / c.groupSize()) * hd;
         float[] s = scores.get();
+        int lanes = c.contextLength();  // s[lanes ..] holds a dot product's lanes
         float max = Float.NEGATIVE_INFINITY;
         for (int t = 0; t <= pos; t++) {
             int slot = table[t / bs] * bs + t % bs;
-            float dot = kv.keys != null ? dot(q, qOff, kv.keys[layer], slot * kvDim + kvOff, hd)
+            float dot = kv.keys != null ? dot(q, qOff, kv.keys[layer], slot * kvDim + kvOff, hd, s, lanes)
                     : dot16(kv, q, qOff, kv.keys16[layer], slot * kvDim + kvOff, hd);
             s[t] = dot * attentionScale;
             if (s[t] > max) max = s[t];
@@ -308,7 +326,7 @@ final class CpuModel implements LoadedModel {
     }
 
     /** Dot product in a fixed order: vector partial sums, added lane by lane, then the scalar tail. */
-    private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int n, float[] lanes, int lanesAt) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (int upper = F.loopBound(n); i < upper; i += F.length()) {
@@ -316,12 +334,11 @@ final class CpuModel implements LoadedModel {
         }
         // Lanes folded in halves, an order we fix ourselves: reduceLanes may add them in any order (and does
         // differ between the interpreter and compiled code), which would make results depend on the JIT.
-        float[] lanes = LANES.get();
-        acc.intoArray(lanes, 0);
+        acc.intoArray(lanes, lanesAt);
         for (int width = F.length() / 2; width > 0; width /= 2) {
-            for (int l = 0; l < width; l++) lanes[l] += lanes[l + width];
+            for (int l = lanesAt; l < lanesAt + width; l++) lanes[l] += lanes[l + width];
         }
-        float sum = lanes[0];
+        float sum = lanes[lanesAt];
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
     }
@@ -337,8 +354,22 @@ final class CpuModel implements LoadedModel {
         pool.close();
     }
 
-    /** Logit rows in a buffer the model reuses. */
-    private record Result(float[] logits, int rows, int vocabularySize) implements ForwardResult {
+    /** Logit rows in a buffer the model reuses; one instance per model, valid until the next forward. */
+    private static final class Result implements ForwardResult {
+        private float[] logits;
+        private int rows, vocabularySize;
+
+        Result of(float[] logits, int rows, int vocabularySize) {
+            this.logits = logits;
+            this.rows = rows;
+            this.vocabularySize = vocabularySize;
+            return this;
+        }
+
+        @Override public int rows() { return rows; }
+
+        @Override public int vocabularySize() { return vocabularySize; }
+
         @Override public float logit(int row, int token) { return logits[row * vocabularySize + token]; }
 
         @Override public void copyLogits(int row, float[] dst) { System.arraycopy(logits, row * vocabularySize, dst, 0, vocabularySize); }
