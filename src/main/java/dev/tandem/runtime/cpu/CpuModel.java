@@ -12,6 +12,7 @@ import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.function.IntConsumer;
@@ -51,8 +52,7 @@ final class CpuModel implements LoadedModel {
     private final Activations act;
     private final int[] rowSlot;        // K/V slot each row writes
     private int[][] rowTables = new int[0][];  // block table of each row's sequence
-    /** Per-thread attention scratch: scores over the context, then the lanes of a dot product. */
-    private final ThreadLocal<float[]> scores;
+    private final ThreadLocal<AttentionScratch> attention;
     private float[] logits = new float[0];
     private final Result result = new Result();
     // The attention loop of the layer in progress (fields, so that handing it to the pool allocates nothing).
@@ -103,7 +103,7 @@ final class CpuModel implements LoadedModel {
                     new MatmulGroup(gateUp, new float[][] {gate, up}),
                     matrix(file, p + "ffn_down.weight"));
         }
-        scores = ThreadLocal.withInitial(() -> new float[context + F.length()]);
+        attention = ThreadLocal.withInitial(() -> new AttentionScratch(new float[context], new int[context]));
     }
 
     private static CpuMatrix matrix(ModelFile file, String name) { return CpuMatrix.of(file.tensor(name)); }
@@ -269,6 +269,9 @@ final class CpuModel implements LoadedModel {
         }
     }
 
+    /** Per-thread attention scratch: a score (then a weight) per position, and where each position's K/V row starts. */
+    private record AttentionScratch(float[] scores, int[] slots) {}
+
     /**
      * Attention of chunk row {@code r}, query head {@code head}, over positions {@code 0..pos} of its sequence,
      * read in position order (softmax as the reference engine: max, exp in float summed in double, scale).
@@ -276,20 +279,20 @@ final class CpuModel implements LoadedModel {
     private void attend(int task) {
         int r = task / c.heads(), head = task % c.heads();
         CpuKvCache kv = attendKv;
-        Batch batch = attendBatch;
-        int layer = attendLayer, start = attendStart;
+        int layer = attendLayer;
         int hd = c.headDim(), kvDim = c.kvDim(), bs = kv.tables().blockSize();
-        int pos = batch.positions()[start + r];
+        int pos = attendBatch.positions()[attendStart + r];
         int[] table = rowTables[r];
         int qOff = r * c.qDim() + head * hd;
         int kvOff = (head / c.groupSize()) * hd;
-        float[] s = scores.get();
-        int lanes = c.contextLength();  // s[lanes ..] holds a dot product's lanes
+        AttentionScratch scratch = attention.get();
+        float[] s = scratch.scores();
+        int[] slots = scratch.slots();
+        for (int t = 0; t <= pos; t++) slots[t] = (table[t / bs] * bs + t % bs) * kvDim + kvOff;
         float max = Float.NEGATIVE_INFINITY;
         for (int t = 0; t <= pos; t++) {
-            int slot = table[t / bs] * bs + t % bs;
-            float dot = kv.keys != null ? dot(q, qOff, kv.keys[layer], slot * kvDim + kvOff, hd, s, lanes)
-                    : dot16(kv, q, qOff, kv.keys16[layer], slot * kvDim + kvOff, hd);
+            float dot = kv.keys != null ? dot(q, qOff, kv.keys[layer], slots[t], hd)
+                    : dot16(kv, q, qOff, kv.keys16[layer], slots[t], hd);
             s[t] = dot * attentionScale;
             if (s[t] > max) max = s[t];
         }
@@ -300,45 +303,61 @@ final class CpuModel implements LoadedModel {
             sum += e;
         }
         float inv = (float) (1.0 / sum);
+        for (int t = 0; t <= pos; t++) s[t] *= inv;  // the weight p of position t
         int outOff = r * c.qDim() + head * hd;
-        java.util.Arrays.fill(att, outOff, outOff + hd, 0f);
-        for (int t = 0; t <= pos; t++) {
-            int slot = table[t / bs] * bs + t % bs;
-            float p = s[t] * inv;
-            int vOff = slot * kvDim + kvOff;
-            if (kv.values != null) {
-                axpy(p, kv.values[layer], vOff, att, outOff, hd);
-            } else {
-                short[] vv = kv.values16[layer];
-                for (int i = 0; i < hd; i++) att[outOff + i] += p * kv.decode(vv[vOff + i]);
+        if (kv.values != null) {
+            weightedSum(s, pos + 1, kv.values[layer], slots, att, outOff, hd);
+        } else {
+            java.util.Arrays.fill(att, outOff, outOff + hd, 0f);
+            short[] vv = kv.values16[layer];
+            for (int t = 0; t <= pos; t++) {
+                float p = s[t];
+                for (int i = 0; i < hd; i++) att[outOff + i] += p * kv.decode(vv[slots[t] + i]);
             }
         }
     }
 
-    /** y[yOff..+n) += a * x[xOff..+n): a rounded product, then a rounded sum, as the scalar loop it replaces. */
-    private static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
-        FloatVector va = FloatVector.broadcast(F, a);
+    /**
+     * y[yOff + i] = sum over positions t < n, in position order, of p[t] * v[at[t] + i], for i < width: each
+     * term a rounded product added to a rounded sum that starts at 0. A column of L elements stays in a register
+     * across the positions.
+     */
+    private static void weightedSum(float[] p, int n, float[] v, int[] at, float[] y, int yOff, int width) {
         int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, xOff + i).mul(va).add(FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+        for (int upper = F.loopBound(width); i < upper; i += F.length()) {
+            FloatVector acc = FloatVector.zero(F);
+            for (int t = 0; t < n; t++) acc = acc.add(FloatVector.fromArray(F, v, at[t] + i).mul(p[t]));
+            acc.intoArray(y, yOff + i);
         }
-        for (; i < n; i++) y[yOff + i] += a * x[xOff + i];
+        for (; i < width; i++) {
+            float acc = 0;
+            for (int t = 0; t < n; t++) acc += p[t] * v[at[t] + i];
+            y[yOff + i] = acc;
+        }
     }
 
-    /** Dot product in a fixed order: vector partial sums, added lane by lane, then the scalar tail. */
-    private static float dot(float[] a, int aOff, float[] b, int bOff, int n, float[] lanes, int lanesAt) {
+    /** Lane l exchanged with lane l ^ w: one step of folding a vector in halves (null where w >= L). */
+    private static final VectorShuffle<Float> FOLD_8 = fold(8), FOLD_4 = fold(4), FOLD_2 = fold(2), FOLD_1 = fold(1);
+
+    private static VectorShuffle<Float> fold(int w) { return w < F.length() ? VectorShuffle.fromOp(F, l -> l ^ w) : null; }
+
+    /**
+     * Dot product in a fixed order: vector partial sums, the lanes folded in halves (lane l + lane l+w for
+     * w = L/2, ..., 1), then the scalar tail. The fold is an order we fix ourselves: reduceLanes may add lanes
+     * in any order (and does differ between the interpreter and compiled code), which would make results
+     * depend on the JIT. Adding the exchanged vector adds the same pairs the scalar fold adds.
+     */
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (int upper = F.loopBound(n); i < upper; i += F.length()) {
             acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
         }
-        // Lanes folded in halves, an order we fix ourselves: reduceLanes may add them in any order (and does
-        // differ between the interpreter and compiled code), which would make results depend on the JIT.
-        acc.intoArray(lanes, lanesAt);
-        for (int width = F.length() / 2; width > 0; width /= 2) {
-            for (int l = lanesAt; l < lanesAt + width; l++) lanes[l] += lanes[l + width];
-        }
-        float sum = lanes[lanesAt];
+        if (F.length() > 8) acc = acc.add(acc.rearrange(FOLD_8));
+        if (F.length() > 4) acc = acc.add(acc.rearrange(FOLD_4));
+        if (F.length() > 2) acc = acc.add(acc.rearrange(FOLD_2));
+        acc = acc.add(acc.rearrange(FOLD_1));
+        float sum = acc.lane(0);
         for (; i < n; i++) sum += a[aOff + i] * b[bOff + i];
         return sum;
     }
