@@ -3,6 +3,7 @@ package dev.tandem.runtime.cpu;
 import dev.tandem.model.Tensor;
 import dev.tandem.model.TensorType;
 
+import java.lang.foreign.MemorySegment;
 import java.util.function.IntConsumer;
 
 /**
@@ -30,6 +31,8 @@ public final class CpuMatrix {
     private final IntConsumer chunkTask = this::multiplyChunk;
     /** Q8_0 through {@link MatmulQ80Direct} (same results as the unpacking kernel, fewer instructions). */
     private final boolean direct;
+    /** Q4_K or Q6_K: one-row passes through {@link MatmulKQuantRow} (same results, no unpacking). */
+    private final boolean kQuantRow;
     private Activations x;      // of the multiply in progress
     private float[] out;
 
@@ -38,8 +41,9 @@ public final class CpuMatrix {
         this.kernel = kernel;
         this.rows = tensor.rows();
         this.columns = tensor.columns();
-        this.direct = tensor.type() == TensorType.Q8_0 && MatmulQ80Direct.supported()
-                && !Boolean.getBoolean("tandem.cpu.unpackingKernels");
+        boolean unpackOnly = Boolean.getBoolean("tandem.cpu.unpackingKernels");
+        this.direct = tensor.type() == TensorType.Q8_0 && MatmulQ80Direct.supported() && !unpackOnly;
+        this.kQuantRow = (tensor.type() == TensorType.Q4_K || tensor.type() == TensorType.Q6_K) && MatmulKQuantRow.supported() && !unpackOnly;
     }
 
     public static CpuMatrix of(Tensor weights) {
@@ -105,6 +109,16 @@ public final class CpuMatrix {
         if (direct) {
             MatmulQ80Direct.multiply(tensor.data(), tensor.rowBytes(), columns, first, end,
                     x.q80Scaled(), batch, out, rows, s.lanes);
+            return;
+        }
+        if (kQuantRow && batch == 1) {
+            MemorySegment w = tensor.data();
+            long rowBytes = tensor.rowBytes();
+            for (int o = first; o < end; o++) {
+                out[o] = tensor.type() == TensorType.Q4_K
+                        ? MatmulKQuantRow.q4k(w, o * rowBytes, columns, x.q8kValues(), 0, x.q8kScales(), 0, x.q8kSums(), 0, s.lanes)
+                        : MatmulKQuantRow.q6k(w, o * rowBytes, columns, x.q8kValues(), 0, x.q8kScales(), 0, s.lanes);
+            }
             return;
         }
         for (int r0 = 0; r0 < batch; r0 += ROW_GROUP) {

@@ -1,0 +1,131 @@
+package dev.tandem.runtime.cpu;
+
+import dev.tandem.model.quant.Q4KFormat;
+import dev.tandem.model.quant.Q6KFormat;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * One activation row against Q4_K or Q6_K weight rows read straight from the mapped file: the decoding
+ * shape, where {@link MatmulBlockKernel}'s unpacking into scratch floats costs more than the dot product.
+ *
+ * <p>Same bits as {@link MatmulBlockKernel}: there, lane l of a super-block's sum collects the exact integer
+ * products w_i * x_i (w_i = q_i * sub-block scale) of the elements i = l mod L, so any order of adding them
+ * gives the same float. Here each sub-block's products q_i * x_i are summed first and then multiplied by its
+ * scale, still exactly (all partial sums stay below 2^24), and the super-block sum is then scaled and
+ * accumulated, and the min term subtracted, with the very operations of that kernel.
+ *
+ * <p>Quants are widened once per load: L bytes zero-extended to int lanes, both nibbles (and Q6_K's high
+ * bits) taken with int shifts and masks, then converted to float.
+ */
+final class MatmulKQuantRow {
+    static final VectorSpecies<Float> F = MatmulKernel.F;
+    static final int L = F.length();
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    /** L bytes: one load widens to one int vector. */
+    private static final VectorSpecies<Byte> PART = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
+
+    private MatmulKQuantRow() {}
+
+    /** Usable on this machine: 8 or 16 float lanes (as {@link MatmulQ80Direct}). */
+    static boolean supported() { return L == 8 || L == 16; }
+
+    /** L quant bytes at {@code at}, each zero-extended to an int lane. */
+    private static IntVector bytes(MemorySegment w, long at) {
+        return ((IntVector) ByteVector.fromMemorySegment(PART, w, at, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+    }
+
+    private static FloatVector floats(IntVector v) {
+        return (FloatVector) v.convert(VectorOperators.I2F, 0);
+    }
+
+    private static float half(MemorySegment w, long at) { return Float.float16ToFloat(w.get(HALF, at)); }
+
+    /**
+     * Q4_K row at {@code at} with {@code columns} elements, dotted with activation row {@code xo} (Q8_K values
+     * xq, scales xs from {@code xso}, sums per 32 from {@code sumo}).
+     */
+    static float q4k(MemorySegment w, long at, int columns, float[] xq, int xo, float[] xs, int xso,
+                     int[] xsum, int sumo, float[] lanes) {
+        int groups = columns / Q4KFormat.BLOCK;
+        FloatVector a = FloatVector.zero(F);
+        float minTerm = 0;
+        for (int g = 0; g < groups; g++, at += Q4KFormat.BLOCK_BYTES) {
+            float dw = half(w, at), dmin = half(w, at + 2);
+            // The 12 scale bytes as one long (bytes 0..7) and one int (8..11); see KScales for the packing.
+            long b = w.get(LONG, at + Q4KFormat.SCALES);
+            int c = w.get(INT, at + Q4KFormat.SCALES + 8);
+            int m = 0;
+            for (int j = 0; j < 4; j++) {
+                m += (int) (b >>> (8 * j + 32) & 63) * xsum[sumo + 8 * g + j];
+                m += (int) ((c >>> (8 * j) & 0xFF) >>> 4 | (b >>> (8 * j + 32) & 0xFF) >>> 6 << 4) * xsum[sumo + 8 * g + 4 + j];
+            }
+            // Sub-block sums scaled into two accumulators: the sums are exact integers, so splitting the chain
+            // of FMAs (which would wait on each other's latency) changes no bit.
+            FloatVector s = FloatVector.zero(F), t = s;
+            int x = xo + Q4KFormat.BLOCK * g;
+            for (int p = 0; p < 4; p++) {  // 32 bytes: sub-block 2p in the low nibbles, 2p+1 in the high ones
+                int lowScale, highScale;   // sub-blocks j = 2p and 2p+1
+                if (p < 2) {
+                    lowScale = (int) (b >>> (16 * p) & 63);
+                    highScale = (int) (b >>> (16 * p + 8) & 63);
+                } else {
+                    lowScale = (c >>> (16 * p - 32) & 0x0F) | (int) ((b >>> (16 * p - 32) & 0xFF) >>> 6 << 4);
+                    highScale = (c >>> (16 * p - 24) & 0x0F) | (int) ((b >>> (16 * p - 24) & 0xFF) >>> 6 << 4);
+                }
+                FloatVector low = FloatVector.zero(F), high = low;
+                for (int i = 0; i < 32; i += L) {
+                    IntVector q = bytes(w, at + Q4KFormat.QS + 32 * p + i);
+                    low = floats(q.and(15)).fma(FloatVector.fromArray(F, xq, x + 64 * p + i), low);
+                    high = floats(q.lanewise(VectorOperators.LSHR, 4)).fma(FloatVector.fromArray(F, xq, x + 64 * p + 32 + i), high);
+                }
+                s = low.fma(FloatVector.broadcast(F, (float) lowScale), s);
+                t = high.fma(FloatVector.broadcast(F, (float) highScale), t);
+            }
+            a = s.add(t).fma(FloatVector.broadcast(F, dw * xs[xso + g]), a);
+            minTerm += dmin * xs[xso + g] * m;
+        }
+        return MatmulKernel.sumLanes(a, lanes) - minTerm;
+    }
+
+    /** Q6_K row at {@code at} with {@code columns} elements, dotted with activation row {@code xo} (Q8_K). */
+    static float q6k(MemorySegment w, long at, int columns, float[] xq, int xo, float[] xs, int xso, float[] lanes) {
+        int groups = columns / Q6KFormat.BLOCK;
+        FloatVector a = FloatVector.zero(F);
+        for (int g = 0; g < groups; g++, at += Q6KFormat.BLOCK_BYTES) {
+            // Two accumulators (exact integer sums, so the split changes no bit): one chain would wait on latency.
+            FloatVector s = FloatVector.zero(F), u = s;
+            for (int n = 0; n < 2; n++) {  // halves of 128 elements
+                long ql = at + Q6KFormat.QL + 64 * n, qh = at + Q6KFormat.QH + 32 * n, scales = at + Q6KFormat.SCALES + 8 * n;
+                int x = xo + Q6KFormat.BLOCK * g + 128 * n;
+                for (int k = 0; k < 128 / L; k++) {
+                    // Run k: elements 32q+i of quarter q = k / (32/L), i = L * (k % (32/L)). Their low 4 bits are
+                    // nibble q>>1 of ql[32*(q&1) + i], the high 2 bits are bits 2q of qh[i]; the run lies in the
+                    // 16-element sub-block i/16 + 2q, whose scale multiplies its exact products.
+                    int q = k / (32 / L), i = L * (k % (32 / L));
+                    IntVector v = bytes(w, ql + 32 * (q & 1) + i).lanewise(VectorOperators.LSHR, 4 * (q >> 1)).and(15)
+                            .or(bytes(w, qh + i).lanewise(VectorOperators.LSHR, 2 * q).and(3).lanewise(VectorOperators.LSHL, 4))
+                            .sub(32);
+                    FloatVector t = floats(v).mul(FloatVector.fromArray(F, xq, x + 32 * q + i));
+                    FloatVector scale = FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, scales + i / 16 + 2 * q));
+                    if ((k & 1) == 0) s = t.fma(scale, s);
+                    else u = t.fma(scale, u);
+                }
+            }
+            a = s.add(u).fma(FloatVector.broadcast(F, half(w, at + Q6KFormat.D) * xs[xso + g]), a);
+        }
+        return MatmulKernel.sumLanes(a, lanes);
+    }
+}
