@@ -2,6 +2,10 @@ package dev.tandem.runtime.cpu;
 
 import dev.tandem.model.quant.HalfFloat;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 import java.util.function.IntConsumer;
 
 /**
@@ -15,6 +19,9 @@ import java.util.function.IntConsumer;
  */
 public final class Activations {
     static final int Q8_0_BLOCK = 32;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.length() <= Q8_0_BLOCK ? FloatVector.SPECIES_PREFERRED : FloatVector.SPECIES_256;
+    /** 1.5 * 2^23: x + ROUNDING - ROUNDING is x rounded to an integer (ties to even) for |x| < 2^22. */
+    private static final float ROUNDING = 12582912.0f;
     static final int Q8_K_BLOCK = 256;
 
     private final int maxRows;
@@ -103,20 +110,24 @@ public final class Activations {
 
     /**
      * As llama.cpp's x86 quantize_row_q8_0: d = amax/127 stored as f16, q = round-half-even(x * 127/amax).
-     * Depends only on row r, so a row quantises the same in any batch.
+     * Depends only on row r, so a row quantises the same in any batch. Vectorised with the same results: the
+     * largest magnitude does not depend on the order of comparison, and adding then subtracting 1.5 * 2^23
+     * rounds a float of magnitude below 2^22 to the nearest integer, ties to even, exactly as Math.rint.
      */
     private void quantizeQ80Row(int r) {
         int blocks = columns / Q8_0_BLOCK;
         for (int b = 0; b < blocks; b++) {
             int at = r * columns + b * Q8_0_BLOCK;
-            float amax = 0;
-            for (int i = 0; i < Q8_0_BLOCK; i++) amax = Math.max(amax, Math.abs(x[at + i]));
+            FloatVector max = FloatVector.zero(F);
+            for (int i = 0; i < Q8_0_BLOCK; i += F.length()) max = max.max(FloatVector.fromArray(F, x, at + i).abs());
+            float amax = max.reduceLanes(VectorOperators.MAX);
             float id = amax != 0 ? 127.0f / amax : 0.0f;
             float d = HalfFloat.toFloat(HalfFloat.fromFloat(amax / 127.0f));
             q80Scales[r * (columns / Q8_0_BLOCK) + b] = d;
-            for (int i = 0; i < Q8_0_BLOCK; i++) {
-                q80Values[at + i] = (float) Math.rint(x[at + i] * id);
-                q80Scaled[at + i] = q80Values[at + i] * d;
+            for (int i = 0; i < Q8_0_BLOCK; i += F.length()) {
+                FloatVector q = FloatVector.fromArray(F, x, at + i).mul(id).add(ROUNDING).sub(ROUNDING);
+                q.intoArray(q80Values, at + i);
+                q.mul(d).intoArray(q80Scaled, at + i);
             }
         }
     }

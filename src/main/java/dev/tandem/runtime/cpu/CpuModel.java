@@ -31,10 +31,10 @@ import java.util.function.IntConsumer;
 final class CpuModel implements LoadedModel {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    /** A layer's weights; qkv and gateUp multiply the same activations into q, k, v and gate, up. */
+    /** A layer's weights; qkv multiplies one activation into q, k and v, gateUp into silu(gate) * up. */
     private record Layer(float[] attnNorm, MatmulGroup qkv, CpuMatrix wo,
                          float[] bq, float[] bk, float[] bv,
-                         float[] ffnNorm, MatmulGroup gateUp, CpuMatrix down) {}
+                         float[] ffnNorm, GatedMatmul gateUp, CpuMatrix down) {}
 
     private final ModelConfig c;
     private final KvType kvType;
@@ -91,7 +91,6 @@ final class CpuModel implements LoadedModel {
         for (int l = 0; l < c.layers(); l++) {
             String p = "blk." + l + ".";
             CpuMatrix[] qkv = {matrix(file, p + "attn_q.weight"), matrix(file, p + "attn_k.weight"), matrix(file, p + "attn_v.weight")};
-            CpuMatrix[] gateUp = {matrix(file, p + "ffn_gate.weight"), matrix(file, p + "ffn_up.weight")};
             layers[l] = new Layer(
                     vector(file.tensor(p + "attn_norm.weight")),
                     new MatmulGroup(qkv, new float[][] {q, k, v}),
@@ -100,7 +99,7 @@ final class CpuModel implements LoadedModel {
                     c.qkvBias() ? vector(file.tensor(p + "attn_k.bias")) : null,
                     c.qkvBias() ? vector(file.tensor(p + "attn_v.bias")) : null,
                     vector(file.tensor(p + "ffn_norm.weight")),
-                    new MatmulGroup(gateUp, new float[][] {gate, up}),
+                    new GatedMatmul(matrix(file, p + "ffn_gate.weight"), matrix(file, p + "ffn_up.weight"), gate, up),
                     matrix(file, p + "ffn_down.weight"));
         }
         attention = ThreadLocal.withInitial(() -> new AttentionScratch(new float[context], new int[context]));
@@ -192,11 +191,6 @@ final class CpuModel implements LoadedModel {
             for (int r = 0; r < rows; r++) rmsNorm(x, r * h, L.ffnNorm, xb, r * h, h);
             act.load(xb, rows, h);
             L.gateUp.multiply(act, pool);
-            int f = rows * c.ffnSize();
-            for (int i = 0; i < f; i++) {
-                float g = gate[i];
-                gate[i] = g / (1.0f + (float) Math.exp(-g)) * up[i];
-            }
             act.load(gate, rows, c.ffnSize());
             L.down.multiply(act, proj, pool);
             for (int i = 0; i < rows * h; i++) x[i] += proj[i];
