@@ -317,8 +317,24 @@ final class CpuModel implements LoadedModel {
      * across the positions.
      */
     private static void weightedSum(float[] p, int n, float[] v, int[] at, float[] y, int yOff, int width) {
-        int i = 0;
-        for (int upper = F.loopBound(width); i < upper; i += F.length()) {
+        int l = F.length(), i = 0;
+        // Four column blocks per pass over the positions: four independent chains of adds instead of one.
+        for (; i + 4 * l <= width; i += 4 * l) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int t = 0; t < n; t++) {
+                int base = at[t] + i;
+                float pt = p[t];
+                a0 = a0.add(FloatVector.fromArray(F, v, base).mul(pt));
+                a1 = a1.add(FloatVector.fromArray(F, v, base + l).mul(pt));
+                a2 = a2.add(FloatVector.fromArray(F, v, base + 2 * l).mul(pt));
+                a3 = a3.add(FloatVector.fromArray(F, v, base + 3 * l).mul(pt));
+            }
+            a0.intoArray(y, yOff + i);
+            a1.intoArray(y, yOff + i + l);
+            a2.intoArray(y, yOff + i + 2 * l);
+            a3.intoArray(y, yOff + i + 3 * l);
+        }
+        for (; i + l <= width; i += l) {
             FloatVector acc = FloatVector.zero(F);
             for (int t = 0; t < n; t++) acc = acc.add(FloatVector.fromArray(F, v, at[t] + i).mul(p[t]));
             acc.intoArray(y, yOff + i);
