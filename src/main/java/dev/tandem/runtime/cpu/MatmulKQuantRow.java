@@ -24,7 +24,9 @@ import java.nio.ByteOrder;
  * accumulated, and the min term subtracted, with the very operations of that kernel.
  *
  * <p>Quants are widened once per load: L bytes zero-extended to int lanes, both nibbles (and Q6_K's high
- * bits) taken with int shifts and masks, then converted to float.
+ * bits) taken with int shifts and masks, then converted to float. The loops are written without helper
+ * methods that take or return vectors: where C2 declines to inline such a helper (its node budget runs out
+ * in methods this size), it boxes the vectors and the kernel allocates on every call.
  */
 final class MatmulKQuantRow {
     static final VectorSpecies<Float> F = MatmulKernel.F;
@@ -41,15 +43,6 @@ final class MatmulKQuantRow {
 
     /** Usable on this machine: 8 or 16 float lanes (as {@link MatmulQ80Direct}). */
     static boolean supported() { return L == 8 || L == 16; }
-
-    /** L quant bytes at {@code at}, each zero-extended to an int lane. */
-    private static IntVector bytes(MemorySegment w, long at) {
-        return ((IntVector) ByteVector.fromMemorySegment(PART, w, at, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-    }
-
-    private static FloatVector floats(IntVector v) {
-        return (FloatVector) v.convert(VectorOperators.I2F, 0);
-    }
 
     private static float half(MemorySegment w, long at) { return Float.float16ToFloat(w.get(HALF, at)); }
 
@@ -87,9 +80,12 @@ final class MatmulKQuantRow {
                 }
                 FloatVector low = FloatVector.zero(F), high = low;
                 for (int i = 0; i < 32; i += L) {
-                    IntVector q = bytes(w, at + Q4KFormat.QS + 32 * p + i);
-                    low = floats(q.and(15)).fma(FloatVector.fromArray(F, xq, x + 64 * p + i), low);
-                    high = floats(q.lanewise(VectorOperators.LSHR, 4)).fma(FloatVector.fromArray(F, xq, x + 64 * p + 32 + i), high);
+                    // Written out without helper methods, so that C2 inlines all of it (see q6k).
+                    IntVector q = (IntVector) ByteVector.fromMemorySegment(PART, w, at + Q4KFormat.QS + 32 * p + i, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    low = ((FloatVector) q.and(15).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, xq, x + 64 * p + i), low);
+                    high = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                            .fma(FloatVector.fromArray(F, xq, x + 64 * p + 32 + i), high);
                 }
                 s = low.fma(FloatVector.broadcast(F, (float) lowScale), s);
                 t = high.fma(FloatVector.broadcast(F, (float) highScale), t);
@@ -97,7 +93,10 @@ final class MatmulKQuantRow {
             a = s.add(t).fma(FloatVector.broadcast(F, dw * xs[xso + g]), a);
             minTerm += dmin * xs[xso + g] * m;
         }
-        return MatmulKernel.sumLanes(a, lanes) - minTerm;
+        a.intoArray(lanes, 0);  // lanes summed in lane order, written out: a helper taking the vector might box it
+        float sum = 0;
+        for (int l = 0; l < L; l++) sum += lanes[l];
+        return sum - minTerm;
     }
 
     /** Q6_K row at {@code at} with {@code columns} elements, dotted with activation row {@code xo} (Q8_K). */
@@ -110,22 +109,34 @@ final class MatmulKQuantRow {
             for (int n = 0; n < 2; n++) {  // halves of 128 elements
                 long ql = at + Q6KFormat.QL + 64 * n, qh = at + Q6KFormat.QH + 32 * n, scales = at + Q6KFormat.SCALES + 8 * n;
                 int x = xo + Q6KFormat.BLOCK * g + 128 * n;
-                for (int k = 0; k < 128 / L; k++) {
-                    // Run k: elements 32q+i of quarter q = k / (32/L), i = L * (k % (32/L)). Their low 4 bits are
-                    // nibble q>>1 of ql[32*(q&1) + i], the high 2 bits are bits 2q of qh[i]; the run lies in the
-                    // 16-element sub-block i/16 + 2q, whose scale multiplies its exact products.
-                    int q = k / (32 / L), i = L * (k % (32 / L));
-                    IntVector v = bytes(w, ql + 32 * (q & 1) + i).lanewise(VectorOperators.LSHR, 4 * (q >> 1)).and(15)
-                            .or(bytes(w, qh + i).lanewise(VectorOperators.LSHR, 2 * q).and(3).lanewise(VectorOperators.LSHL, 4))
-                            .sub(32);
-                    FloatVector t = floats(v).mul(FloatVector.fromArray(F, xq, x + 32 * q + i));
-                    FloatVector scale = FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, scales + i / 16 + 2 * q));
-                    if ((k & 1) == 0) s = t.fma(scale, s);
-                    else u = t.fma(scale, u);
+                for (int i = 0; i < 32; i += L) {
+                    // Elements 32q+i of quarter q: low 4 bits are nibble q>>1 of ql[32*(q&1) + i], high 2 bits are
+                    // bits 2q of qh[i]; each run of L lies in the 16-element sub-block i/16 + 2q, whose scale
+                    // multiplies its exact products. The three loads serve all four quarters; no helper methods
+                    // here, so that C2 inlines all of it (a helper that is not inlined boxes its vectors).
+                    IntVector q0 = ((IntVector) ByteVector.fromMemorySegment(PART, w, ql + i, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0));
+                    IntVector q1 = ((IntVector) ByteVector.fromMemorySegment(PART, w, ql + 32 + i, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0));
+                    IntVector h = ((IntVector) ByteVector.fromMemorySegment(PART, w, qh + i, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0));
+                    long sc = scales + i / 16;
+                    IntVector v = q0.and(15).or(h.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
+                    FloatVector t = ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, xq, x + i));
+                    s = t.fma(FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, sc)), s);
+                    v = q1.and(15).or(h.and(12).lanewise(VectorOperators.LSHL, 2)).sub(32);
+                    t = ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, xq, x + 32 + i));
+                    u = t.fma(FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, sc + 2)), u);
+                    v = q0.lanewise(VectorOperators.LSHR, 4).or(h.and(48)).sub(32);
+                    t = ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, xq, x + 64 + i));
+                    s = t.fma(FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, sc + 4)), s);
+                    v = q1.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2).and(48)).sub(32);
+                    t = ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, xq, x + 96 + i));
+                    u = t.fma(FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, sc + 6)), u);
                 }
             }
             a = s.add(u).fma(FloatVector.broadcast(F, half(w, at + Q6KFormat.D) * xs[xso + g]), a);
         }
-        return MatmulKernel.sumLanes(a, lanes);
+        a.intoArray(lanes, 0);  // lanes summed in lane order, written out: a helper taking the vector might box it
+        float sum = 0;
+        for (int l = 0; l < L; l++) sum += lanes[l];
+        return sum;
     }
 }
