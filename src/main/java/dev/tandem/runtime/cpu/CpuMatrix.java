@@ -21,6 +21,8 @@ import java.util.function.IntConsumer;
 public final class CpuMatrix {
     /** Output rows per task. */
     static final int CHUNK = 16;
+    /** Q4_K/Q6_K batches up to this many rows read the weights directly; larger ones unpack once for all rows. */
+    static final int K_QUANT_DIRECT_ROWS = 9;
     /** Activation rows that share one unpacking of a weight tile. */
     static final int ROW_GROUP = 32;
 
@@ -111,13 +113,24 @@ public final class CpuMatrix {
                     x.q80Scaled(), batch, out, rows, s.lanes);
             return;
         }
-        if (kQuantRow && batch == 1) {
+        if (kQuantRow && batch <= K_QUANT_DIRECT_ROWS) {
             MemorySegment w = tensor.data();
             long rowBytes = tensor.rowBytes();
+            boolean q4 = tensor.type() == TensorType.Q4_K;
+            float[] xq = x.q8kValues(), xs = x.q8kScales();
+            int groups = columns / TensorType.Q4_K.blockSize();
             for (int o = first; o < end; o++) {
-                out[o] = tensor.type() == TensorType.Q4_K
-                        ? MatmulKQuantRow.q4k(w, o * rowBytes, columns, x.q8kValues(), 0, x.q8kScales(), 0, x.q8kSums(), 0, s.lanes)
-                        : MatmulKQuantRow.q6k(w, o * rowBytes, columns, x.q8kValues(), 0, x.q8kScales(), 0, s.lanes);
+                long at = o * rowBytes;
+                int r = 0;
+                for (; r + 1 < batch; r += 2) {
+                    if (q4) MatmulKQuantRow.q4k2(w, at, columns, xq, xs, x.q8kSums(), r, out, rows, o, s.lanes);
+                    else MatmulKQuantRow.q6k2(w, at, columns, xq, xs, r, out, rows, o, s.lanes);
+                }
+                if (r < batch) {
+                    out[r * rows + o] = q4
+                            ? MatmulKQuantRow.q4k(w, at, columns, xq, r * columns, xs, r * groups, x.q8kSums(), r * (columns / 32), s.lanes)
+                            : MatmulKQuantRow.q6k(w, at, columns, xq, r * columns, xs, r * groups, s.lanes);
+                }
             }
             return;
         }

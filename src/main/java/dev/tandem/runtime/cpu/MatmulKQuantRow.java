@@ -139,4 +139,117 @@ final class MatmulKQuantRow {
         for (int l = 0; l < L; l++) sum += lanes[l];
         return sum;
     }
+
+    /**
+     * {@link #q4k} for activation rows r and r+1 at once (out[r*outRows + o] and out[(r+1)*outRows + o]), sharing
+     * the widening of each quant: the same operations per row, so the same bits.
+     */
+    static void q4k2(MemorySegment w, long at, int columns, float[] xq, float[] xs, int[] xsum, int r,
+                     float[] out, int outRows, int o, float[] lanes) {
+        int groups = columns / Q4KFormat.BLOCK;
+        int xo0 = r * columns, xo1 = xo0 + columns, xso0 = r * groups, xso1 = xso0 + groups, sumo0 = r * (columns / 32), sumo1 = sumo0 + columns / 32;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        float minTerm0 = 0, minTerm1 = 0;
+        for (int g = 0; g < groups; g++, at += Q4KFormat.BLOCK_BYTES) {
+            float dw = half(w, at), dmin = half(w, at + 2);
+            long b = w.get(LONG, at + Q4KFormat.SCALES);
+            int c = w.get(INT, at + Q4KFormat.SCALES + 8);
+            int m0 = 0, m1 = 0;
+            for (int j = 0; j < 4; j++) {
+                int lowMin = (int) (b >>> (8 * j + 32) & 63), highMin = (int) ((c >>> (8 * j) & 0xFF) >>> 4 | (b >>> (8 * j + 32) & 0xFF) >>> 6 << 4);
+                m0 += lowMin * xsum[sumo0 + 8 * g + j];
+                m0 += highMin * xsum[sumo0 + 8 * g + 4 + j];
+                m1 += lowMin * xsum[sumo1 + 8 * g + j];
+                m1 += highMin * xsum[sumo1 + 8 * g + 4 + j];
+            }
+            FloatVector s0 = FloatVector.zero(F), t0 = s0, s1 = s0, t1 = s0;
+            int x0 = xo0 + Q4KFormat.BLOCK * g, x1 = xo1 + Q4KFormat.BLOCK * g;
+            for (int p = 0; p < 4; p++) {
+                int lowScale, highScale;
+                if (p < 2) {
+                    lowScale = (int) (b >>> (16 * p) & 63);
+                    highScale = (int) (b >>> (16 * p + 8) & 63);
+                } else {
+                    lowScale = (c >>> (16 * p - 32) & 0x0F) | (int) ((b >>> (16 * p - 32) & 0xFF) >>> 6 << 4);
+                    highScale = (c >>> (16 * p - 24) & 0x0F) | (int) ((b >>> (16 * p - 24) & 0xFF) >>> 6 << 4);
+                }
+                FloatVector low0 = FloatVector.zero(F), high0 = low0, low1 = low0, high1 = low0;
+                for (int i = 0; i < 32; i += L) {
+                    IntVector q = (IntVector) ByteVector.fromMemorySegment(PART, w, at + Q4KFormat.QS + 32 * p + i, LE)
+                            .convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    FloatVector lq = (FloatVector) q.and(15).convert(VectorOperators.I2F, 0);
+                    FloatVector hq = (FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0);
+                    int e = 64 * p + i;
+                    low0 = lq.fma(FloatVector.fromArray(F, xq, x0 + e), low0);
+                    high0 = hq.fma(FloatVector.fromArray(F, xq, x0 + e + 32), high0);
+                    low1 = lq.fma(FloatVector.fromArray(F, xq, x1 + e), low1);
+                    high1 = hq.fma(FloatVector.fromArray(F, xq, x1 + e + 32), high1);
+                }
+                FloatVector ls = FloatVector.broadcast(F, (float) lowScale), hs = FloatVector.broadcast(F, (float) highScale);
+                s0 = low0.fma(ls, s0);
+                t0 = high0.fma(hs, t0);
+                s1 = low1.fma(ls, s1);
+                t1 = high1.fma(hs, t1);
+            }
+            a0 = s0.add(t0).fma(FloatVector.broadcast(F, dw * xs[xso0 + g]), a0);
+            a1 = s1.add(t1).fma(FloatVector.broadcast(F, dw * xs[xso1 + g]), a1);
+            minTerm0 += dmin * xs[xso0 + g] * m0;
+            minTerm1 += dmin * xs[xso1 + g] * m1;
+        }
+        a0.intoArray(lanes, 0);
+        float sum = 0;
+        for (int l = 0; l < L; l++) sum += lanes[l];
+        out[r * outRows + o] = sum - minTerm0;
+        a1.intoArray(lanes, 0);
+        sum = 0;
+        for (int l = 0; l < L; l++) sum += lanes[l];
+        out[(r + 1) * outRows + o] = sum - minTerm1;
+    }
+
+    /** {@link #q6k} for activation rows r and r+1 at once, sharing the widening of each quant (same bits). */
+    static void q6k2(MemorySegment w, long at, int columns, float[] xq, float[] xs, int r, float[] out, int outRows, int o, float[] lanes) {
+        int groups = columns / Q6KFormat.BLOCK;
+        int xo0 = r * columns, xo1 = xo0 + columns, xso0 = r * groups, xso1 = xso0 + groups;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        for (int g = 0; g < groups; g++, at += Q6KFormat.BLOCK_BYTES) {
+            FloatVector s0 = FloatVector.zero(F), u0 = s0, s1 = s0, u1 = s0;
+            for (int n = 0; n < 2; n++) {
+                long ql = at + Q6KFormat.QL + 64 * n, qh = at + Q6KFormat.QH + 32 * n, scales = at + Q6KFormat.SCALES + 8 * n;
+                int x0 = xo0 + Q6KFormat.BLOCK * g + 128 * n, x1 = xo1 + Q6KFormat.BLOCK * g + 128 * n;
+                for (int i = 0; i < 32; i += L) {
+                    IntVector q0 = ((IntVector) ByteVector.fromMemorySegment(PART, w, ql + i, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0));
+                    IntVector q1 = ((IntVector) ByteVector.fromMemorySegment(PART, w, ql + 32 + i, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0));
+                    IntVector h = ((IntVector) ByteVector.fromMemorySegment(PART, w, qh + i, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0));
+                    long sc = scales + i / 16;
+                    FloatVector f = (FloatVector) q0.and(15).or(h.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32).convert(VectorOperators.I2F, 0);
+                    FloatVector scale = FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, sc));
+                    s0 = f.mul(FloatVector.fromArray(F, xq, x0 + i)).fma(scale, s0);
+                    s1 = f.mul(FloatVector.fromArray(F, xq, x1 + i)).fma(scale, s1);
+                    f = (FloatVector) q1.and(15).or(h.and(12).lanewise(VectorOperators.LSHL, 2)).sub(32).convert(VectorOperators.I2F, 0);
+                    scale = FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, sc + 2));
+                    u0 = f.mul(FloatVector.fromArray(F, xq, x0 + 32 + i)).fma(scale, u0);
+                    u1 = f.mul(FloatVector.fromArray(F, xq, x1 + 32 + i)).fma(scale, u1);
+                    f = (FloatVector) q0.lanewise(VectorOperators.LSHR, 4).or(h.and(48)).sub(32).convert(VectorOperators.I2F, 0);
+                    scale = FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, sc + 4));
+                    s0 = f.mul(FloatVector.fromArray(F, xq, x0 + 64 + i)).fma(scale, s0);
+                    s1 = f.mul(FloatVector.fromArray(F, xq, x1 + 64 + i)).fma(scale, s1);
+                    f = (FloatVector) q1.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2).and(48)).sub(32).convert(VectorOperators.I2F, 0);
+                    scale = FloatVector.broadcast(F, (float) w.get(ValueLayout.JAVA_BYTE, sc + 6));
+                    u0 = f.mul(FloatVector.fromArray(F, xq, x0 + 96 + i)).fma(scale, u0);
+                    u1 = f.mul(FloatVector.fromArray(F, xq, x1 + 96 + i)).fma(scale, u1);
+                }
+            }
+            float d = half(w, at + Q6KFormat.D);
+            a0 = s0.add(u0).fma(FloatVector.broadcast(F, d * xs[xso0 + g]), a0);
+            a1 = s1.add(u1).fma(FloatVector.broadcast(F, d * xs[xso1 + g]), a1);
+        }
+        a0.intoArray(lanes, 0);
+        float sum = 0;
+        for (int l = 0; l < L; l++) sum += lanes[l];
+        out[r * outRows + o] = sum;
+        a1.intoArray(lanes, 0);
+        sum = 0;
+        for (int l = 0; l < L; l++) sum += lanes[l];
+        out[(r + 1) * outRows + o] = sum;
+    }
 }
