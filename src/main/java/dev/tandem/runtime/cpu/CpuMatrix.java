@@ -35,6 +35,8 @@ public final class CpuMatrix {
     private final boolean direct;
     /** Q4_K or Q6_K: one-row passes through {@link MatmulKQuantRow} (same results, no unpacking). */
     private final boolean kQuantRow;
+    /** F32 or BF16: one-row passes read the rows straight from the file (same results, no unpacking). */
+    private final boolean floatRow;
     private Activations x;      // of the multiply in progress
     private float[] out;
 
@@ -45,6 +47,7 @@ public final class CpuMatrix {
         this.columns = tensor.columns();
         boolean unpackOnly = Boolean.getBoolean("tandem.cpu.unpackingKernels");
         this.direct = tensor.type() == TensorType.Q8_0 && MatmulQ80Direct.supported() && !unpackOnly;
+        this.floatRow = kernel instanceof MatmulFloatKernel f && f.readsRowsDirectly() && !unpackOnly;
         this.kQuantRow = (tensor.type() == TensorType.Q4_K || tensor.type() == TensorType.Q6_K) && MatmulKQuantRow.supported() && !unpackOnly;
     }
 
@@ -111,6 +114,10 @@ public final class CpuMatrix {
         if (direct) {
             MatmulQ80Direct.multiply(tensor.data(), tensor.rowBytes(), columns, first, end,
                     x.q80Scaled(), batch, out, rows, s.lanes);
+            return;
+        }
+        if (floatRow && batch == 1) {
+            for (int o = first; o < end; o++) out[o] = ((MatmulFloatKernel) kernel).dotRow(o, x, 0, s.lanes);
             return;
         }
         if (kQuantRow && batch <= K_QUANT_DIRECT_ROWS) {

@@ -2,13 +2,21 @@ package dev.tandem.runtime.cpu;
 
 import dev.tandem.model.Tensor;
 import dev.tandem.model.quant.LittleEndian;
+import dev.tandem.model.TensorType;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * F32, F16 and BF16 weights against F32 activations: rows are converted to floats in the scratch, then
  * each lane accumulates w*x with FMA; a scalar FMA tail handles row lengths that are not a lane multiple.
  */
 final class MatmulFloatKernel extends MatmulKernel {
+    private static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private final int upper = F.loopBound(columns);
 
     MatmulFloatKernel(Tensor tensor) {
@@ -67,6 +75,38 @@ final class MatmulFloatKernel extends MatmulKernel {
             }
             out[outAt + k] = tail(sumLanes(a, s.lanes), w, wo, xv, xo);
         }
+    }
+
+    /** Reads F32 and BF16 rows straight from the file for one activation row ({@link #dotRow}); F16 unpacks. */
+    boolean readsRowsDirectly() { return tensor.type() == TensorType.F32 || tensor.type() == TensorType.BF16; }
+
+    /**
+     * Weight row {@code row} dotted with activation row {@code r}, read straight from the mapped file: the
+     * operations of {@link #dot} (one accumulator, lanes summed in order, scalar FMA tail), so the same bits.
+     * BF16 widens by moving its 16 bits to the top of a float.
+     */
+    float dotRow(int row, Activations x, int r, float[] lanes) {
+        float[] xv = x.values();
+        int xo = r * columns;
+        long at = row * rowBytes;
+        FloatVector a = FloatVector.zero(F);
+        float sum;
+        if (tensor.type() == TensorType.F32) {
+            for (int i = 0; i < upper; i += L) {
+                a = FloatVector.fromMemorySegment(F, data, at + 4L * i, LE).fma(FloatVector.fromArray(F, xv, xo + i), a);
+            }
+            sum = sumLanes(a, lanes);
+            for (int i = upper; i < columns; i++) sum = Math.fma(data.get(LittleEndian.FLOAT, at + 4L * i), xv[xo + i], sum);
+        } else {
+            for (int i = 0; i < upper; i += L) {
+                FloatVector w = ((IntVector) ShortVector.fromMemorySegment(HALVES, data, at + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a = w.fma(FloatVector.fromArray(F, xv, xo + i), a);
+            }
+            sum = sumLanes(a, lanes);
+            for (int i = upper; i < columns; i++) sum = Math.fma(Float.intBitsToFloat(data.get(LittleEndian.SHORT, at + 2L * i) << 16), xv[xo + i], sum);
+        }
+        return sum;
     }
 
     private float tail(float sum, float[] w, int wo, float[] xv, int xo) {

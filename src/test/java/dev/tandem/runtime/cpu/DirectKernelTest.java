@@ -11,15 +11,19 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The kernels that read weights straight from the file (Q8_0 for any batch, Q4_K and Q6_K for one row) compute
- * exactly what the unpacking kernel computes, for every batch size.
+ * The kernels that read weights straight from the file (Q8_0 for any batch, Q4_K and Q6_K for batches of up to 9
+ * rows, F32 and BF16 for one row) compute exactly what the unpacking kernels compute, for every batch size.
  */
 class DirectKernelTest {
     @ParameterizedTest
-    @EnumSource(value = TensorType.class, names = {"Q8_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = TensorType.class, names = {"Q8_0", "Q4_K", "Q6_K", "F32", "BF16"})
     void sameBitsAsTheUnpackingKernelForEveryBatchSize(TensorType type) {
         assumeTrue(MatmulQ80Direct.supported(), "no 8- or 16-lane float vectors on this machine");
-        int columns = type == TensorType.Q8_0 ? 2080 : 768;   // Q8_0: two column blocks and part of a third
+        int columns = switch (type) {
+            case Q8_0 -> 2080;
+            case F32, BF16 -> 779;  // not a multiple of the lanes: the scalar tail too
+            default -> 768;
+        };
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2)) {
             Tensor w = RandomMatrices.matrix(type, 37, columns, 7, arena); // odd row count: a row paired with itself
             CpuMatrix direct = CpuMatrix.of(w);
