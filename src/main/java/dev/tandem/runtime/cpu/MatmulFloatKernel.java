@@ -39,9 +39,9 @@ final class MatmulFloatKernel extends MatmulKernel {
                 for (int i = 0; i < columns; i++) w[wo + i] = Float.float16ToFloat(h[i]); // vectorised by C2 (vcvtph2ps)
             }
             case BF16 -> {
-                short[] h = s.halves;
-                java.lang.foreign.MemorySegment.copy(data, LittleEndian.SHORT, at, h, 0, columns);
-                for (int i = 0; i < columns; i++) w[wo + i] = Float.intBitsToFloat(h[i] << 16);
+                int i = 0;
+                for (; i < upper; i += L) bf16(at + 2L * i).intoArray(w, wo + i);
+                for (; i < columns; i++) w[wo + i] = Float.intBitsToFloat(data.get(LittleEndian.SHORT, at + 2L * i) << 16);
             }
             default -> throw new IllegalStateException(tensor.type() + " is not a float type");
         }
@@ -99,14 +99,18 @@ final class MatmulFloatKernel extends MatmulKernel {
             for (int i = upper; i < columns; i++) sum = Math.fma(data.get(LittleEndian.FLOAT, at + 4L * i), xv[xo + i], sum);
         } else {
             for (int i = 0; i < upper; i += L) {
-                FloatVector w = ((IntVector) ShortVector.fromMemorySegment(HALVES, data, at + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0))
-                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                a = w.fma(FloatVector.fromArray(F, xv, xo + i), a);
+                a = bf16(at + 2L * i).fma(FloatVector.fromArray(F, xv, xo + i), a);
             }
             sum = sumLanes(a, lanes);
             for (int i = upper; i < columns; i++) sum = Math.fma(Float.intBitsToFloat(data.get(LittleEndian.SHORT, at + 2L * i) << 16), xv[xo + i], sum);
         }
         return sum;
+    }
+
+    /** L BF16 weights at byte {@code at} as floats: each one's 16 bits moved to the top of a float. */
+    private FloatVector bf16(long at) {
+        return ((IntVector) ShortVector.fromMemorySegment(HALVES, data, at, LE).convertShape(VectorOperators.S2I, I, 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
     private float tail(float sum, float[] w, int wo, float[] xv, int xo) {
