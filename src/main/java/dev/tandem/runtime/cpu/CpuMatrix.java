@@ -10,10 +10,13 @@ import java.util.function.IntConsumer;
  * A weight matrix prepared for multiplication on the CPU. Wraps a {@link Tensor} view; weights are not
  * copied.
  *
- * <p>Weights are read once per pass: each task takes a fixed chunk of {@link #CHUNK} output rows, unpacks
- * them {@link MatmulKernel#TILE} at a time into per-thread scratch and dots each tile with every activation
- * row (in groups of {@link #ROW_GROUP} rows so that the activations stay in cache). Every output is written
- * by one task and computed the same way whatever the batch, the thread or the chunk it falls in.
+ * <p>Weights are read once per pass: each task takes a fixed chunk of {@link #CHUNK} output rows. Where a
+ * direct kernel exists it reads them straight from the mapped file (Q8_0 for any batch, {@link MatmulQ80Direct};
+ * Q4_K and Q6_K up to {@link #K_QUANT_DIRECT_ROWS} rows, {@link MatmulKQuantRow}; F32 and BF16 for one row,
+ * {@link MatmulFloatKernel#dotRow}). Otherwise the task unpacks them {@link MatmulKernel#TILE} at a time into
+ * per-thread scratch and dots each tile with every activation row (in groups of {@link #ROW_GROUP} rows so
+ * that the activations stay in cache). Both ways compute each output with the same operations, so every
+ * output is the same whatever the batch, the thread or the chunk it falls in ({@code DirectKernelTest}).
  *
  * <p>One multiply at a time per matrix (multiply is synchronized). The pool's threads read the weights, so
  * the tensor's segment must not be confined to one thread (map files with a shared or global arena).
