@@ -3,6 +3,7 @@ package dev.tandem.cli;
 import dev.tandem.bench.BenchPlot;
 import dev.tandem.bench.ReadBandwidth;
 import dev.tandem.bench.SpeculativeBench;
+import dev.tandem.decode.DraftPolicy;
 import dev.tandem.decode.Drafter;
 import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.GenerationStats;
@@ -75,7 +76,9 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (maxTokens < 1) throw new UsageException("--max-tokens must be at least 1, got " + maxTokens);
         if (repeats < 1) throw new UsageException("--repeats must be at least 1, got " + repeats);
-        for (int k : draftMax) if (k < 1) throw new UsageException("--draft-max values must be at least 1, got " + k);
+        for (int k : draftMax) {
+            if (k < 1 || k > DraftPolicy.MAX_DRAFT) throw new UsageException("--draft-max values must be in [1, " + DraftPolicy.MAX_DRAFT + "], got " + k);
+        }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         DraftOptions options = new DraftOptions();

@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.decode.DraftPolicy;
 import picocli.CommandLine.Option;
 
 /** Speculative decoding flags: a draft model (or the n-gram prompt lookup) and its draft-length policy. */
@@ -28,7 +29,7 @@ final class DraftOptions {
     boolean ngram() { return "ngram".equalsIgnoreCase(draft); }
 
     void validate() {
-        if (draftMax < 1) throw new UsageException("--draft-max must be at least 1, got " + draftMax);
+        if (draftMax < 1 || draftMax > DraftPolicy.MAX_DRAFT) throw new UsageException("--draft-max must be in [1, " + DraftPolicy.MAX_DRAFT + "], got " + draftMax);
         if (draftMin < 0 || draftMin > draftMax) throw new UsageException("--draft-min must be in [0, --draft-max], got " + draftMin);
         if (!(draftPMin >= 0 && draftPMin <= 1)) throw new UsageException("--draft-p-min must be in [0, 1], got " + draftPMin);
     }

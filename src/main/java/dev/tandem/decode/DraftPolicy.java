@@ -2,6 +2,11 @@ package dev.tandem.decode;
 
 /** How many tokens to draft before each verification pass. */
 public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adaptive {
+    /**
+     * The longest draft any policy may ask for: the draft buffers grow with its square, and a verification pass
+     * of more rows than this costs more than it could save (llama.cpp's server defaults to 16).
+     */
+    int MAX_DRAFT = 32;
 
     /** Most tokens one draft may hold (sizes the buffers). */
     int draftMax();
@@ -24,7 +29,7 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
      */
     record Fixed(int draftMax, int draftMin, float draftPMin) implements DraftPolicy {
         public Fixed {
-            if (draftMax < 1) throw new IllegalArgumentException("draft-max must be at least 1, got " + draftMax);
+            if (draftMax < 1 || draftMax > MAX_DRAFT) throw new IllegalArgumentException("draft-max must be in [1, " + MAX_DRAFT + "], got " + draftMax);
             if (draftMin < 0 || draftMin > draftMax) throw new IllegalArgumentException("draft-min must be in [0, draft-max=" + draftMax + "], got " + draftMin);
             if (!(draftPMin >= 0 && draftPMin <= 1)) throw new IllegalArgumentException("draft-p-min must be in [0, 1], got " + draftPMin);
         }
@@ -53,7 +58,7 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
      */
     record Adaptive(int draftMax, float draftPMin, int probeInterval) implements DraftPolicy {
         public Adaptive {
-            if (draftMax < 1) throw new IllegalArgumentException("draft-max must be at least 1, got " + draftMax);
+            if (draftMax < 1 || draftMax > MAX_DRAFT) throw new IllegalArgumentException("draft-max must be in [1, " + MAX_DRAFT + "], got " + draftMax);
             if (!(draftPMin >= 0 && draftPMin <= 1)) throw new IllegalArgumentException("draft-p-min must be in [0, 1], got " + draftPMin);
             if (probeInterval < 1) throw new IllegalArgumentException("probe interval must be at least 1, got " + probeInterval);
         }

@@ -1,5 +1,7 @@
 package dev.tandem.engine;
 
+import dev.tandem.decode.DraftPolicy;
+
 /**
  * Speculative decoding for one request. {@link Mode#MODEL} drafts with the loaded draft model named
  * {@code draftModel} (null: the main model's first draft), {@link Mode#NGRAM} with prompt lookup. The draft
@@ -14,7 +16,9 @@ public record DraftSettings(Mode mode, String draftModel, int draftMax, int draf
 
     public DraftSettings {
         if (mode == null) throw new IllegalArgumentException("mode is required");
-        if (draftMax < 1) throw new InvalidRequestException("draft max must be at least 1, got " + draftMax, "n_max");
+        if (draftMax < 1 || draftMax > DraftPolicy.MAX_DRAFT) {
+            throw new InvalidRequestException("draft max must be in [1, " + DraftPolicy.MAX_DRAFT + "], got " + draftMax, "n_max");
+        }
         if (draftMin < 0 || draftMin > draftMax) {
             throw new InvalidRequestException("draft min must be in [0, draft max " + draftMax + "], got " + draftMin, "n_min");
         }

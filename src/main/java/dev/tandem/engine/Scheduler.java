@@ -165,7 +165,7 @@ final class Scheduler implements AutoCloseable {
                 FinishReason end = take(s, first);
                 if (end == null) active.add(s);
                 else finish(s, end);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
                 fail(s, e);
             }
             activeCount.set(active.size());
@@ -184,7 +184,7 @@ final class Scheduler implements AutoCloseable {
             try {
                 s.draftLength = s.step == null ? 0 : s.step.propose(s.context, s.contextLength(), s.maxTokens - s.generatedCount);
                 tables.reserve(s.kvSequence, s.contextLength() + s.draftLength);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
                 it.remove();
                 fail(s, e);
                 continue;
@@ -210,7 +210,7 @@ final class Scheduler implements AutoCloseable {
         long t0 = System.nanoTime();
         try {
             r = model.forward(batch, kv);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
             for (Sequence s : active) fail(s, e);
             active.clear();
             activeCount.set(0);
@@ -223,7 +223,7 @@ final class Scheduler implements AutoCloseable {
             FinishReason end;
             try {
                 end = s.draftLength > 0 ? acceptDraft(s, r, passNanos) : takePlain(s, r, passNanos);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
                 fail(s, e);
                 continue;
             }
@@ -252,7 +252,7 @@ final class Scheduler implements AutoCloseable {
             SampledVerdict v = verdict.toCompletableFuture().join();
             passes.incrementAndGet();
             end = emitAgreed(s, s.step.verified(v, s.context, s.contextLength(), System.nanoTime() - t0));
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
             active.clear();
             activeCount.set(0);
             fail(s, e instanceof CompletionException c && c.getCause() instanceof RuntimeException cause ? cause : e);
@@ -317,6 +317,11 @@ final class Scheduler implements AutoCloseable {
         s.generation.complete(new GenerationOutput(s.text.toString(), s.generatedTokens(), reason, stats));
     }
 
+    /**
+     * Ends one sequence with its failure and frees what it held. The loop calls this for whatever one sequence's
+     * work throws, a RuntimeException or running out of memory or stack on it, so that the others and later
+     * requests are still served.
+     */
     private void fail(Sequence s, Throwable e) {
         release(s);
         s.generation.fail(e);

@@ -3,6 +3,7 @@ package dev.tandem.server;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.decode.DraftPolicy;
 import dev.tandem.engine.ChatMessage;
 import dev.tandem.engine.DraftSettings;
 import dev.tandem.engine.GenerationRequest;
@@ -195,7 +196,9 @@ final class RequestReader {
             // Ranges are checked whenever a value is given, even with speculation off: a bad value is a bad request.
             Integer nMax = integer(spec, "n_max", "speculative.n_max");
             if (nMax != null) {
-                if (nMax < 1) throw ApiException.invalid("'speculative.n_max' must be at least 1, got " + nMax, "speculative.n_max");
+                if (nMax < 1 || nMax > DraftPolicy.MAX_DRAFT) {
+                    throw ApiException.invalid("'speculative.n_max' must be in [1, " + DraftPolicy.MAX_DRAFT + "], got " + nMax, "speculative.n_max");
+                }
                 max = nMax;
             }
             Integer nMin = integer(spec, "n_min", "speculative.n_min");

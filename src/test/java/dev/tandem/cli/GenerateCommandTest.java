@@ -88,7 +88,7 @@ class GenerateCommandTest {
     @Test
     void badFlagValuesAreUsageErrors() {
         String main = SharedData.kjv("kjv-main-q8_0.gguf").toString();
-        for (String[] bad : new String[][] {{"--temperature", "-1"}, {"--top-p", "0"}, {"--kv-type", "q4"}, {"--draft-max", "0", "--draft", "ngram"}, {"--backend", "tpu"}}) {
+        for (String[] bad : new String[][] {{"--temperature", "-1"}, {"--top-p", "0"}, {"--kv-type", "q4"}, {"--draft-max", "0", "--draft", "ngram"}, {"--draft-max", "33", "--draft", "ngram"}, {"--backend", "tpu"}}) {
             String[] args = new String[4 + bad.length];
             args[0] = "generate"; args[1] = "-m"; args[2] = main; args[3] = "-p=x";
             System.arraycopy(bad, 0, args, 4, bad.length);

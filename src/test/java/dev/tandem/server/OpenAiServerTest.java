@@ -184,6 +184,8 @@ class OpenAiServerTest {
             "speculative n_max zero  | /v1/completions      | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"n_max\":0}} | 400 | speculative.n_max",
             "speculative n_max negative | /v1/completions   | {\"prompt\":\"x\",\"draft_model\":\"kjv-draft-q8_0\",\"speculative\":{\"n_max\":-3}} | 400 | speculative.n_max",
             "n_max zero, speculation off | /v1/completions  | {\"prompt\":\"x\",\"speculative\":{\"n_max\":0}}       | 400 | speculative.n_max",
+            "n_max over the maximum 32 | /v1/completions    | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"n_max\":33}} | 400 | speculative.n_max",
+            "n_max 100000 (once killed the scheduler) | /v1/completions | {\"prompt\":\"In the\",\"max_tokens\":2,\"speculative\":{\"enabled\":true,\"n_max\":100000}} | 400 | speculative.n_max",
             "speculative p_min over 1 | /v1/completions     | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"p_min\":1.5}} | 400 | speculative.p_min",
             "speculative p_min negative | /v1/completions   | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"p_min\":-0.1}} | 400 | speculative.p_min",
             "speculative n_min over n_max | /v1/completions | {\"prompt\":\"x\",\"speculative\":{\"enabled\":true,\"n_max\":2,\"n_min\":3}} | 400 | speculative.n_min",
