@@ -5,6 +5,7 @@ import dev.tandem.model.quant.Q6KFormat;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -46,6 +47,26 @@ final class MatmulKQuantRow {
 
     private static float half(MemorySegment w, long at) { return Float.float16ToFloat(w.get(HALF, at)); }
 
+    /*
+     * A Q4_K super-block's 12 scale bytes as b (bytes 0..7) and c (bytes 8..11). KScales packs sub-block j's
+     * 6-bit scale and min as: j < 4, scale = byte j & 63, min = byte j+4 & 63; j >= 4, the low 4 bits in the
+     * nibbles of byte j+4 (scale low, min high) and the top 2 in the top bits of bytes j-4 (scale) and j (min).
+     * Both are unpacked eight at a time, one byte each, with shifts and masks on the whole word.
+     */
+
+    /** The 8 sub-block scales, scale j in byte j. */
+    private static long scales(long b, long c) {
+        return (b & 0x3F3F3F3FL) | ((c & 0x0F0F0F0FL | (b >>> 2) & 0x30303030L) << 32);
+    }
+
+    /** The exact integer sum over the 8 sub-blocks of min_j times the activation sum at xsum[at + j]. */
+    private static int minDot(long b, long c, int[] xsum, int at) {
+        long mins = (b >>> 32 & 0x3F3F3F3FL) | ((c >>> 4 & 0x0F0F0F0FL | (b >>> 34) & 0x30303030L) << 32);
+        IntVector m = (IntVector) LongVector.broadcast(LongVector.SPECIES_128, mins).reinterpretAsBytes()
+                .convertShape(VectorOperators.ZERO_EXTEND_B2I, IntVector.SPECIES_256, 0);
+        return m.mul(IntVector.fromArray(IntVector.SPECIES_256, xsum, at)).reduceLanes(VectorOperators.ADD);
+    }
+
     /**
      * Q4_K row at {@code at} with {@code columns} elements, dotted with activation row {@code xo} (Q8_K values
      * xq, scales xs from {@code xso}, sums per 32 from {@code sumo}).
@@ -57,27 +78,15 @@ final class MatmulKQuantRow {
         float minTerm = 0;
         for (int g = 0; g < groups; g++, at += Q4KFormat.BLOCK_BYTES) {
             float dw = half(w, at), dmin = half(w, at + 2);
-            // The 12 scale bytes as one long (bytes 0..7) and one int (8..11); see KScales for the packing.
-            long b = w.get(LONG, at + Q4KFormat.SCALES);
-            int c = w.get(INT, at + Q4KFormat.SCALES + 8);
-            int m = 0;
-            for (int j = 0; j < 4; j++) {
-                m += (int) (b >>> (8 * j + 32) & 63) * xsum[sumo + 8 * g + j];
-                m += (int) ((c >>> (8 * j) & 0xFF) >>> 4 | (b >>> (8 * j + 32) & 0xFF) >>> 6 << 4) * xsum[sumo + 8 * g + 4 + j];
-            }
+            long b = w.get(LONG, at + Q4KFormat.SCALES), c = w.get(INT, at + Q4KFormat.SCALES + 8) & 0xFFFFFFFFL;
+            long sc = scales(b, c);
+            int m = minDot(b, c, xsum, sumo + 8 * g);
             // Sub-block sums scaled into two accumulators: the sums are exact integers, so splitting the chain
             // of FMAs (which would wait on each other's latency) changes no bit.
             FloatVector s = FloatVector.zero(F), t = s;
             int x = xo + Q4KFormat.BLOCK * g;
             for (int p = 0; p < 4; p++) {  // 32 bytes: sub-block 2p in the low nibbles, 2p+1 in the high ones
-                int lowScale, highScale;   // sub-blocks j = 2p and 2p+1
-                if (p < 2) {
-                    lowScale = (int) (b >>> (16 * p) & 63);
-                    highScale = (int) (b >>> (16 * p + 8) & 63);
-                } else {
-                    lowScale = (c >>> (16 * p - 32) & 0x0F) | (int) ((b >>> (16 * p - 32) & 0xFF) >>> 6 << 4);
-                    highScale = (c >>> (16 * p - 24) & 0x0F) | (int) ((b >>> (16 * p - 24) & 0xFF) >>> 6 << 4);
-                }
+                int lowScale = (int) (sc >>> (16 * p) & 0xFF), highScale = (int) (sc >>> (16 * p + 8) & 0xFF);  // sub-blocks 2p, 2p+1
                 FloatVector low = FloatVector.zero(F), high = low;
                 for (int i = 0; i < 32; i += L) {
                     // Written out without helper methods, so that C2 inlines all of it (see q6k).
@@ -152,27 +161,13 @@ final class MatmulKQuantRow {
         float minTerm0 = 0, minTerm1 = 0;
         for (int g = 0; g < groups; g++, at += Q4KFormat.BLOCK_BYTES) {
             float dw = half(w, at), dmin = half(w, at + 2);
-            long b = w.get(LONG, at + Q4KFormat.SCALES);
-            int c = w.get(INT, at + Q4KFormat.SCALES + 8);
-            int m0 = 0, m1 = 0;
-            for (int j = 0; j < 4; j++) {
-                int lowMin = (int) (b >>> (8 * j + 32) & 63), highMin = (int) ((c >>> (8 * j) & 0xFF) >>> 4 | (b >>> (8 * j + 32) & 0xFF) >>> 6 << 4);
-                m0 += lowMin * xsum[sumo0 + 8 * g + j];
-                m0 += highMin * xsum[sumo0 + 8 * g + 4 + j];
-                m1 += lowMin * xsum[sumo1 + 8 * g + j];
-                m1 += highMin * xsum[sumo1 + 8 * g + 4 + j];
-            }
+            long b = w.get(LONG, at + Q4KFormat.SCALES), c = w.get(INT, at + Q4KFormat.SCALES + 8) & 0xFFFFFFFFL;
+            long sc = scales(b, c);
+            int m0 = minDot(b, c, xsum, sumo0 + 8 * g), m1 = minDot(b, c, xsum, sumo1 + 8 * g);
             FloatVector s0 = FloatVector.zero(F), t0 = s0, s1 = s0, t1 = s0;
             int x0 = xo0 + Q4KFormat.BLOCK * g, x1 = xo1 + Q4KFormat.BLOCK * g;
             for (int p = 0; p < 4; p++) {
-                int lowScale, highScale;
-                if (p < 2) {
-                    lowScale = (int) (b >>> (16 * p) & 63);
-                    highScale = (int) (b >>> (16 * p + 8) & 63);
-                } else {
-                    lowScale = (c >>> (16 * p - 32) & 0x0F) | (int) ((b >>> (16 * p - 32) & 0xFF) >>> 6 << 4);
-                    highScale = (c >>> (16 * p - 24) & 0x0F) | (int) ((b >>> (16 * p - 24) & 0xFF) >>> 6 << 4);
-                }
+                int lowScale = (int) (sc >>> (16 * p) & 0xFF), highScale = (int) (sc >>> (16 * p + 8) & 0xFF);  // sub-blocks 2p, 2p+1
                 FloatVector low0 = FloatVector.zero(F), high0 = low0, low1 = low0, high1 = low0;
                 for (int i = 0; i < 32; i += L) {
                     IntVector q = (IntVector) ByteVector.fromMemorySegment(PART, w, at + Q4KFormat.QS + 32 * p + i, LE)
