@@ -8,6 +8,10 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
      */
     int MAX_DRAFT = 32;
 
+    private static void checkDraftMax(int draftMax) {
+        if (draftMax < 1 || draftMax > MAX_DRAFT) throw new IllegalArgumentException("draft-max must be in [1, " + MAX_DRAFT + "], got " + draftMax);
+    }
+
     /** Most tokens one draft may hold (sizes the buffers). */
     int draftMax();
 
@@ -29,7 +33,7 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
      */
     record Fixed(int draftMax, int draftMin, float draftPMin) implements DraftPolicy {
         public Fixed {
-            if (draftMax < 1 || draftMax > MAX_DRAFT) throw new IllegalArgumentException("draft-max must be in [1, " + MAX_DRAFT + "], got " + draftMax);
+            checkDraftMax(draftMax);
             if (draftMin < 0 || draftMin > draftMax) throw new IllegalArgumentException("draft-min must be in [0, draft-max=" + draftMax + "], got " + draftMin);
             if (!(draftPMin >= 0 && draftPMin <= 1)) throw new IllegalArgumentException("draft-p-min must be in [0, 1], got " + draftPMin);
         }
@@ -58,7 +62,7 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
      */
     record Adaptive(int draftMax, float draftPMin, int probeInterval) implements DraftPolicy {
         public Adaptive {
-            if (draftMax < 1 || draftMax > MAX_DRAFT) throw new IllegalArgumentException("draft-max must be in [1, " + MAX_DRAFT + "], got " + draftMax);
+            checkDraftMax(draftMax);
             if (!(draftPMin >= 0 && draftPMin <= 1)) throw new IllegalArgumentException("draft-p-min must be in [0, 1], got " + draftPMin);
             if (probeInterval < 1) throw new IllegalArgumentException("probe interval must be at least 1, got " + probeInterval);
         }

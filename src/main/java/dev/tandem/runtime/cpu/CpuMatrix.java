@@ -36,7 +36,7 @@ public final class CpuMatrix {
     private final IntConsumer chunkTask = this::multiplyChunk;
     /** Q8_0 through {@link MatmulQ80Direct} (same results as the unpacking kernel, fewer instructions). */
     private final boolean direct;
-    /** Q4_K or Q6_K: one-row passes through {@link MatmulKQuantRow} (same results, no unpacking). */
+    /** Q4_K or Q6_K: passes of up to {@link #K_QUANT_DIRECT_ROWS} rows through {@link MatmulKQuantRow} (same results, no unpacking). */
     private final boolean kQuantRow;
     /** F32 or BF16: one-row passes read the rows straight from the file (same results, no unpacking). */
     private final boolean floatRow;
@@ -128,18 +128,17 @@ public final class CpuMatrix {
             long rowBytes = tensor.rowBytes();
             boolean q4 = tensor.type() == TensorType.Q4_K;
             float[] xq = x.q8kValues(), xs = x.q8kScales();
-            int groups = columns / TensorType.Q4_K.blockSize();
+            int[] xsum = x.q8kSums();
             for (int o = first; o < end; o++) {
                 long at = o * rowBytes;
                 int r = 0;
                 for (; r + 1 < batch; r += 2) {
-                    if (q4) MatmulKQuantRow.q4k2(w, at, columns, xq, xs, x.q8kSums(), r, out, rows, o, s.lanes);
+                    if (q4) MatmulKQuantRow.q4k2(w, at, columns, xq, xs, xsum, r, out, rows, o, s.lanes);
                     else MatmulKQuantRow.q6k2(w, at, columns, xq, xs, r, out, rows, o, s.lanes);
                 }
                 if (r < batch) {
-                    out[r * rows + o] = q4
-                            ? MatmulKQuantRow.q4k(w, at, columns, xq, r * columns, xs, r * groups, x.q8kSums(), r * (columns / 32), s.lanes)
-                            : MatmulKQuantRow.q6k(w, at, columns, xq, r * columns, xs, r * groups, s.lanes);
+                    out[r * rows + o] = q4 ? MatmulKQuantRow.q4k(w, at, columns, xq, xs, xsum, r, s.lanes)
+                            : MatmulKQuantRow.q6k(w, at, columns, xq, xs, r, s.lanes);
                 }
             }
             return;

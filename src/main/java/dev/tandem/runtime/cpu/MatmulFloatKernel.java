@@ -1,8 +1,8 @@
 package dev.tandem.runtime.cpu;
 
 import dev.tandem.model.Tensor;
-import dev.tandem.model.quant.LittleEndian;
 import dev.tandem.model.TensorType;
+import dev.tandem.model.quant.LittleEndian;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -11,8 +11,9 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * F32, F16 and BF16 weights against F32 activations: rows are converted to floats in the scratch, then
- * each lane accumulates w*x with FMA; a scalar FMA tail handles row lengths that are not a lane multiple.
+ * F32, F16 and BF16 weights against F32 activations: rows are converted to floats in the scratch (or, for F32
+ * and BF16 against one activation row, read straight from the file by {@link #dotRow}), then each lane
+ * accumulates w*x with FMA; a scalar FMA tail handles row lengths that are not a lane multiple.
  */
 final class MatmulFloatKernel extends MatmulKernel {
     private static final VectorSpecies<Short> HALVES = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
@@ -41,7 +42,7 @@ final class MatmulFloatKernel extends MatmulKernel {
             case BF16 -> {
                 int i = 0;
                 for (; i < upper; i += L) bf16(at + 2L * i).intoArray(w, wo + i);
-                for (; i < columns; i++) w[wo + i] = Float.intBitsToFloat(data.get(LittleEndian.SHORT, at + 2L * i) << 16);
+                for (; i < columns; i++) w[wo + i] = bf16Value(at + 2L * i);
             }
             default -> throw new IllegalStateException(tensor.type() + " is not a float type");
         }
@@ -102,7 +103,7 @@ final class MatmulFloatKernel extends MatmulKernel {
                 a = bf16(at + 2L * i).fma(FloatVector.fromArray(F, xv, xo + i), a);
             }
             sum = sumLanes(a, lanes);
-            for (int i = upper; i < columns; i++) sum = Math.fma(Float.intBitsToFloat(data.get(LittleEndian.SHORT, at + 2L * i) << 16), xv[xo + i], sum);
+            for (int i = upper; i < columns; i++) sum = Math.fma(bf16Value(at + 2L * i), xv[xo + i], sum);
         }
         return sum;
     }
@@ -112,6 +113,9 @@ final class MatmulFloatKernel extends MatmulKernel {
         return ((IntVector) ShortVector.fromMemorySegment(HALVES, data, at, LE).convertShape(VectorOperators.S2I, I, 0))
                 .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
+
+    /** The BF16 weight at byte {@code at}, as {@link #bf16} widens each lane. */
+    private float bf16Value(long at) { return Float.intBitsToFloat(data.get(LittleEndian.SHORT, at) << 16); }
 
     private float tail(float sum, float[] w, int wo, float[] xv, int xo) {
         for (int i = upper; i < columns; i++) sum = Math.fma(w[wo + i], xv[xo + i], sum);

@@ -15,8 +15,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * One activation row against Q4_K or Q6_K weight rows read straight from the mapped file: the decoding
- * shape, where {@link MatmulBlockKernel}'s unpacking into scratch floats costs more than the dot product.
+ * Q4_K or Q6_K weight rows read straight from the mapped file against one activation row ({@link #q4k},
+ * {@link #q6k}) or two sharing each widening ({@link #q4k2}, {@link #q6k2}): the decoding and short verification
+ * shapes, where {@link MatmulBlockKernel}'s unpacking into scratch floats costs more than the dot products.
  *
  * <p>Same bits as {@link MatmulBlockKernel}: there, lane l of a super-block's sum collects the exact integer
  * products w_i * x_i (w_i = q_i * sub-block scale) of the elements i = l mod L, so any order of adding them
@@ -42,8 +43,8 @@ final class MatmulKQuantRow {
 
     private MatmulKQuantRow() {}
 
-    /** Usable on this machine: 8 or 16 float lanes (as {@link MatmulQ80Direct}). */
-    static boolean supported() { return L == 8 || L == 16; }
+    /** Usable on this machine: the same vector widths as {@link MatmulQ80Direct}. */
+    static boolean supported() { return MatmulQ80Direct.supported(); }
 
     private static float half(MemorySegment w, long at) { return Float.float16ToFloat(w.get(HALF, at)); }
 
@@ -68,12 +69,12 @@ final class MatmulKQuantRow {
     }
 
     /**
-     * Q4_K row at {@code at} with {@code columns} elements, dotted with activation row {@code xo} (Q8_K values
-     * xq, scales xs from {@code xso}, sums per 32 from {@code sumo}).
+     * Q4_K row at {@code at} with {@code columns} elements, dotted with activation row r (Q8_K values xq, scales
+     * xs, sums per 32 elements xsum).
      */
-    static float q4k(MemorySegment w, long at, int columns, float[] xq, int xo, float[] xs, int xso,
-                     int[] xsum, int sumo, float[] lanes) {
+    static float q4k(MemorySegment w, long at, int columns, float[] xq, float[] xs, int[] xsum, int r, float[] lanes) {
         int groups = columns / Q4KFormat.BLOCK;
+        int xo = r * columns, xso = r * groups, sumo = r * (columns / 32);
         FloatVector a = FloatVector.zero(F);
         float minTerm = 0;
         for (int g = 0; g < groups; g++, at += Q4KFormat.BLOCK_BYTES) {
@@ -102,15 +103,14 @@ final class MatmulKQuantRow {
             a = s.add(t).fma(FloatVector.broadcast(F, dw * xs[xso + g]), a);
             minTerm += dmin * xs[xso + g] * m;
         }
-        a.intoArray(lanes, 0);  // lanes summed in lane order, written out: a helper taking the vector might box it
-        float sum = 0;
-        for (int l = 0; l < L; l++) sum += lanes[l];
-        return sum - minTerm;
+        a.intoArray(lanes, 0);
+        return MatmulKernel.sumLanes(lanes) - minTerm;
     }
 
-    /** Q6_K row at {@code at} with {@code columns} elements, dotted with activation row {@code xo} (Q8_K). */
-    static float q6k(MemorySegment w, long at, int columns, float[] xq, int xo, float[] xs, int xso, float[] lanes) {
+    /** Q6_K row at {@code at} with {@code columns} elements, dotted with activation row r (Q8_K values xq, scales xs). */
+    static float q6k(MemorySegment w, long at, int columns, float[] xq, float[] xs, int r, float[] lanes) {
         int groups = columns / Q6KFormat.BLOCK;
+        int xo = r * columns, xso = r * groups;
         FloatVector a = FloatVector.zero(F);
         for (int g = 0; g < groups; g++, at += Q6KFormat.BLOCK_BYTES) {
             // Two accumulators (exact integer sums, so the split changes no bit): one chain would wait on latency.
@@ -143,10 +143,8 @@ final class MatmulKQuantRow {
             }
             a = s.add(u).fma(FloatVector.broadcast(F, half(w, at + Q6KFormat.D) * xs[xso + g]), a);
         }
-        a.intoArray(lanes, 0);  // lanes summed in lane order, written out: a helper taking the vector might box it
-        float sum = 0;
-        for (int l = 0; l < L; l++) sum += lanes[l];
-        return sum;
+        a.intoArray(lanes, 0);
+        return MatmulKernel.sumLanes(lanes);
     }
 
     /**
@@ -192,13 +190,9 @@ final class MatmulKQuantRow {
             minTerm1 += dmin * xs[xso1 + g] * m1;
         }
         a0.intoArray(lanes, 0);
-        float sum = 0;
-        for (int l = 0; l < L; l++) sum += lanes[l];
-        out[r * outRows + o] = sum - minTerm0;
+        out[r * outRows + o] = MatmulKernel.sumLanes(lanes) - minTerm0;
         a1.intoArray(lanes, 0);
-        sum = 0;
-        for (int l = 0; l < L; l++) sum += lanes[l];
-        out[(r + 1) * outRows + o] = sum - minTerm1;
+        out[(r + 1) * outRows + o] = MatmulKernel.sumLanes(lanes) - minTerm1;
     }
 
     /** {@link #q6k} for activation rows r and r+1 at once, sharing the widening of each quant (same bits). */
@@ -239,12 +233,8 @@ final class MatmulKQuantRow {
             a1 = s1.add(u1).fma(FloatVector.broadcast(F, d * xs[xso1 + g]), a1);
         }
         a0.intoArray(lanes, 0);
-        float sum = 0;
-        for (int l = 0; l < L; l++) sum += lanes[l];
-        out[r * outRows + o] = sum;
+        out[r * outRows + o] = MatmulKernel.sumLanes(lanes);
         a1.intoArray(lanes, 0);
-        sum = 0;
-        for (int l = 0; l < L; l++) sum += lanes[l];
-        out[(r + 1) * outRows + o] = sum;
+        out[(r + 1) * outRows + o] = MatmulKernel.sumLanes(lanes);
     }
 }

@@ -61,6 +61,14 @@ abstract sealed class MatmulKernel permits MatmulFloatKernel, MatmulBlockKernel 
     /** Sum of the lanes in lane order: a fixed order, unlike reduceLanes. */
     static float sumLanes(FloatVector v, float[] lanes) {
         v.intoArray(lanes, 0);
+        return sumLanes(lanes);
+    }
+
+    /**
+     * lanes[0..L) summed in lane order. The direct kernels store their accumulator and call this rather than
+     * the vector form: a helper that takes a vector is boxed wherever C2 declines to inline it.
+     */
+    static float sumLanes(float[] lanes) {
         float sum = 0;
         for (int i = 0; i < L; i++) sum += lanes[i];
         return sum;

@@ -52,13 +52,6 @@ final class MatmulQ80Direct {
         return FloatVector.broadcast(F, Float.float16ToFloat(w.get(SCALE, blockAt)));
     }
 
-    /** The L lanes of e + o, stored in lanes, summed in lane order (a helper taking vectors would box them). */
-    private static float sumLanes(float[] lanes) {
-        float sum = 0;
-        for (int i = 0; i < L; i++) sum += lanes[i];
-        return sum;
-    }
-
     /**
      * out[r*outRows + o] for weight rows o in [first, end) and every activation row r < batch; x holds the
      * scaled activations x'. Weight rows are read in pairs straight from the mapped file: each block's bytes
@@ -105,7 +98,7 @@ final class MatmulQ80Direct {
             }
         }
         a0e.add(a0o).intoArray(lanes, 0);
-        out[r * outRows + o] = sumLanes(lanes);
+        out[r * outRows + o] = MatmulKernel.sumLanes(lanes);
     }
 
     // rowsN: activation rows r..r+N-1 against weight rows o0 and o1, which share each activation load (a
@@ -138,13 +131,13 @@ final class MatmulQ80Direct {
             }
         }
         a00e.add(a00o).intoArray(lanes, 0);
-        out[r * outRows + o0] = sumLanes(lanes);
+        out[r * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a01e.add(a01o).intoArray(lanes, 0);
-        out[r * outRows + o1] = sumLanes(lanes);
+        out[r * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a10e.add(a10o).intoArray(lanes, 0);
-        out[(r + 1) * outRows + o0] = sumLanes(lanes);
+        out[(r + 1) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a11e.add(a11o).intoArray(lanes, 0);
-        out[(r + 1) * outRows + o1] = sumLanes(lanes);
+        out[(r + 1) * outRows + o1] = MatmulKernel.sumLanes(lanes);
     }
 
     private static void rows3(MemorySegment q, long at0, long at1, int columns, float[] x, int r,
@@ -179,17 +172,17 @@ final class MatmulQ80Direct {
             }
         }
         a00e.add(a00o).intoArray(lanes, 0);
-        out[r * outRows + o0] = sumLanes(lanes);
+        out[r * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a01e.add(a01o).intoArray(lanes, 0);
-        out[r * outRows + o1] = sumLanes(lanes);
+        out[r * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a10e.add(a10o).intoArray(lanes, 0);
-        out[(r + 1) * outRows + o0] = sumLanes(lanes);
+        out[(r + 1) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a11e.add(a11o).intoArray(lanes, 0);
-        out[(r + 1) * outRows + o1] = sumLanes(lanes);
+        out[(r + 1) * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a20e.add(a20o).intoArray(lanes, 0);
-        out[(r + 2) * outRows + o0] = sumLanes(lanes);
+        out[(r + 2) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a21e.add(a21o).intoArray(lanes, 0);
-        out[(r + 2) * outRows + o1] = sumLanes(lanes);
+        out[(r + 2) * outRows + o1] = MatmulKernel.sumLanes(lanes);
     }
 
     private static void rows4(MemorySegment q, long at0, long at1, int columns, float[] x, int r,
@@ -230,21 +223,21 @@ final class MatmulQ80Direct {
             }
         }
         a00e.add(a00o).intoArray(lanes, 0);
-        out[r * outRows + o0] = sumLanes(lanes);
+        out[r * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a01e.add(a01o).intoArray(lanes, 0);
-        out[r * outRows + o1] = sumLanes(lanes);
+        out[r * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a10e.add(a10o).intoArray(lanes, 0);
-        out[(r + 1) * outRows + o0] = sumLanes(lanes);
+        out[(r + 1) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a11e.add(a11o).intoArray(lanes, 0);
-        out[(r + 1) * outRows + o1] = sumLanes(lanes);
+        out[(r + 1) * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a20e.add(a20o).intoArray(lanes, 0);
-        out[(r + 2) * outRows + o0] = sumLanes(lanes);
+        out[(r + 2) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a21e.add(a21o).intoArray(lanes, 0);
-        out[(r + 2) * outRows + o1] = sumLanes(lanes);
+        out[(r + 2) * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a30e.add(a30o).intoArray(lanes, 0);
-        out[(r + 3) * outRows + o0] = sumLanes(lanes);
+        out[(r + 3) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a31e.add(a31o).intoArray(lanes, 0);
-        out[(r + 3) * outRows + o1] = sumLanes(lanes);
+        out[(r + 3) * outRows + o1] = MatmulKernel.sumLanes(lanes);
     }
 
     private static void rows5(MemorySegment q, long at0, long at1, int columns, float[] x, int r,
@@ -291,24 +284,24 @@ final class MatmulQ80Direct {
             }
         }
         a00e.add(a00o).intoArray(lanes, 0);
-        out[r * outRows + o0] = sumLanes(lanes);
+        out[r * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a01e.add(a01o).intoArray(lanes, 0);
-        out[r * outRows + o1] = sumLanes(lanes);
+        out[r * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a10e.add(a10o).intoArray(lanes, 0);
-        out[(r + 1) * outRows + o0] = sumLanes(lanes);
+        out[(r + 1) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a11e.add(a11o).intoArray(lanes, 0);
-        out[(r + 1) * outRows + o1] = sumLanes(lanes);
+        out[(r + 1) * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a20e.add(a20o).intoArray(lanes, 0);
-        out[(r + 2) * outRows + o0] = sumLanes(lanes);
+        out[(r + 2) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a21e.add(a21o).intoArray(lanes, 0);
-        out[(r + 2) * outRows + o1] = sumLanes(lanes);
+        out[(r + 2) * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a30e.add(a30o).intoArray(lanes, 0);
-        out[(r + 3) * outRows + o0] = sumLanes(lanes);
+        out[(r + 3) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a31e.add(a31o).intoArray(lanes, 0);
-        out[(r + 3) * outRows + o1] = sumLanes(lanes);
+        out[(r + 3) * outRows + o1] = MatmulKernel.sumLanes(lanes);
         a40e.add(a40o).intoArray(lanes, 0);
-        out[(r + 4) * outRows + o0] = sumLanes(lanes);
+        out[(r + 4) * outRows + o0] = MatmulKernel.sumLanes(lanes);
         a41e.add(a41o).intoArray(lanes, 0);
-        out[(r + 4) * outRows + o1] = sumLanes(lanes);
+        out[(r + 4) * outRows + o1] = MatmulKernel.sumLanes(lanes);
     }
 }
