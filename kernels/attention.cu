@@ -23,91 +23,210 @@ __device__ __forceinline__ int chunk_count(int contextLength) {
 
 }  // namespace tandem
 
-// Launch: block (128), grid (maxChunks, heads, R), dynamic shared memory headDim * 4 bytes. Partial results go
-// to partialOut [R][heads][maxChunks][headDim], partialMax and partialSum [R][heads][maxChunks]; blocks of
-// chunks past a row's context write nothing. maxChunks >= ceil((max positions + 1) / 128).
+// Launch: block (128), grid (maxChunks, kvHeads), dynamic shared memory (kPairs x (headDim + 128) + 128 + 3 x kPairs
+// + 4) x 4 bytes (LaunchGeometry.attentionPartial).
+// One block per (chunk, KV head) serves every query head of the KV head's group and every row: the chunk's K and
+// V are read from memory once, not once per query head and row. Query (row r, head h) is "pair" r * G + h % G of
+// the block (G = heads / kvHeads), taken kPairs at a time. Partial results go to partialOut
+// [R][heads][maxChunks][headDim], partialMax and partialSum [R][heads][maxChunks]; a row writes nothing for
+// chunks past its context. maxChunks >= ceil((max positions + 1) / 128).
+//
+// Each pair's numbers depend on its own query, the cached K/V and its context length only: scores are
+// lane-partial dot products (lane l holds elements 4l.. of each 128-element slice, or l, l+32, ... when the head
+// dimension is no multiple of 128) combined by the fixed butterfly; a warp per pair takes the softmax (lane l
+// owns positions l, l+32, l+64, l+96); V is summed in position order. So R and the grouping change no bit.
 namespace tandem {
 
-template <class Kv>
+constexpr int kPairs = 16;  // query (row, head) pairs one pass over a chunk serves
+
+template <class Kv, int E>
+__device__ __forceinline__ void load_k_slice(const typename Kv::Storage* k, int d, float* out) {
+#pragma unroll
+    for (int e = 0; e < E; ++e) out[e] = Kv::load(k[d + e]);
+}
+
+// The dot products of key position p (row base `key`) with every pair's query, into scores[pair][p].
+template <class Kv, int E>
+__device__ __forceinline__ void score_position(const typename Kv::Storage* __restrict__ key, const float* qs, float* scores,
+                                               int pairs, int headDim, int p, float scale) {
+    constexpr int kSlice = kWarp * E;
+    int slices = (headDim + kSlice - 1) / kSlice;
+    float kv[2][E];  // at most two slices held: head dimensions up to 256 (E = 4) or 64 (E = 1, strided)
+    bool wide = slices > 2;
+    if (!wide) {
+#pragma unroll
+        for (int sl = 0; sl < 2; ++sl) {
+            int d = sl * kSlice + lane() * E;
+            if (sl < slices && d < headDim) load_k_slice<Kv, E>(key, d, kv[sl]);
+            else
+#pragma unroll
+                for (int e = 0; e < E; ++e) kv[sl][e] = 0.0f;
+        }
+    }
+    for (int pr = 0; pr < pairs; ++pr) {
+        const float* q = qs + pr * headDim;
+        float s = 0.0f;
+        for (int sl = 0; sl < slices; ++sl) {
+            int d = sl * kSlice + lane() * E;
+            if (d < headDim) {
+                float k[E];
+                if (!wide) {
+#pragma unroll
+                    for (int e = 0; e < E; ++e) k[e] = sl == 0 ? kv[0][e] : kv[1][e];
+                } else {
+                    load_k_slice<Kv, E>(key, d, k);
+                }
+#pragma unroll
+                for (int e = 0; e < E; ++e) s += q[d + e] * k[e];
+            }
+        }
+        s = warp_sum(s);
+        if (lane() == 0) scores[pr * kAttentionChunk + p] = s * scale;
+    }
+}
+
+template <class Kv, int E>
 __device__ __forceinline__ void attention_partial(const float* __restrict__ q, const typename Kv::Storage* __restrict__ kCache,
                                                   const typename Kv::Storage* __restrict__ vCache,
                                                   const int* __restrict__ blockTable, const int* __restrict__ positions,
                                                   float* __restrict__ partialOut, float* __restrict__ partialMax,
-                                                  float* __restrict__ partialSum, int heads, int kvHeads, int headDim,
+                                                  float* __restrict__ partialSum, int R, int heads, int kvHeads, int headDim,
                                                   int blockSize, int maxChunks, float scale) {
-    __shared__ float scores[kAttentionChunk];
-    __shared__ float scratch[kAttentionThreads / kWarp];
-    float* qs = dynamic_shared<float>();
+    // All shared memory is dynamic (kAttentionSharedWords(headDim) words; the host emulation keeps static shared
+    // memory in thread-local storage, which has little room).
+    float* qs = dynamic_shared<float>();                                  // [kPairs][headDim]
+    float* scores = qs + kPairs * headDim;                                // [kPairs][kAttentionChunk]
+    int* rowOf = reinterpret_cast<int*>(scores + kPairs * kAttentionChunk);  // cache row (block * blockSize + slot) of each position
+    int* pairLength = rowOf + kAttentionChunk;                            // positions of the chunk each pair sees
+    float* pairSum = reinterpret_cast<float*>(pairLength + kPairs);
+    float* pairMax = pairSum + kPairs;
+    int* chunkLengthSlot = reinterpret_cast<int*>(pairMax + kPairs);
 
-    int c = blockIdx.x, h = blockIdx.y, r = blockIdx.z;
-    int length = positions[r] + 1;
+    int c = blockIdx.x, kvh = blockIdx.y, group = heads / kvHeads;
     int first = c * kAttentionChunk;
-    if (first >= length) return;  // uniform over the block
-    int n = min(kAttentionChunk, length - first);
-    int kvh = h / (heads / kvHeads);
-    size_t rowStride = (size_t) kvHeads * headDim;  // elements between consecutive positions
-
-    const float* qrow = q + ((size_t) r * heads + h) * headDim;
-    for (int d = threadIdx.x; d < headDim; d += kAttentionThreads) qs[d] = qrow[d];
-    __syncthreads();
-
-    // Scores: warp w takes positions w, w+4, ...; lanes split the head dimension, then a fixed butterfly.
-    for (int p = warp(); p < n; p += kAttentionThreads / kWarp) {
-        int pos = first + p;
-        const typename Kv::Storage* k = kCache + ((size_t) blockTable[pos / blockSize] * blockSize + pos % blockSize) * rowStride
-                         + (size_t) kvh * headDim;
-        float s = 0.0f;
-        for (int d = lane(); d < headDim; d += kWarp) s += qs[d] * Kv::load(k[d]);
-        s = warp_sum(s);
-        if (lane() == 0) scores[p] = s * scale;
-    }
-    __syncthreads();
-
-    int t = threadIdx.x;
-    float m = block_max<kAttentionThreads>(t < n ? scores[t] : -INFINITY, scratch);
-    float e = t < n ? expf(scores[t] - m) : 0.0f;
-    if (t < n) scores[t] = e;
-    float sum = block_sum<kAttentionThreads>(e, scratch);  // its barriers also publish scores[]
-
-    size_t slot = ((size_t) r * heads + h) * maxChunks + c;
-    for (int d = threadIdx.x; d < headDim; d += kAttentionThreads) {
-        float o = 0.0f;
-        for (int p = 0; p < n; ++p) {
-            int pos = first + p;
-            const typename Kv::Storage* v = vCache + ((size_t) blockTable[pos / blockSize] * blockSize + pos % blockSize) * rowStride
-                             + (size_t) kvh * headDim;
-            o += scores[p] * Kv::load(v[d]);
-        }
-        partialOut[slot * headDim + d] = o;
-    }
     if (threadIdx.x == 0) {
-        partialMax[slot] = m;
-        partialSum[slot] = sum;
+        int longest = 0;
+        for (int r = 0; r < R; ++r) longest = max(longest, positions[r] + 1);
+        *chunkLengthSlot = min(kAttentionChunk, longest - first);
+    }
+    __syncthreads();
+    int n = *chunkLengthSlot;
+    if (n <= 0) return;  // uniform over the block
+    // The one division per position, by the thread that owns it.
+    if ((int) threadIdx.x < n) {
+        int pos = first + threadIdx.x;
+        rowOf[threadIdx.x] = blockTable[pos / blockSize] * blockSize + pos % blockSize;
+    }
+    size_t rowStride = (size_t) kvHeads * headDim;  // elements between consecutive cache rows
+    const typename Kv::Storage* kBase = kCache + (size_t) kvh * headDim;
+    const typename Kv::Storage* vBase = vCache + (size_t) kvh * headDim;
+
+    for (int pair0 = 0; pair0 < R * group; pair0 += kPairs) {
+        int pairs = min(kPairs, R * group - pair0);
+        __syncthreads();  // rowOf is written; the previous pass is done with qs, scores and the pair tables
+        for (int i = threadIdx.x; i < pairs * headDim; i += kAttentionThreads) {
+            int pr = pair0 + i / headDim, r = pr / group, h = kvh * group + pr % group;
+            qs[i] = q[((size_t) r * heads + h) * headDim + i % headDim];
+        }
+        if ((int) threadIdx.x < pairs) {
+            int r = (pair0 + threadIdx.x) / group;
+            pairLength[threadIdx.x] = min(kAttentionChunk, positions[r] + 1 - first);
+        }
+        __syncthreads();
+
+        // Scores: warp w takes positions w, w+4, ...; each key row is loaded once for all the pairs.
+        for (int p = warp(); p < n; p += kAttentionThreads / kWarp) {
+            score_position<Kv, E>(kBase + (size_t) rowOf[p] * rowStride, qs, scores, pairs, headDim, p, scale);
+        }
+        __syncthreads();
+
+        // Softmax: a warp per pair, lane l over positions l, l+32, l+64, l+96 of the pair's length.
+        for (int pr = warp(); pr < pairs; pr += kAttentionThreads / kWarp) {
+            int len = pairLength[pr];
+            float* sc = scores + pr * kAttentionChunk;
+            float m = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < kAttentionChunk / kWarp; ++j) {
+                int p = lane() + kWarp * j;
+                if (p < len) m = fmaxf(m, sc[p]);
+            }
+            m = warp_max(m);
+            float sum = 0.0f;
+#pragma unroll
+            for (int j = 0; j < kAttentionChunk / kWarp; ++j) {
+                int p = lane() + kWarp * j;
+                if (p < len) {
+                    float e = expf(sc[p] - m);
+                    sc[p] = e;
+                    sum += e;
+                }
+            }
+            sum = warp_sum(sum);
+            if (lane() == 0) {
+                pairMax[pr] = m;
+                pairSum[pr] = sum;
+            }
+        }
+        __syncthreads();
+
+        // Weighted V: thread t takes dimensions t, t+128, ...; each V row is read once for all the pairs.
+        for (int d = threadIdx.x; d < headDim; d += kAttentionThreads) {
+            float o[kPairs];
+#pragma unroll
+            for (int pr = 0; pr < kPairs; ++pr) o[pr] = 0.0f;
+            for (int p = 0; p < n; ++p) {
+                float v = Kv::load(vBase[(size_t) rowOf[p] * rowStride + d]);
+#pragma unroll
+                for (int pr = 0; pr < kPairs; ++pr) {
+                    if (pr < pairs && p < pairLength[pr]) o[pr] += scores[pr * kAttentionChunk + p] * v;
+                }
+            }
+#pragma unroll
+            for (int pr = 0; pr < kPairs; ++pr) {
+                if (pr < pairs && pairLength[pr] > 0) {
+                    int r = (pair0 + pr) / group, h = kvh * group + (pair0 + pr) % group;
+                    partialOut[(((size_t) r * heads + h) * maxChunks + c) * headDim + d] = o[pr];
+                }
+            }
+        }
+        if ((int) threadIdx.x < pairs && pairLength[threadIdx.x] > 0) {
+            int r = (pair0 + threadIdx.x) / group, h = kvh * group + (pair0 + threadIdx.x) % group;
+            size_t slot = ((size_t) r * heads + h) * maxChunks + c;
+            partialMax[slot] = pairMax[threadIdx.x];
+            partialSum[slot] = pairSum[threadIdx.x];
+        }
     }
 }
 
 }  // namespace tandem
 
+// Key slices of 4 consecutive elements a lane (8- or 16-byte loads) when the head dimension is a multiple of
+// 128, else one element a lane, strided.
 #define TANDEM_ATTENTION_PARTIAL(name, Kv)                                                                   \
-    extern "C" __global__ void __launch_bounds__(tandem::kAttentionThreads, 8)                                \
+    extern "C" __global__ void __launch_bounds__(tandem::kAttentionThreads)                                   \
         name(const float* __restrict__ q, const tandem::Kv::Storage* __restrict__ kCache,                     \
              const tandem::Kv::Storage* __restrict__ vCache, const int* __restrict__ blockTable,              \
              const int* __restrict__ positions, float* __restrict__ partialOut, float* __restrict__ partialMax, \
-             float* __restrict__ partialSum, int heads, int kvHeads, int headDim, int blockSize, int maxChunks,  \
-             float scale) {                                                                                  \
-        tandem::attention_partial<tandem::Kv>(q, kCache, vCache, blockTable, positions, partialOut, partialMax, \
-                                              partialSum, heads, kvHeads, headDim, blockSize, maxChunks, scale); \
+             float* __restrict__ partialSum, int R, int heads, int kvHeads, int headDim, int blockSize,         \
+             int maxChunks, float scale) {                                                                   \
+        if (headDim % 128 == 0) {                                                                            \
+            tandem::attention_partial<tandem::Kv, 4>(q, kCache, vCache, blockTable, positions, partialOut,    \
+                                                     partialMax, partialSum, R, heads, kvHeads, headDim,      \
+                                                     blockSize, maxChunks, scale);                            \
+        } else {                                                                                             \
+            tandem::attention_partial<tandem::Kv, 1>(q, kCache, vCache, blockTable, positions, partialOut,    \
+                                                     partialMax, partialSum, R, heads, kvHeads, headDim,      \
+                                                     blockSize, maxChunks, scale);                            \
+        }                                                                                                    \
     }                                                                                                        \
     TANDEM_EXPORT(name,                                                                                      \
                   (const float* q, const tandem::Kv::Storage* kCache, const tandem::Kv::Storage* vCache,     \
                    const int* blockTable, const int* positions, float* partialOut, float* partialMax,        \
-                   float* partialSum, int heads, int kvHeads, int headDim, int blockSize, int maxChunks,     \
+                   float* partialSum, int R, int heads, int kvHeads, int headDim, int blockSize, int maxChunks, \
                    float scale),                                                                             \
-                  (q, kCache, vCache, blockTable, positions, partialOut, partialMax, partialSum, heads, kvHeads, \
-                   headDim, blockSize, maxChunks, scale))
+                  (q, kCache, vCache, blockTable, positions, partialOut, partialMax, partialSum, R, heads,   \
+                   kvHeads, headDim, blockSize, maxChunks, scale))
 
-// (128, 8): at most 64 registers; with no minimum, ptxas picked 32 registers and spilled 8 bytes in the 16-bit
-// variants.
 TANDEM_ATTENTION_PARTIAL(attention_partial, KvF32)
 TANDEM_ATTENTION_PARTIAL(attention_partial_f16, KvF16)
 TANDEM_ATTENTION_PARTIAL(attention_partial_bf16, KvBF16)
@@ -173,3 +292,79 @@ __device__ __forceinline__ void kv_append(const float* __restrict__ k, const flo
 TANDEM_KV_APPEND(kv_append, KvF32)
 TANDEM_KV_APPEND(kv_append_f16, KvF16)
 TANDEM_KV_APPEND(kv_append_bf16, KvBF16)
+
+// The K/V append with RoPE: for each of the R new rows, rotates the row's query heads in place (as rope does) and
+// writes its rotated key and its value into the cache slots (as rope then kv_append would: the same angle, the
+// same two products per element, then Kv::store), in one launch instead of three. The k and v inputs are not
+// modified. Launch: block (256), grid (R, kRopeAppendBlocks): blocks of a row stride over its elements.
+namespace tandem {
+
+constexpr int kRopeAppendBlocks = 4;
+
+template <class Kv>
+__device__ __forceinline__ void rope_kv_append(float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                                               typename Kv::Storage* __restrict__ kCache, typename Kv::Storage* __restrict__ vCache,
+                                               const int* __restrict__ blockTable, const int* __restrict__ positions,
+                                               const float* __restrict__ factors, int heads, int kvHeads, int headDim,
+                                               int rotDim, float base, int neox, int blockSize) {
+    int r = blockIdx.x;
+    int pos = positions[r];
+    int half = rotDim / 2;
+    int step = blockDim.x * gridDim.y, t0 = blockIdx.y * blockDim.x + threadIdx.x;
+    // Query pairs, in place: each (head, pair) belongs to one thread, which reads both elements before writing.
+    float* qr = q + (size_t) r * heads * headDim;
+    for (int t = t0; t < heads * half; t += step) {
+        int h = t / half, i = t % half;
+        float c, s;
+        rope_cos_sin(pos, i, rotDim, base, factors, c, s);
+        int a, b;
+        rope_pair(i, rotDim, neox, a, b);
+        float* x = qr + (size_t) h * headDim;
+        float x0 = x[a], x1 = x[b];
+        rope_rotate(x0, x1, c, s, x[a], x[b]);
+    }
+    // Key and value elements: each element computes its own rotated value from the unmodified input row.
+    size_t n = (size_t) kvHeads * headDim;
+    size_t dst = ((size_t) blockTable[pos / blockSize] * blockSize + pos % blockSize) * n;
+    const float* kr = k + (size_t) r * n;
+    const float* vr = v + (size_t) r * n;
+    for (size_t e = t0; e < n; e += step) {
+        int d = (int) (e % headDim);
+        float out = kr[e];
+        if (d < rotDim) {
+            int i = neox ? d % half : d / 2;
+            float c, s;
+            rope_cos_sin(pos, i, rotDim, base, factors, c, s);
+            int a, b;
+            rope_pair(i, rotDim, neox, a, b);
+            const float* x = kr + (e - d);
+            float ra, rb;
+            rope_rotate(x[a], x[b], c, s, ra, rb);
+            out = d == a ? ra : rb;
+        }
+        kCache[dst + e] = Kv::store(out);
+        vCache[dst + e] = Kv::store(vr[e]);
+    }
+}
+
+}  // namespace tandem
+
+#define TANDEM_ROPE_KV_APPEND(name, Kv)                                                                            \
+    extern "C" __global__ void __launch_bounds__(256)                                                              \
+        name(float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,                      \
+             tandem::Kv::Storage* __restrict__ kCache, tandem::Kv::Storage* __restrict__ vCache,                    \
+             const int* __restrict__ blockTable, const int* __restrict__ positions, const float* __restrict__ factors, \
+             int heads, int kvHeads, int headDim, int rotDim, float base, int neox, int blockSize) {                  \
+        tandem::rope_kv_append<tandem::Kv>(q, k, v, kCache, vCache, blockTable, positions, factors, heads, kvHeads,  \
+                                           headDim, rotDim, base, neox, blockSize);                                 \
+    }                                                                                                              \
+    TANDEM_EXPORT(name,                                                                                            \
+                  (float* q, const float* k, const float* v, tandem::Kv::Storage* kCache,                           \
+                   tandem::Kv::Storage* vCache, const int* blockTable, const int* positions, const float* factors,  \
+                   int heads, int kvHeads, int headDim, int rotDim, float base, int neox, int blockSize),           \
+                  (q, k, v, kCache, vCache, blockTable, positions, factors, heads, kvHeads, headDim, rotDim, base,  \
+                   neox, blockSize))
+
+TANDEM_ROPE_KV_APPEND(rope_kv_append, KvF32)
+TANDEM_ROPE_KV_APPEND(rope_kv_append_f16, KvF16)
+TANDEM_ROPE_KV_APPEND(rope_kv_append_bf16, KvBF16)

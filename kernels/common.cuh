@@ -72,8 +72,44 @@ template <int kThreads> __device__ __forceinline__ float block_max(float v, floa
     return s;
 }
 
-__device__ __forceinline__ uint16_t load_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
-__device__ __forceinline__ uint4 load_16(const uint8_t* p) { return *reinterpret_cast<const uint4*>(p); }
+// Weight loads. Every weight byte is read once per pass, so these stream past L1 (no allocation there: SASS
+// LDG.E.NA) instead of evicting the activations that every output row re-reads; the static report
+// (native-build/kernel-report.sh) counts exactly these loads as weight bytes. Only for read-only weights.
+__device__ __forceinline__ uint16_t load_u16(const uint8_t* p) {
+#ifdef __CUDACC__
+    unsigned short v;
+    asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
+    return v;
+#else
+    return *reinterpret_cast<const uint16_t*>(p);
+#endif
+}
+__device__ __forceinline__ uint2 load_8(const uint8_t* p) {
+#ifdef __CUDACC__
+    uint2 v;
+    asm("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+    return v;
+#else
+    return *reinterpret_cast<const uint2*>(p);
+#endif
+}
+__device__ __forceinline__ uint4 load_16(const uint8_t* p) {
+#ifdef __CUDACC__
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+#else
+    return *reinterpret_cast<const uint4*>(p);
+#endif
+}
+
+// The signed byte i (0..3) of word w as an exact float, without the slow I2F.S8 conversion: with the sign bit
+// flipped (wFlipped = w ^ 0x80808080) the byte is q + 128 in 0..255; placed in the low mantissa bits of 2^23
+// (one byte permute) it is the float 2^23 + q + 128, and one subtraction leaves q exactly.
+__device__ __forceinline__ float signed_byte_to_float(unsigned wFlipped, int i) {
+    return __uint_as_float(__byte_perm(wFlipped, 0x4B000000u, 0x7540 | i)) - 8388736.0f;
+}
 
 // Byte i (0..15) of four words.
 __device__ __forceinline__ int word_byte(const unsigned* words, int i) { return (int) ((words[i / 4] >> (8 * (i % 4))) & 0xffu); }
@@ -136,7 +172,8 @@ struct BF16 {
 
 __device__ __forceinline__ size_t align16(size_t bytes) { return (bytes + 15) & ~(size_t) 15; }
 
-// Q8_0: blocks of 32 {f16 d; int8 q[32]}, value = d * q. Read from the repacked row (WeightLayout).
+// Q8_0: blocks of 32 {f16 d; int8 q[32]}, value = d * q. Read from the repacked row (WeightLayout): all quants
+// in element order, then all scales.
 struct Q8_0 {
     static constexpr int kUnit = 32;
     static __device__ __forceinline__ size_t rowBytes(int k) { return align16((size_t) k + (size_t) (k / 32) * 2); }
@@ -144,8 +181,8 @@ struct Q8_0 {
         float d = half_to_float(load_u16(row + k + 2 * (size_t) u));
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            unsigned q[4];
-            load_half(row, k / 32, u, h, q);
+            uint4 v = load_16(row + 32 * (size_t) u + 16 * h);
+            unsigned q[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
             for (int i = 0; i < 16; ++i) w[16 * h + i] = d * (float) (int8_t) word_byte(q, i);
         }
@@ -273,6 +310,30 @@ struct Q6_K {
         }
     }
 };
+
+// RoPE: pair i < rotDim/2 of a head at `position` turns by theta = position * base^(-2i/rotDim) / factors[i]
+// (factors: Llama 3 frequency scaling; null = all 1). Normal layout rotates elements (2i, 2i+1), NeoX layout
+// (i, i + rotDim/2). The one definition of the angle, for rope and rope_kv_append alike.
+__device__ __forceinline__ void rope_cos_sin(int position, int i, int rotDim, float base, const float* __restrict__ factors,
+                                             float& c, float& s) {
+    float thetaScale = powf(base, -2.0f / (float) rotDim);
+    float theta = (float) position * powf(thetaScale, (float) i);
+    if (factors != nullptr) theta /= factors[i];
+    c = cosf(theta);
+    s = sinf(theta);
+}
+
+__device__ __forceinline__ void rope_pair(int i, int rotDim, int neox, int& a, int& b) {
+    a = neox ? i : 2 * i;
+    b = neox ? i + rotDim / 2 : 2 * i + 1;
+}
+
+// The rotated pair: (x0 c - x1 s, x0 s + x1 c), with the fused multiply-adds written out so that every kernel
+// (and the host emulation) rounds them the same way.
+__device__ __forceinline__ void rope_rotate(float x0, float x1, float c, float s, float& a, float& b) {
+    a = fmaf(x0, c, -(x1 * s));
+    b = fmaf(x0, s, x1 * c);
+}
 
 // K/V cache element types (--kv-type): how attention.cu stores a value and reads it back as a float. The
 // 16-bit ones round to nearest even on store, as the CPU backend does, and widen exactly on load.

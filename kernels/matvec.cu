@@ -1,74 +1,326 @@
-// y[r][o] = dot(W row o, x row r) for r < R <= 17 activation rows, in one launch: each weight row is read once
-// for all rows. One warp per output row; lane l decodes units l, l+32, l+64, ... of the row (the unit
-// partition depends on K only), adds unit dot products into one accumulator per activation row in unit
-// order, and the warp combines lanes with a fixed xor butterfly. So y[r][o] has the same bits whatever R is.
+// y[r][o] = dot(W row o, x row r) for the R activation rows of a pass, in one launch: each weight row is read
+// once for all rows. One warp per output row. Each kernel is compiled for a row count T (name suffix _r<T>):
+// exact for T = 1..8 (R must equal T), and for T = 12 and 17 any R up to T (rows past R are skipped), so a
+// decode pass issues the instructions of one row, not of seventeen.
 //
-// Launch: block (128), grid (ceil(N / 4)); no dynamic shared memory. W is in the device layout
-// (dev.tandem.runtime.cuda.WeightLayout), rows rowBytes(K) apart; x is
-// [R][K] floats, y is [R][N] floats; K must be a multiple of the format's unit (8 for float types, 256 for
-// K-quants, 32 otherwise); W and x 16-byte aligned. Activations are F32 for every format: quantised weights
-// are decoded to floats in registers.
+// The bitwise contract: a row's sum runs over the same lane partition, in the same order, whatever T and R
+// are (the partition depends on K only), and lanes are combined by a fixed xor butterfly. So y[r][o] has the
+// same bits in every instantiation.
+//
+// Two lane partitions:
+// - "Flat" formats (F32, F16, BF16, Q8_0): a row is cut into spans of kSpan consecutive elements; lane l takes
+//   spans l, l+32, l+64, ... Neighbouring lanes read neighbouring weight bytes and neighbouring activations, so
+//   every load of the warp is one contiguous run. kDepth spans are loaded before the first is multiplied, so
+//   each warp keeps kDepth x 32 x (span bytes) of weights in flight.
+// - "Unit" formats (Q4_0, Q4_K, Q5_K, Q6_K): lane l decodes 32-element units l, l+32, ... (their block
+//   layouts interleave elements across 16-byte groups).
+//
+// Outputs: the weight rows of up to three matrices of one type and row length are one launch (Q, K and V of
+// a layer): rows 0..n0-1 are W0's, the next n1 W1's, the next n2 W2's; matrix j writes y_j = [R][n_j], plus
+// bias_j[o] when bias_j is not null (the same single addition a separate bias pass would make). The _swiglu
+// kernels read two matrices of N rows each (gate Wg and up Wu) and write y[r][o] = silu(g) * u, silu(g) =
+// g / (1 + e^-g), as the swiglu kernel does: the FFN's gate, up and activation in one pass.
+//
+// Launch: block (128), grid (ceil(n0 + n1 + n2 / 4)) or (ceil(N / 4)); no dynamic shared memory. W is in the
+// device layout (dev.tandem.runtime.cuda.WeightLayout), rows rowBytes(K) apart; x is [R][K] floats; K must be
+// a multiple of the format's unit (8 for float types, 256 for K-quants, 32 otherwise); W and x 16-byte aligned.
+// Activations are F32 for every format: quantised weights are decoded to floats in registers.
 #include "common.cuh"
 
 namespace tandem {
 
 constexpr int kMatvecThreads = 128;
 
-template <class Format>
-__device__ __forceinline__ void matvec(const uint8_t* __restrict__ W, const float* __restrict__ x, float* __restrict__ y,
-                                       int K, int N, int R) {
-    int o = blockIdx.x * (kMatvecThreads / kWarp) + warp();
-    if (o >= N) return;  // the whole warp leaves together
-    const uint8_t* row = W + (size_t) o * Format::rowBytes(K);
-    float acc[kMaxRows];
-#pragma unroll
-    for (int r = 0; r < kMaxRows; ++r) acc[r] = 0.0f;
+// Flat formats: load(row, s) fetches span s's weight bytes (the streaming loads of common.cuh); decode turns
+// them into kSpan floats w and a scale applied to the span's dot product (kScaled), or none.
+struct FlatF32 {
+    static constexpr int kSpan = 4;
+    static constexpr bool kScaled = false;
+    using Raw = uint4;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return F32::rowBytes(k); }
+    static __device__ __forceinline__ Raw load(const uint8_t* row, int, int s) { return load_16(row + 16 * (size_t) s); }
+    static __device__ __forceinline__ void decode(const Raw& raw, float* w, float&) {
+        w[0] = __uint_as_float(raw.x);
+        w[1] = __uint_as_float(raw.y);
+        w[2] = __uint_as_float(raw.z);
+        w[3] = __uint_as_float(raw.w);
+    }
+};
 
-    int units = K / Format::kUnit;
-    for (int u = lane(); u < units; u += kWarp) {
-        float w[Format::kUnit];
-        Format::decode(row, K, u, w);
+struct FlatF16 {
+    static constexpr int kSpan = 8;
+    static constexpr bool kScaled = false;
+    using Raw = uint4;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return F16::rowBytes(k); }
+    static __device__ __forceinline__ Raw load(const uint8_t* row, int, int s) { return load_16(row + 16 * (size_t) s); }
+    static __device__ __forceinline__ void decode(const Raw& raw, float* w, float&) {
+        uint16_t h[8];
+        split_halves(raw, h);
 #pragma unroll
-        for (int r = 0; r < kMaxRows; ++r) {
-            if (r < R) {
-                const float4* xr = reinterpret_cast<const float4*>(x + (size_t) r * K + (size_t) u * Format::kUnit);
-                float s = 0.0f;
+        for (int i = 0; i < 8; ++i) w[i] = half_to_float(h[i]);
+    }
+};
+
+struct FlatBF16 {
+    static constexpr int kSpan = 8;
+    static constexpr bool kScaled = false;
+    using Raw = uint4;
+    static __device__ __forceinline__ size_t rowBytes(int k) { return BF16::rowBytes(k); }
+    static __device__ __forceinline__ Raw load(const uint8_t* row, int, int s) { return load_16(row + 16 * (size_t) s); }
+    static __device__ __forceinline__ void decode(const Raw& raw, float* w, float&) {
+        // A bfloat16 is the top half of its float: shift the low one up, mask the high one.
+        unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-                for (int i = 0; i < Format::kUnit / 4; ++i) {
+        for (int i = 0; i < 4; ++i) {
+            w[2 * i] = __uint_as_float(words[i] << 16);
+            w[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
+        }
+    }
+};
+
+// Q8_0 on its device layout (quants in element order, then the block scales): a span is half a block.
+struct FlatQ8_0 {
+    static constexpr int kSpan = 16;
+    static constexpr bool kScaled = true;
+    struct Raw { uint4 q; uint16_t d; };
+    static __device__ __forceinline__ size_t rowBytes(int k) { return Q8_0::rowBytes(k); }
+    static __device__ __forceinline__ Raw load(const uint8_t* row, int k, int s) {
+        return Raw{load_16(row + 16 * (size_t) s), load_u16(row + k + 2 * (size_t) (s >> 1))};
+    }
+    static __device__ __forceinline__ void decode(const Raw& raw, float* w, float& scale) {
+        unsigned words[4] = {raw.q.x ^ 0x80808080u, raw.q.y ^ 0x80808080u, raw.q.z ^ 0x80808080u, raw.q.w ^ 0x80808080u};
+#pragma unroll
+        for (int i = 0; i < 16; ++i) w[i] = signed_byte_to_float(words[i / 4], i % 4);
+        scale = half_to_float(raw.d);
+    }
+};
+
+// Which matrix of a grouped launch output row o belongs to, and its row within that matrix.
+struct OutputRow {
+    int matrix, row;
+};
+
+__device__ __forceinline__ bool locate(int o, int n0, int n1, int n2, OutputRow& out) {
+    if (o < n0) { out = OutputRow{0, o}; return true; }
+    o -= n0;
+    if (o < n1) { out = OutputRow{1, o}; return true; }
+    o -= n1;
+    if (o < n2) { out = OutputRow{2, o}; return true; }
+    return false;
+}
+
+// acc[r] += span s of the row times x row r, for the rows this instantiation takes.
+template <class F, int T, bool kExact>
+__device__ __forceinline__ void flat_span(const typename F::Raw& raw, const float* __restrict__ x, int K, int s, int R,
+                                          float* acc) {
+    float w[F::kSpan];
+    float scale = 1.0f;
+    F::decode(raw, w, scale);
+#pragma unroll
+    for (int r = 0; r < T; ++r) {
+        if (kExact || r < R) {
+            const float4* xr = reinterpret_cast<const float4*>(x + (size_t) r * K + (size_t) s * F::kSpan);
+            if (F::kScaled) {
+                float p = 0.0f;
+#pragma unroll
+                for (int i = 0; i < F::kSpan / 4; ++i) {
                     float4 v = xr[i];
-                    s += w[4 * i] * v.x;
-                    s += w[4 * i + 1] * v.y;
-                    s += w[4 * i + 2] * v.z;
-                    s += w[4 * i + 3] * v.w;
+                    p += w[4 * i] * v.x;
+                    p += w[4 * i + 1] * v.y;
+                    p += w[4 * i + 2] * v.z;
+                    p += w[4 * i + 3] * v.w;
                 }
-                acc[r] += s;
+                acc[r] += scale * p;
+            } else {
+                float a = acc[r];
+#pragma unroll
+                for (int i = 0; i < F::kSpan / 4; ++i) {
+                    float4 v = xr[i];
+                    a += w[4 * i] * v.x;
+                    a += w[4 * i + 1] * v.y;
+                    a += w[4 * i + 2] * v.z;
+                    a += w[4 * i + 3] * v.w;
+                }
+                acc[r] = a;
             }
         }
     }
+}
+
+// Every lane's share of kRows weight rows (rows[j]) against the activations, into acc[j][r].
+template <class F, int T, bool kExact, int kRows>
+__device__ __forceinline__ void flat_rows(const uint8_t* const* rows, const float* __restrict__ x, int K, int R,
+                                          float (*acc)[T]) {
+    // Spans of weights each lane loads before multiplying the first: 4 for one weight row a warp, 2 for the
+    // gated form's two (the same bytes in flight; deeper, ptxas hoists the activations too and runs out of
+    // registers).
+    constexpr int kDepth = kRows == 1 ? 4 : 2;
+    int spans = K / F::kSpan;
+    int s = lane();
+#pragma unroll 1
+    for (; s + kWarp * (kDepth - 1) < spans; s += kWarp * kDepth) {
+        typename F::Raw raw[kRows][kDepth];
 #pragma unroll
-    for (int r = 0; r < kMaxRows; ++r) {
-        if (r < R) {
-            float v = warp_sum(acc[r]);
-            if (lane() == 0) y[(size_t) r * N + o] = v;
+        for (int d = 0; d < kDepth; ++d) {
+#pragma unroll
+            for (int j = 0; j < kRows; ++j) raw[j][d] = F::load(rows[j], K, s + kWarp * d);
+        }
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d) {
+#pragma unroll
+            for (int j = 0; j < kRows; ++j) flat_span<F, T, kExact>(raw[j][d], x, K, s + kWarp * d, R, acc[j]);
+        }
+    }
+#pragma unroll 1
+    for (; s < spans; s += kWarp) {
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) flat_span<F, T, kExact>(F::load(rows[j], K, s), x, K, s, R, acc[j]);
+    }
+}
+
+template <class F, int T, bool kExact, int kRows>
+__device__ __forceinline__ void unit_rows(const uint8_t* const* rows, const float* __restrict__ x, int K, int R,
+                                          float (*acc)[T]) {
+    int units = K / F::kUnit;
+#pragma unroll(kRows == 1 ? 2 : 1)
+    for (int u = lane(); u < units; u += kWarp) {
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) {
+            float w[F::kUnit];
+            F::decode(rows[j], K, u, w);
+#pragma unroll
+            for (int r = 0; r < T; ++r) {
+                if (kExact || r < R) {
+                    const float4* xr = reinterpret_cast<const float4*>(x + (size_t) r * K + (size_t) u * F::kUnit);
+                    float s = 0.0f;
+#pragma unroll
+                    for (int i = 0; i < F::kUnit / 4; ++i) {
+                        float4 v = xr[i];
+                        s += w[4 * i] * v.x;
+                        s += w[4 * i + 1] * v.y;
+                        s += w[4 * i + 2] * v.z;
+                        s += w[4 * i + 3] * v.w;
+                    }
+                    acc[j][r] += s;
+                }
+            }
+        }
+    }
+}
+
+// The lane partition of a format: flat_rows for the Flat* formats, unit_rows for the others.
+template <class F> struct Partition {
+    template <int T, bool kExact, int kRows>
+    static __device__ __forceinline__ void rows(const uint8_t* const* rows, const float* x, int K, int R, float (*acc)[T]) {
+        unit_rows<F, T, kExact, kRows>(rows, x, K, R, acc);
+    }
+};
+#define TANDEM_FLAT_PARTITION(Flat)                                                                                 \
+    template <> struct Partition<Flat> {                                                                            \
+        template <int T, bool kExact, int kRows>                                                                    \
+        static __device__ __forceinline__ void rows(const uint8_t* const* rows, const float* x, int K, int R, float (*acc)[T]) { \
+            flat_rows<Flat, T, kExact, kRows>(rows, x, K, R, acc);                                                  \
+        }                                                                                                           \
+    };
+TANDEM_FLAT_PARTITION(FlatF32)
+TANDEM_FLAT_PARTITION(FlatF16)
+TANDEM_FLAT_PARTITION(FlatBF16)
+TANDEM_FLAT_PARTITION(FlatQ8_0)
+#undef TANDEM_FLAT_PARTITION
+
+template <class F, int T, bool kExact>
+__device__ __forceinline__ void matvec(const uint8_t* __restrict__ W0, const uint8_t* __restrict__ W1,
+                                       const uint8_t* __restrict__ W2, const float* __restrict__ x,
+                                       const float* __restrict__ bias0, const float* __restrict__ bias1,
+                                       const float* __restrict__ bias2, float* __restrict__ y0, float* __restrict__ y1,
+                                       float* __restrict__ y2, int K, int n0, int n1, int n2, int R) {
+    OutputRow out;
+    if (!locate(blockIdx.x * (kMatvecThreads / kWarp) + warp(), n0, n1, n2, out)) return;  // whole warps leave
+    const uint8_t* W = out.matrix == 0 ? W0 : out.matrix == 1 ? W1 : W2;
+    const float* bias = out.matrix == 0 ? bias0 : out.matrix == 1 ? bias1 : bias2;
+    float* y = out.matrix == 0 ? y0 : out.matrix == 1 ? y1 : y2;
+    int n = out.matrix == 0 ? n0 : out.matrix == 1 ? n1 : n2;
+    const uint8_t* rows[1] = {W + (size_t) out.row * F::rowBytes(K)};
+    float acc[1][T];
+#pragma unroll
+    for (int r = 0; r < T; ++r) acc[0][r] = 0.0f;
+    Partition<F>::template rows<T, kExact, 1>(rows, x, K, R, acc);
+#pragma unroll
+    for (int r = 0; r < T; ++r) {
+        if (kExact || r < R) {
+            float v = warp_sum(acc[0][r]);
+            if (lane() == 0) y[(size_t) r * n + out.row] = bias != nullptr ? v + bias[out.row] : v;
+        }
+    }
+}
+
+template <class F, int T, bool kExact>
+__device__ __forceinline__ void matvec_swiglu(const uint8_t* __restrict__ Wg, const uint8_t* __restrict__ Wu,
+                                              const float* __restrict__ x, float* __restrict__ y, int K, int N, int R) {
+    int o = blockIdx.x * (kMatvecThreads / kWarp) + warp();
+    if (o >= N) return;
+    const uint8_t* rows[2] = {Wg + (size_t) o * F::rowBytes(K), Wu + (size_t) o * F::rowBytes(K)};
+    float acc[2][T];
+#pragma unroll
+    for (int r = 0; r < T; ++r) acc[0][r] = acc[1][r] = 0.0f;
+    Partition<F>::template rows<T, kExact, 2>(rows, x, K, R, acc);
+#pragma unroll
+    for (int r = 0; r < T; ++r) {
+        if (kExact || r < R) {
+            float g = warp_sum(acc[0][r]);
+            float u = warp_sum(acc[1][r]);
+            if (lane() == 0) y[(size_t) r * N + o] = g / (1.0f + expf(-g)) * u;
         }
     }
 }
 
 }  // namespace tandem
 
-#define TANDEM_MATVEC(name, Format)                                                                        \
-    extern "C" __global__ void __launch_bounds__(tandem::kMatvecThreads)                                  \
-        name(const uint8_t* __restrict__ W, const float* __restrict__ x, float* __restrict__ y, int K, int N, \
-             int R) {                                                                                     \
-        tandem::matvec<tandem::Format>(W, x, y, K, N, R);                                                  \
-    }                                                                                                     \
-    TANDEM_EXPORT(name, (const uint8_t* W, const float* x, float* y, int K, int N, int R), (W, x, y, K, N, R))
+#define TANDEM_MATVEC_ONE(type, Format, T, exact)                                                                      \
+    extern "C" __global__ void __launch_bounds__(tandem::kMatvecThreads)                                              \
+        matvec_##type##_r##T(const uint8_t* __restrict__ W0, const uint8_t* __restrict__ W1,                          \
+                             const uint8_t* __restrict__ W2, const float* __restrict__ x,                             \
+                             const float* __restrict__ bias0, const float* __restrict__ bias1,                        \
+                             const float* __restrict__ bias2, float* __restrict__ y0, float* __restrict__ y1,         \
+                             float* __restrict__ y2, int K, int n0, int n1, int n2, int R) {                          \
+        tandem::matvec<tandem::Format, T, exact>(W0, W1, W2, x, bias0, bias1, bias2, y0, y1, y2, K, n0, n1, n2, R);   \
+    }                                                                                                                 \
+    TANDEM_EXPORT(matvec_##type##_r##T,                                                                               \
+                  (const uint8_t* W0, const uint8_t* W1, const uint8_t* W2, const float* x, const float* bias0,       \
+                   const float* bias1, const float* bias2, float* y0, float* y1, float* y2, int K, int n0, int n1,    \
+                   int n2, int R),                                                                                    \
+                  (W0, W1, W2, x, bias0, bias1, bias2, y0, y1, y2, K, n0, n1, n2, R))
 
-TANDEM_MATVEC(matvec_f32, F32)
-TANDEM_MATVEC(matvec_f16, F16)
-TANDEM_MATVEC(matvec_bf16, BF16)
-TANDEM_MATVEC(matvec_q8_0, Q8_0)
-TANDEM_MATVEC(matvec_q4_0, Q4_0)
-TANDEM_MATVEC(matvec_q4_k, Q4_K)
-TANDEM_MATVEC(matvec_q5_k, Q5_K)
-TANDEM_MATVEC(matvec_q6_k, Q6_K)
+// The gated form exists for exact row counts 1..8 only (LaunchGeometry.MATVEC_GATED_MAX_ROWS): with twice the
+// accumulators, longer verifications would spill; they run two matvecs and the swiglu kernel instead.
+#define TANDEM_MATVEC_GATED(type, Format, T)                                                                          \
+    extern "C" __global__ void __launch_bounds__(tandem::kMatvecThreads)                                              \
+        matvec_swiglu_##type##_r##T(const uint8_t* __restrict__ Wg, const uint8_t* __restrict__ Wu,                   \
+                                    const float* __restrict__ x, float* __restrict__ y, int K, int N, int R) {        \
+        tandem::matvec_swiglu<tandem::Format, T, true>(Wg, Wu, x, y, K, N, R);                                        \
+    }                                                                                                                 \
+    TANDEM_EXPORT(matvec_swiglu_##type##_r##T,                                                                        \
+                  (const uint8_t* Wg, const uint8_t* Wu, const float* x, float* y, int K, int N, int R),              \
+                  (Wg, Wu, x, y, K, N, R))
+
+// The row counts of LaunchGeometry.MATVEC_ROW_COUNTS: exact 1..8, then up to 12 and up to 17.
+#define TANDEM_MATVEC(type, Format)                                                          \
+    TANDEM_MATVEC_ONE(type, Format, 1, true) TANDEM_MATVEC_GATED(type, Format, 1)            \
+    TANDEM_MATVEC_ONE(type, Format, 2, true) TANDEM_MATVEC_GATED(type, Format, 2)            \
+    TANDEM_MATVEC_ONE(type, Format, 3, true) TANDEM_MATVEC_GATED(type, Format, 3)            \
+    TANDEM_MATVEC_ONE(type, Format, 4, true) TANDEM_MATVEC_GATED(type, Format, 4)            \
+    TANDEM_MATVEC_ONE(type, Format, 5, true) TANDEM_MATVEC_GATED(type, Format, 5)            \
+    TANDEM_MATVEC_ONE(type, Format, 6, true) TANDEM_MATVEC_GATED(type, Format, 6)            \
+    TANDEM_MATVEC_ONE(type, Format, 7, true) TANDEM_MATVEC_GATED(type, Format, 7)            \
+    TANDEM_MATVEC_ONE(type, Format, 8, true) TANDEM_MATVEC_GATED(type, Format, 8)            \
+    TANDEM_MATVEC_ONE(type, Format, 12, false)                                               \
+    TANDEM_MATVEC_ONE(type, Format, 17, false)
+
+TANDEM_MATVEC(f32, FlatF32)
+TANDEM_MATVEC(f16, FlatF16)
+TANDEM_MATVEC(bf16, FlatBF16)
+TANDEM_MATVEC(q8_0, FlatQ8_0)
+TANDEM_MATVEC(q4_0, Q4_0)
+TANDEM_MATVEC(q4_k, Q4_K)
+TANDEM_MATVEC(q5_k, Q5_K)
+TANDEM_MATVEC(q6_k, Q6_K)

@@ -14,15 +14,12 @@ extern "C" __global__ void __launch_bounds__(256)
     long long rh = t / half;  // r * heads + h
     int r = (int) (rh / heads);
     float* v = x + rh * headDim;
-    float thetaScale = powf(base, -2.0f / (float) rotDim);
-    float theta = (float) positions[r] * powf(thetaScale, (float) i);
-    if (factors != nullptr) theta /= factors[i];
-    float c = cosf(theta), s = sinf(theta);
-    int a = neox ? i : 2 * i;
-    int b = neox ? i + half : 2 * i + 1;
+    float c, s;
+    tandem::rope_cos_sin(positions[r], i, rotDim, base, factors, c, s);
+    int a, b;
+    tandem::rope_pair(i, rotDim, neox, a, b);
     float x0 = v[a], x1 = v[b];
-    v[a] = x0 * c - x1 * s;
-    v[b] = x0 * s + x1 * c;
+    tandem::rope_rotate(x0, x1, c, s, v[a], v[b]);
 }
 TANDEM_EXPORT(rope, (float* x, const int* positions, const float* factors, int R, int heads, int headDim, int rotDim,
                      float base, int neox),

@@ -56,7 +56,7 @@ unit="$out/tandem_kernels_all.cu"
 log="$out/fatbin-build.log"
 set +e
 "$NVCC" -fatbin -std=c++17 -O3 -lineinfo -I "$root/kernels" "${gencode[@]}" \
-  -Werror all-warnings -Xptxas -v -Xptxas -warn-spills -Xptxas -Werror \
+  -Werror all-warnings -Xptxas -v -Xptxas -Werror \
   -o "$out/tandem_kernels.fatbin.tmp" "$unit" > "$log" 2>&1
 status=$?
 set -e
@@ -65,9 +65,13 @@ if [ $status -ne 0 ]; then
   echo "build-fatbin: nvcc failed (status $status); log: $log" >&2
   exit 1
 fi
-if grep -E "[1-9][0-9]* bytes spill (stores|loads)" "$log" >/dev/null; then
+# A spill fails the build, except in the matvec instantiations: ptxas trades a few bytes of spill outside the main
+# loop for a register count one occupancy step lower there, and native-build/kernel-report.sh fails on any spill
+# instruction inside a main loop, which is where it would cost.
+spilled=$(grep -B3 -E "[1-9][0-9]* bytes spill" "$log" | grep -oE "Function properties for [A-Za-z0-9_]+" | awk '{print $4}' | sort -u)
+if echo "$spilled" | grep -v -E "^(matvec_|$)" >/dev/null; then
   grep -B3 -E "[1-9][0-9]* bytes spill" "$log" >&2
-  echo "build-fatbin: spills found; log: $log" >&2
+  echo "build-fatbin: spills found in $(echo "$spilled" | grep -v -E '^(matvec_|$)' | tr '\n' ' '); log: $log" >&2
   exit 1
 fi
 if grep -i "warning" "$log" >/dev/null; then

@@ -16,6 +16,7 @@ import dev.tandem.runtime.PagedKvCache;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -52,7 +53,13 @@ import java.util.concurrent.CompletionStage;
  * against the draft's uploaded distributions, and two ints come back.
  */
 public final class CudaModel implements LoadedModel {
-    private record Matrix(String name, TensorType type, DeviceBuffer data, int columns, int rows, Kernel kernel) {}
+    private record Matrix(String name, TensorType type, DeviceBuffer data, int columns, int rows) {
+        /** Whether one grouped or gated matvec launch can read this matrix beside {@code other}. */
+        boolean launchesWith(Matrix other) { return type == other.type && columns == other.columns; }
+    }
+
+    /** out = x · mᵀ (+ bias, when not null): one matrix of a grouped matvec launch. */
+    private record Projection(Matrix m, DeviceBuffer bias, DeviceBuffer out) {}
 
     private record Layer(DeviceBuffer attnNorm, Matrix wq, Matrix wk, Matrix wv, Matrix wo,
                          DeviceBuffer bq, DeviceBuffer bk, DeviceBuffer bv,
@@ -210,9 +217,8 @@ public final class CudaModel implements LoadedModel {
 
     /** A weight matrix in the device layout ({@link WeightLayout}); fails, naming the tensor, when no kernel reads its type or shape. */
     private Matrix matrix(DeviceUpload upload, Tensor t, boolean isEmbedding) {
-        Kernel kernel;
         try {
-            kernel = Kernel.matvec(t.type());
+            if (!Kernel.hasMatvec(t.type())) throw new UnsupportedOperationException(t.type().toString());
             if (isEmbedding) Kernel.embedding(t.type());
         } catch (UnsupportedOperationException e) {
             throw new UnsupportedWeightException("tensor '" + t.name() + "' has type " + t.type()
@@ -225,7 +231,7 @@ public final class CudaModel implements LoadedModel {
                     + " elements; the CUDA kernels need a multiple of " + unit);
         }
         DeviceBuffer data = own(upload.matrix(t.type(), t.data(), t.rows(), t.columns()));
-        return new Matrix(t.name(), t.type(), data, t.columns(), t.rows(), kernel);
+        return new Matrix(t.name(), t.type(), data, t.columns(), t.rows());
     }
 
     /** A norm weight or bias, as floats on the device. */
@@ -468,7 +474,7 @@ public final class CudaModel implements LoadedModel {
                 int blocks = last / bs + 1;
                 int[] table = tables.blockTable(seq, null);
                 int[] used = java.util.Arrays.copyOf(table, blocks);
-                int chunkCount = LaunchGeometry.attentionChunks(last + 1);
+                int chunkCount = LaunchGeometry.attentionChunkCapacity(last + 1);
                 runs.add(new Run(r, end - r, 2 * n + tableInts, chunkCount));
                 runTables.add(used);
                 tableInts += blocks;
@@ -629,14 +635,14 @@ public final class CudaModel implements LoadedModel {
 
     /** All of a pass's device work, in stream order. Runs on the driver's owner thread. */
     private void enqueue(Batch batch, List<Chunk> chunks, CudaKvCache kv, boolean verify, Sampling sampling, int copyInts) {
-        int n = batch.size(), h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnSize(), vocab = c.vocabularySize();
+        int n = batch.size(), h = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), vocab = c.vocabularySize();
         int bs = kv.tables.blockSize();
         float eps = c.rmsNormEps();
         int neox = c.ropeLayout() == RopeLayout.HALVES ? 1 : 0;
         driver.copyToDevice(deviceInts.ints(0, copyInts), hostInts, 0, stream);
         for (Chunk chunk : chunks) {
             int rows = chunk.rows();
-            DeviceBuffer tokens = deviceInts.ints(chunk.start(), rows), positions = deviceInts.ints(n + chunk.start(), rows);
+            DeviceBuffer tokens = deviceInts.ints(chunk.start(), rows);
             launch(Kernel.embedding(embedding.type()), LaunchGeometry.embedding(embedding.type(), h, rows),
                     embedding.data(), tokens, x, h, vocab);
             for (int l = 0; l < layers.length; l++) {
@@ -644,40 +650,28 @@ public final class CudaModel implements LoadedModel {
                 // x += previous block's output (none before layer 0), then the attention block's norm.
                 if (l == 0) launch(Kernel.RMSNORM, LaunchGeometry.rmsnorm(rows), x, L.attnNorm(), xb, h, eps);
                 else launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, L.attnNorm(), xb, h, eps);
-                matvec(L.wq(), xb, q, rows);
-                matvec(L.wk(), xb, k, rows);
-                matvec(L.wv(), xb, v, rows);
-                if (L.bq() != null) {
-                    launch(Kernel.BIAS_ADD, LaunchGeometry.elementwise(rows * qDim), q, L.bq(), qDim, rows * qDim);
-                    launch(Kernel.BIAS_ADD, LaunchGeometry.elementwise(rows * kvDim), k, L.bk(), kvDim, rows * kvDim);
-                    launch(Kernel.BIAS_ADD, LaunchGeometry.elementwise(rows * kvDim), v, L.bv(), kvDim, rows * kvDim);
-                }
-                launch(Kernel.ROPE, LaunchGeometry.rope(rows, c.heads(), c.ropeDimensions()),
-                        q, positions, ropeFactors, rows, c.heads(), c.headDim(), c.ropeDimensions(), c.ropeTheta(), neox);
-                launch(Kernel.ROPE, LaunchGeometry.rope(rows, c.kvHeads(), c.ropeDimensions()),
-                        k, positions, ropeFactors, rows, c.kvHeads(), c.headDim(), c.ropeDimensions(), c.ropeTheta(), neox);
+                project(xb, rows, new Projection(L.wq(), L.bq(), q), new Projection(L.wk(), L.bk(), k), new Projection(L.wv(), L.bv(), v));
                 // Every row's K/V goes in before any row attends: rows of one sequence see each other causally.
                 for (Run run : chunk.runs()) {
-                    launch(Kernel.kvAppend(kv.type), LaunchGeometry.kvAppend(run.rows()),
+                    launch(Kernel.ropeKvAppend(kv.type), LaunchGeometry.ropeKvAppend(run.rows()),
+                            q.floats((long) run.row() * qDim, (long) run.rows() * qDim),
                             k.floats((long) run.row() * kvDim, (long) run.rows() * kvDim), v.floats((long) run.row() * kvDim, (long) run.rows() * kvDim),
-                            kv.keys[l], kv.values[l], table(run), deviceInts.ints(n + chunk.start() + run.row(), run.rows()),
-                            c.kvHeads(), c.headDim(), bs);
+                            kv.keys[l], kv.values[l], table(run), deviceInts.ints(n + chunk.start() + run.row(), run.rows()), ropeFactors,
+                            c.heads(), c.kvHeads(), c.headDim(), c.ropeDimensions(), c.ropeTheta(), neox, bs);
                 }
                 for (Run run : chunk.runs()) {
                     DeviceBuffer runPositions = deviceInts.ints(n + chunk.start() + run.row(), run.rows());
-                    launch(Kernel.attentionPartial(kv.type), LaunchGeometry.attentionPartial(run.maxChunks(), c.heads(), run.rows(), c.headDim()),
+                    launch(Kernel.attentionPartial(kv.type), LaunchGeometry.attentionPartial(run.maxChunks(), c.kvHeads(), c.headDim()),
                             q.floats((long) run.row() * qDim, (long) run.rows() * qDim), kv.keys[l], kv.values[l], table(run), runPositions,
-                            partialOut, partialMax, partialSum, c.heads(), c.kvHeads(), c.headDim(), bs, run.maxChunks(), attentionScale);
+                            partialOut, partialMax, partialSum, run.rows(), c.heads(), c.kvHeads(), c.headDim(), bs, run.maxChunks(), attentionScale);
                     launch(Kernel.ATTENTION_COMBINE, LaunchGeometry.attentionCombine(c.heads(), run.rows()),
                             partialOut, partialMax, partialSum, runPositions, att.floats((long) run.row() * qDim, (long) run.rows() * qDim),
                             c.heads(), c.headDim(), run.maxChunks());
                 }
-                matvec(L.wo(), att, proj, rows);
+                project(att, rows, new Projection(L.wo(), null, proj));
                 launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, L.ffnNorm(), xb, h, eps);
-                matvec(L.gate(), xb, gate, rows);
-                matvec(L.up(), xb, up, rows);
-                launch(Kernel.SWIGLU, LaunchGeometry.elementwise(rows * ffn), gate, up, hidden, rows * ffn);
-                matvec(L.down(), hidden, proj, rows);
+                gatedProject(xb, rows, L.gate(), L.up(), hidden);
+                project(hidden, rows, new Projection(L.down(), null, proj));
             }
             launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, outputNorm, xb, h, eps);
             outputHead(batch.logitRows(), chunk);
@@ -741,7 +735,7 @@ public final class CudaModel implements LoadedModel {
             }
             in = gathered;
         }
-        matvec(output, in, logits.floats((long) chunk.firstLogit() * vocab, (long) count * vocab), count);
+        project(in, count, new Projection(output, null, logits.floats((long) chunk.firstLogit() * vocab, (long) count * vocab)));
     }
 
     private DeviceBuffer table(Run run) {
@@ -788,18 +782,67 @@ public final class CudaModel implements LoadedModel {
         }
     }
 
-    /** y = x · Wᵀ for {@code rows} rows: one GEMM for a long chunk when there is a {@link Gemm}, else matvec launches of at most {@link LaunchGeometry#MAX_ROWS} rows. */
-    private void matvec(Matrix m, DeviceBuffer in, DeviceBuffer out, int rows) {
-        if (gemm != null && rows >= gemmRows && rows > LaunchGeometry.MAX_ROWS) {
-            gemm(m, in, out, rows);
+    /** Whether a chunk of {@code rows} rows multiplies through the {@link Gemm} instead of matvec launches. */
+    private boolean usesGemm(int rows) { return gemm != null && rows >= gemmRows && rows > LaunchGeometry.MAX_ROWS; }
+
+    /**
+     * out_j = x · W_jᵀ (+ bias_j) for {@code rows} rows: one GEMM per matrix for a long chunk when there is a
+     * {@link Gemm}, else grouped matvec launches of at most {@link LaunchGeometry#MAX_ROWS} rows, consecutive
+     * matrices of one type and row length (a layer's Q, K and V, up to three) in one launch, so each launch fills
+     * the device with all their rows.
+     */
+    private void project(DeviceBuffer in, int rows, Projection... ps) {
+        if (usesGemm(rows)) {
+            for (Projection p : ps) {
+                gemm(p.m(), in, p.out(), rows);
+                if (p.bias() != null) {
+                    int n = p.m().rows();
+                    launch(Kernel.BIAS_ADD, LaunchGeometry.elementwise(rows * n), p.out(), p.bias(), n, rows * n);
+                }
+            }
             return;
         }
-        for (int r0 = 0; r0 < rows; r0 += LaunchGeometry.MAX_ROWS) {
-            int r = Math.min(LaunchGeometry.MAX_ROWS, rows - r0);
-            launch(m.kernel(), LaunchGeometry.matvec(m.type(), m.columns(), m.rows(), r), m.data(),
-                    in.floats((long) r0 * m.columns(), (long) r * m.columns()), out.floats((long) r0 * m.rows(), (long) r * m.rows()),
-                    m.columns(), m.rows(), r);
+        for (int first = 0; first < ps.length; ) {
+            int end = first + 1;
+            while (end < ps.length && end - first < 3 && ps[end].m().launchesWith(ps[first].m())) end++;
+            Projection[] group = Arrays.copyOfRange(ps, first, end);
+            Matrix m = group[0].m();
+            int total = 0;
+            for (Projection p : group) total += p.m().rows();
+            for (int r0 = 0; r0 < rows; r0 += LaunchGeometry.MAX_ROWS) {
+                int r = Math.min(LaunchGeometry.MAX_ROWS, rows - r0);
+                Object[] args = new Object[15];
+                for (int j = 0; j < 3; j++) {
+                    Projection p = j < group.length ? group[j] : null;
+                    args[j] = p == null ? null : p.m().data();
+                    args[4 + j] = p == null ? null : p.bias();
+                    args[7 + j] = p == null ? null : p.out().floats((long) r0 * p.m().rows(), (long) r * p.m().rows());
+                    args[11 + j] = p == null ? 0 : p.m().rows();
+                }
+                args[3] = in.floats((long) r0 * m.columns(), (long) r * m.columns());
+                args[10] = m.columns();
+                args[14] = r;
+                launch(Kernel.matvec(m.type(), r), LaunchGeometry.matvec(m.type(), m.columns(), total, r), args);
+            }
+            first = end;
         }
+    }
+
+    /**
+     * out = silu(x · gateᵀ) * (x · upᵀ) for {@code rows} rows: one gated matvec launch for a pass of up to
+     * {@link LaunchGeometry#MATVEC_GATED_MAX_ROWS} rows when the two matrices share type and row length, else two
+     * products and the swiglu kernel.
+     */
+    private void gatedProject(DeviceBuffer in, int rows, Matrix gateW, Matrix upW, DeviceBuffer out) {
+        if (rows > LaunchGeometry.MATVEC_GATED_MAX_ROWS || !gateW.launchesWith(upW)) {
+            project(in, rows, new Projection(gateW, null, gate));
+            project(in, rows, new Projection(upW, null, up));
+            int n = gateW.rows();
+            launch(Kernel.SWIGLU, LaunchGeometry.elementwise(rows * n), gate, up, out, rows * n);
+            return;
+        }
+        int k = gateW.columns(), n = gateW.rows();
+        launch(Kernel.matvecSwiglu(gateW.type(), rows), LaunchGeometry.matvec(gateW.type(), k, n, rows), gateW.data(), upW.data(), in, out, k, n, rows);
     }
 
     private void launch(Kernel kernel, LaunchDims dims, Object... args) { driver.launch(kernel, dims, stream, args); }

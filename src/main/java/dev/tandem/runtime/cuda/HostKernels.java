@@ -14,7 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -33,7 +33,7 @@ public final class HostKernels {
     private static HostKernels instance;
     private static String unavailableReason;
 
-    private final Map<Kernel, MethodHandle> handles = new EnumMap<>(Kernel.class);
+    private final Map<Kernel, MethodHandle> handles = new HashMap<>();
     private final MethodHandle lastError, gemmEx, gemmError;
     private final Path library;
 
@@ -41,7 +41,7 @@ public final class HostKernels {
         this.library = library;
         Linker linker = Linker.nativeLinker();
         SymbolLookup lookup = SymbolLookup.libraryLookup(library, Arena.global());
-        for (Kernel k : Kernel.values()) {
+        for (Kernel k : Kernel.all()) {
             MemorySegment symbol = lookup.find(k.hostSymbol()).orElseThrow(() -> new HostKernelsUnavailableException(
                     library + " has no entry point " + k.hostSymbol() + " (stale build? run native-build/build-host.sh)"));
             handles.put(k, linker.downcallHandle(symbol, descriptor(k)));

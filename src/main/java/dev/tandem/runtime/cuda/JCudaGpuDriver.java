@@ -18,7 +18,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
-import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -41,7 +41,7 @@ public final class JCudaGpuDriver implements GpuDriver {
     private final Thread ownerThread;
     private CUdevice device;
     private CUcontext context;
-    private final Map<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
+    private final Map<Kernel, CUfunction> functions = new HashMap<>();
     private String description;
     private DeviceFacts identity;
 
@@ -94,7 +94,7 @@ public final class JCudaGpuDriver implements GpuDriver {
                 JCudaDriver.cuCtxSetCurrent(context);
                 CUmodule module = new CUmodule();
                 JCudaDriver.cuModuleLoadData(module, fatbin());
-                for (Kernel k : Kernel.values()) {
+                for (Kernel k : Kernel.all()) {
                     CUfunction f = new CUfunction();
                     JCudaDriver.cuModuleGetFunction(f, module, k.cudaName());
                     functions.put(k, f);

@@ -9,8 +9,9 @@ import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
-import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -25,8 +26,8 @@ import java.util.Map;
  * error when the backend closes, any other value is a file to write it to.
  */
 public final class KernelProfile extends ForwardingGpuDriver {
-    private final Map<Kernel, long[]> launchesAndBytes = new EnumMap<>(Kernel.class);
-    private final Map<Kernel, double[]> millis = new EnumMap<>(Kernel.class);
+    private final Map<Kernel, long[]> launchesAndBytes = new HashMap<>();
+    private final Map<Kernel, double[]> millis = new HashMap<>();
     private final Deque<Pending> pending = new ArrayDeque<>();
     private boolean capturing;
 
@@ -62,8 +63,12 @@ public final class KernelProfile extends ForwardingGpuDriver {
      */
     static long bytesMoved(Kernel kernel, LaunchDims dims, Object[] args) {
         String name = kernel.cudaName();
+        if (name.startsWith("matvec_swiglu_")) {
+            long k = (Integer) args[4], n = (Integer) args[5], r = (Integer) args[6];
+            return 2 * n * rowBytes(type(name, "matvec_swiglu_"), k) + r * k * 4 + r * n * 4;
+        }
         if (name.startsWith("matvec_")) {
-            long k = (Integer) args[3], n = (Integer) args[4], r = (Integer) args[5];
+            long k = (Integer) args[10], n = (long) (Integer) args[11] + (Integer) args[12] + (Integer) args[13], r = (Integer) args[14];
             return n * rowBytes(type(name, "matvec_"), k) + r * k * 4 + r * n * 4;
         }
         if (name.startsWith("embedding_")) {
@@ -74,21 +79,24 @@ public final class KernelProfile extends ForwardingGpuDriver {
             long k = (Integer) args[2], r = dims.gridX();
             return r * (rowBytes(type(name, "dequantize16_"), k) + k * 2);
         }
-        return switch (kernel) {
-            case RMSNORM -> { long k = (Integer) args[3]; yield dims.gridX() * k * 8 + k * 4; }
-            case RMSNORM_RESIDUAL -> { long k = (Integer) args[4]; yield dims.gridX() * k * 16 + k * 4; }
-            case SWIGLU -> 12L * (Integer) args[3];
-            case BIAS_ADD -> 8L * (Integer) args[3] + 4L * (Integer) args[2];
-            case NARROW16 -> 6L * (Integer) args[2];
-            case ROPE -> { long rows = (Integer) args[3], heads = (Integer) args[4], rot = (Integer) args[6]; yield 8 * rows * heads * rot + 4 * rows; }
-            case ARGMAX -> dims.gridX() * (4L * (Integer) args[3] + 8);
-            case SAMPLE_PROBS -> dims.gridX() * 8L * (Integer) args[2];
+        long[] a = new long[args.length];
+        for (int i = 0; i < args.length; i++) if (args[i] instanceof Integer v) a[i] = v;
+        return switch (name) {
+            case "rmsnorm" -> dims.gridX() * a[3] * 8 + a[3] * 4;
+            case "rmsnorm_residual" -> dims.gridX() * a[4] * 16 + a[4] * 4;
+            case "swiglu" -> 12L * a[3];
+            case "bias_add" -> 8L * a[3] + 4L * a[2];
+            case "narrow16" -> 6L * a[2];
+            case "rope" -> 8 * a[3] * a[4] * a[6] + 4 * a[3];
+            case "argmax" -> dims.gridX() * (4L * a[3] + 8);
+            case "sample_probs" -> dims.gridX() * 8L * a[2];
             default -> 0;
         };
     }
 
+    /** The weight type in a kernel name: {@code matvec_q8_0_r5} with prefix {@code matvec_} is Q8_0. */
     private static TensorType type(String name, String prefix) {
-        return TensorType.valueOf(name.substring(prefix.length()).toUpperCase());
+        return TensorType.valueOf(name.substring(prefix.length()).replaceFirst("_r[0-9]+$", "").toUpperCase(Locale.ROOT));
     }
 
     /** Bytes of one stored row of {@code k} elements. */

@@ -27,11 +27,27 @@ public final class LaunchGeometry {
         };
     }
 
-    /** y[R][N] = x[R][K] · W^T for R in 1..17. */
+    /**
+     * The row counts the matvec kernels are compiled for ({@code kernels/matvec.cu}, name suffix {@code _r<T>}):
+     * exactly 1..8 rows, then any count up to 12 and up to 17. A launch of R rows runs the first instantiation
+     * T >= R, so a decode pass issues one row's instructions.
+     */
+    public static final int[] MATVEC_ROW_COUNTS = {1, 2, 3, 4, 5, 6, 7, 8, 12, 17};
+
+    /** The most rows the gated (gate, up and SwiGLU) matvec takes; longer passes use two matvecs and {@code swiglu}. */
+    public static final int MATVEC_GATED_MAX_ROWS = 8;
+
+    /** Index in {@link #MATVEC_ROW_COUNTS} of the instantiation that runs {@code rows} activation rows. */
+    public static int matvecInstantiation(int rows) {
+        checkMatvecRows(rows);
+        int i = 0;
+        while (MATVEC_ROW_COUNTS[i] < rows) i++;
+        return i;
+    }
+
+    /** y[R][N] = x[R][K] · W^T for R in 1..17, N output rows in all (the grouped and SwiGLU forms alike). */
     public static LaunchDims matvec(TensorType type, int k, int n, int rows) {
-        if (rows < 1 || rows > MAX_ROWS) {
-            throw new IllegalArgumentException("matvec takes 1.." + MAX_ROWS + " activation rows, not " + rows);
-        }
+        checkMatvecRows(rows);
         checkRowLength(type, k);
         if (n < 1) throw new IllegalArgumentException("matvec needs at least one output row, not " + n);
         return LaunchDims.linear(ceilDiv(n, MATVEC_ROWS_PER_BLOCK), MATVEC_THREADS);
@@ -55,9 +71,28 @@ public final class LaunchGeometry {
     /** Chunks a query at context length {@code contextLength} (position + 1) is split into. */
     public static int attentionChunks(int contextLength) { return ceilDiv(contextLength, ATTENTION_CHUNK); }
 
-    public static LaunchDims attentionPartial(int maxChunks, int heads, int rows, int headDim) {
-        return LaunchDims.of(maxChunks, heads, rows, 128, headDim * Float.BYTES);
+    /** Query (row, head) pairs one pass of attention_partial over a chunk serves ({@code kPairs}). */
+    static final int ATTENTION_PAIRS = 16;
+
+    /**
+     * One block per (chunk, KV head), for every row and query head; dynamic shared memory for a pass's queries
+     * ({@link #ATTENTION_PAIRS} x headDim floats), scores ({@link #ATTENTION_PAIRS} x {@link #ATTENTION_CHUNK}),
+     * the chunk's cache rows and the pairs' lengths, sums and maxima.
+     */
+    public static LaunchDims attentionPartial(int maxChunks, int kvHeads, int headDim) {
+        int words = ATTENTION_PAIRS * (headDim + ATTENTION_CHUNK) + ATTENTION_CHUNK + 3 * ATTENTION_PAIRS + 4;
+        return LaunchDims.of(maxChunks, kvHeads, 1, 128, words * Float.BYTES);
     }
+
+    /**
+     * Chunks of attention's partial buffers and grid for a context of {@code contextLength}: the next power of two
+     * of the chunks it needs, so a captured CUDA graph serves a context that doubles before it is captured again.
+     * Blocks of chunks past every row's context return at once.
+     */
+    public static int attentionChunkCapacity(int contextLength) { return Integer.highestOneBit(Math.max(1, attentionChunks(contextLength) * 2 - 1)); }
+
+    /** rope_kv_append over {@code rows} new rows: 4 blocks of 256 a row. */
+    public static LaunchDims ropeKvAppend(int rows) { return LaunchDims.of(rows, 4, 1, 256, 0); }
 
     public static LaunchDims attentionCombine(int heads, int rows) { return LaunchDims.of(heads, rows, 1, 128, 0); }
 
@@ -86,6 +121,12 @@ public final class LaunchGeometry {
     public static LaunchDims dequantize16(TensorType type, int k, int rows) {
         checkRowLength(type, k);
         return LaunchDims.linear(rows, 256);
+    }
+
+    private static void checkMatvecRows(int rows) {
+        if (rows < 1 || rows > MAX_ROWS) {
+            throw new IllegalArgumentException("matvec takes 1.." + MAX_ROWS + " activation rows, not " + rows);
+        }
     }
 
     private static void checkRowLength(TensorType type, int k) {

@@ -13,13 +13,14 @@ import java.lang.foreign.ValueLayout;
  * <p>F32, F16, BF16, Q4_K and Q5_K rows are the file's bytes (their blocks are multiples of 16 bytes). Q8_0
  * (34-byte blocks), Q4_0 (18) and Q6_K (210) blocks are only 2-byte aligned, so their rows are repacked at upload:
  * each row's quant bytes become 16-byte aligned arrays and its scales separate arrays after them, the values
- * unchanged. A kernel lane decodes one 32-element unit of a row (unit u: elements 32u..32u+31) and needs one
- * 32-byte group of an array; such arrays are stored <em>half-split</em>: of an array of G 32-byte groups, group
- * g's first 16 bytes are at 16g and its last 16 at 16G + 16g, so each of the lane's two 16-byte loads reads, across
- * a warp, one contiguous run of memory. With U = K/32 units and S = K/256 super-blocks a row is:
+ * unchanged. Q8_0 quants stay in element order, since its matvec lanes read consecutive 16-byte spans of a row.
+ * A Q6_K lane decodes one 32-element unit of a row (unit u: elements 32u..32u+31) and needs one 32-byte group of
+ * an array; such arrays are stored <em>half-split</em>: of an array of G 32-byte groups, group g's first 16 bytes
+ * are at 16g and its last 16 at 16G + 16g, so each of the lane's two 16-byte loads reads, across a warp, one
+ * contiguous run of memory. With U = K/32 units and S = K/256 super-blocks a row is:
  *
  * <pre>
- * Q8_0: qs   K bytes, half-split, group u = the 32 int8 of block u     offset 0
+ * Q8_0: qs   K bytes, block u's 32 int8 at 32u (element order)          offset 0
  *       d    U f16, block order                                          offset K
  * Q4_0: qs   16U bytes, block u's 16 nibble bytes at 16u (ggml order)   offset 0
  *       d    U f16                                                       offset K/2
@@ -63,7 +64,8 @@ final class WeightLayout {
                 int units = k / 32;
                 for (int u = 0; u < units; u++) {
                     long block = srcOffset + 34L * u;
-                    halfSplitGroup(src, block + 2, dst, dstOffset, units, u);
+                    copy16(src, block + 2, dst, dstOffset + 32L * u);
+                    copy16(src, block + 18, dst, dstOffset + 32L * u + 16);
                     copyHalf(src, block, dst, dstOffset + k + 2L * u);
                 }
             }

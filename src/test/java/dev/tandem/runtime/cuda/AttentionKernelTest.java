@@ -10,23 +10,28 @@ import java.util.Random;
 import java.util.stream.IntStream;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Attention over the paged KV cache: R = 5 consecutive query rows of one sequence (a verification pass), GQA
- * with 8 query heads over 2 KV heads, blocks of 16 positions. The first query position is 0 (tiny contexts),
- * 125 (the rows straddle the 128-position split) or 291 (three chunks).
+ * with 8 query heads over 2 KV heads (20 query pairs a KV head: two passes of 16 over each chunk), blocks of 16
+ * positions. The first query position is 0 (tiny contexts), 125 (the rows straddle the 128-position split) or 291
+ * (three chunks); head dimensions 64 (one element a lane) and 128 (four). Unused cache slots hold NaN, so a
+ * position past a row's context that leaked into its sums would show.
  */
 class AttentionKernelTest extends KernelTestSupport {
-    static final int HEADS = 8, KV_HEADS = 2, HEAD_DIM = 64, BLOCK = 16, POOL_BLOCKS = 32, ROWS = 5;
-    static final float SCALE = (float) (1 / Math.sqrt(HEAD_DIM));
+    static final int HEADS = 8, KV_HEADS = 2, BLOCK = 16, POOL_BLOCKS = 32, ROWS = 5;
+    int HEAD_DIM;
+    float SCALE;
 
     /** A sequence's K/V written into a pool through its block table by kv_append. */
     record Cache(MemorySegment k, MemorySegment v, MemorySegment table) {}
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 125, 291})
-    void pagedAttentionIsExactAndBatchInvariant(int firstPosition) {
+    @CsvSource({"0, 64", "125, 64", "291, 64", "0, 128", "125, 128", "291, 128"})
+    void pagedAttentionIsExactAndBatchInvariant(int firstPosition, int headDim) {
+        HEAD_DIM = headDim;
+        SCALE = (float) (1 / Math.sqrt(HEAD_DIM));
         int length = firstPosition + ROWS;  // the sequence holds positions 0..length-1
         int kvRow = KV_HEADS * HEAD_DIM;
         Random random = new Random(100 + firstPosition);
@@ -71,14 +76,16 @@ class AttentionKernelTest extends KernelTestSupport {
 
     private Cache fill(int[] table, float[] keys, float[] values, int length) {
         long poolFloats = (long) POOL_BLOCKS * BLOCK * KV_HEADS * HEAD_DIM;
-        MemorySegment k = floats((int) poolFloats), v = floats((int) poolFloats), t = ints(table);
+        float[] nan = new float[(int) poolFloats];
+        java.util.Arrays.fill(nan, Float.NaN);
+        MemorySegment k = floats(nan), v = floats(nan), t = ints(table);
         kernels.launch(Kernel.KV_APPEND, LaunchGeometry.kvAppend(length), floats(keys), floats(values), k, v, t,
                 ints(IntStream.range(0, length).toArray()), KV_HEADS, HEAD_DIM, BLOCK);
         return new Cache(k, v, t);
     }
 
     /** Position p's K row sits at [table[p / 16]][p % 16] of the pool. */
-    private static void checkPlacement(Cache cache, int[] table, float[] keys, int length) {
+    private void checkPlacement(Cache cache, int[] table, float[] keys, int length) {
         int kvRow = KV_HEADS * HEAD_DIM;
         float[] pool = read(cache.k(), POOL_BLOCKS * BLOCK * kvRow);
         for (int p = 0; p < length; p++) {
@@ -89,19 +96,19 @@ class AttentionKernelTest extends KernelTestSupport {
 
     private float[] attend(Cache cache, float[] q, int[] positions) {
         int rows = positions.length;
-        int maxChunks = LaunchGeometry.attentionChunks(positions[rows - 1] + 1);
+        int maxChunks = LaunchGeometry.attentionChunkCapacity(positions[rows - 1] + 1);
         int partials = rows * HEADS * maxChunks;
         MemorySegment pos = ints(positions), partialOut = floats(partials * HEAD_DIM);
         MemorySegment partialMax = floats(partials), partialSum = floats(partials), out = floats(rows * HEADS * HEAD_DIM);
-        kernels.launch(Kernel.ATTENTION_PARTIAL, LaunchGeometry.attentionPartial(maxChunks, HEADS, rows, HEAD_DIM),
+        kernels.launch(Kernel.ATTENTION_PARTIAL, LaunchGeometry.attentionPartial(maxChunks, KV_HEADS, HEAD_DIM),
                 floats(q), cache.k(), cache.v(), cache.table(), pos, partialOut, partialMax, partialSum,
-                HEADS, KV_HEADS, HEAD_DIM, BLOCK, maxChunks, SCALE);
+                rows, HEADS, KV_HEADS, HEAD_DIM, BLOCK, maxChunks, SCALE);
         kernels.launch(Kernel.ATTENTION_COMBINE, LaunchGeometry.attentionCombine(HEADS, rows),
                 partialOut, partialMax, partialSum, pos, out, HEADS, HEAD_DIM, maxChunks);
         return read(out, rows * HEADS * HEAD_DIM);
     }
 
-    private static double[] reference(float[] q, float[] keys, float[] values, int[] positions) {
+    private double[] reference(float[] q, float[] keys, float[] values, int[] positions) {
         double[] out = new double[positions.length * HEADS * HEAD_DIM];
         int kvRow = KV_HEADS * HEAD_DIM;
         for (int r = 0; r < positions.length; r++) {

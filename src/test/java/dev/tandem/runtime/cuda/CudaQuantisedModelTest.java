@@ -133,7 +133,8 @@ class CudaQuantisedModelTest {
     @ParameterizedTest
     @EnumSource(TensorType.class)
     void everyWeightTypeTheModelPackageReadsHasAMatvecAndAnEmbeddingKernel(TensorType type) {
-        assertTrue(Kernel.matvec(type).cudaName().startsWith("matvec_"));
+        assertTrue(Kernel.matvec(type, 1).cudaName().startsWith("matvec_"));
+        assertTrue(Kernel.matvecSwiglu(type, 8).cudaName().startsWith("matvec_swiglu_"));
         assertTrue(Kernel.embedding(type).cudaName().startsWith("embedding_"));
     }
 }

@@ -43,7 +43,10 @@ class MatvecKernelTest extends KernelTestSupport {
         assertClose("matvec " + type, expected, y, magnitude, 1e-5);
     }
 
-    /** The bitwise contract: row r's outputs have the same bits whether the launch has 1, 2, 5 or 17 rows. */
+    /**
+     * The bitwise contract: row r's outputs have the same bits whatever the launch's row count, across every
+     * instantiation (exact 1..8, up to 12, up to 17).
+     */
     @ParameterizedTest
     @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
     void rowsHaveIdenticalBitsWhateverTheRowCount(TensorType type) {
@@ -51,11 +54,69 @@ class MatvecKernelTest extends KernelTestSupport {
         byte[] w = ReferenceWeights.random(type, N, K, random);
         float[] x = randomFloats(random, LaunchGeometry.MAX_ROWS * K, 1f);
         float[] all = run(type, w, x, LaunchGeometry.MAX_ROWS);
-        for (int rows : new int[] {1, 2, 5}) {
+        for (int rows = 1; rows < LaunchGeometry.MAX_ROWS; rows++) {
             float[] some = run(type, w, x, rows);
             for (int i = 0; i < rows * N; i++) {
                 assertEquals(Float.floatToRawIntBits(all[i]), Float.floatToRawIntBits(some[i]),
                         type + ": row " + i / N + ", output " + i % N + " differs between R=" + rows + " and R=17");
+            }
+        }
+    }
+
+    /**
+     * A layer's Q, K and V in one launch: each matrix's outputs (plus its bias, when it has one) have the bits of
+     * its own launch followed by the bias pass.
+     */
+    @ParameterizedTest
+    @EnumSource(value = TensorType.class, names = {"BF16", "Q8_0", "Q4_K", "Q6_K"})
+    void groupedMatricesMatchSeparateLaunchesAndBiasPasses(TensorType type) {
+        Random random = new Random(11 + type.ordinal());
+        int[] n = {N, 8, 5};
+        byte[][] w = new byte[3][];
+        MemorySegment[] wSeg = new MemorySegment[3], bias = new MemorySegment[3], y = new MemorySegment[3];
+        float[][] biasValues = new float[3][];
+        for (int j = 0; j < 3; j++) {
+            w[j] = ReferenceWeights.random(type, n[j], K, random);
+            wSeg[j] = weights(type, w[j], n[j], K);
+            biasValues[j] = randomFloats(random, n[j], 0.5f);
+        }
+        for (int rows : new int[] {1, 5, 17}) {
+            float[] x = randomFloats(random, rows * K, 1f);
+            MemorySegment xSeg = floats(x);
+            for (int j = 0; j < 3; j++) {
+                bias[j] = j == 1 ? MemorySegment.NULL : floats(biasValues[j]);
+                y[j] = floats(rows * n[j]);
+            }
+            kernels.launch(Kernel.matvec(type, rows), LaunchGeometry.matvec(type, K, n[0] + n[1] + n[2], rows),
+                    wSeg[0], wSeg[1], wSeg[2], xSeg, bias[0], bias[1], bias[2], y[0], y[1], y[2], K, n[0], n[1], n[2], rows);
+            for (int j = 0; j < 3; j++) {
+                float[] alone = run(type, w[j], n[j], x, rows);
+                float[] grouped = read(y[j], rows * n[j]);
+                for (int i = 0; i < alone.length; i++) {
+                    float expected = j == 1 ? alone[i] : alone[i] + biasValues[j][i % n[j]];
+                    assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(grouped[i]),
+                            type + " R=" + rows + ": matrix " + j + ", row " + i / n[j] + ", output " + i % n[j]);
+                }
+            }
+        }
+    }
+
+    /** Gate, up and SwiGLU in one launch: the bits of two launches and the swiglu kernel, for every row count. */
+    @ParameterizedTest
+    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
+    void gatedMatvecMatchesTwoProductsAndTheSwigluKernel(TensorType type) {
+        Random random = new Random(13 + type.ordinal());
+        byte[] gate = ReferenceWeights.random(type, N, K, random), up = ReferenceWeights.random(type, N, K, random);
+        MemorySegment gateSeg = weights(type, gate, N, K), upSeg = weights(type, up, N, K);
+        for (int rows = 1; rows <= LaunchGeometry.MATVEC_GATED_MAX_ROWS; rows++) {
+            float[] x = randomFloats(random, rows * K, 1f);
+            MemorySegment xSeg = floats(x), fused = floats(rows * N), separate = floats(rows * N);
+            kernels.launch(Kernel.matvecSwiglu(type, rows), LaunchGeometry.matvec(type, K, N, rows), gateSeg, upSeg, xSeg, fused, K, N, rows);
+            MemorySegment g = floats(run(type, gate, N, x, rows)), u = floats(run(type, up, N, x, rows));
+            kernels.launch(Kernel.SWIGLU, LaunchGeometry.elementwise(rows * N), g, u, separate, rows * N);
+            float[] a = read(separate, rows * N), b = read(fused, rows * N);
+            for (int i = 0; i < a.length; i++) {
+                assertEquals(Float.floatToRawIntBits(a[i]), Float.floatToRawIntBits(b[i]), type + " R=" + rows + ": output " + i);
             }
         }
     }
@@ -66,11 +127,25 @@ class MatvecKernelTest extends KernelTestSupport {
         assertThrows(IllegalArgumentException.class, () -> LaunchGeometry.matvec(TensorType.F16, 100, N, 1));
         assertThrows(IllegalArgumentException.class, () -> LaunchGeometry.matvec(TensorType.Q8_0, K, N, 18));
         assertThrows(IllegalArgumentException.class, () -> LaunchGeometry.matvec(TensorType.Q8_0, K, N, 0));
+        assertThrows(IllegalArgumentException.class, () -> Kernel.matvec(TensorType.Q8_0, 18));
     }
 
-    private float[] run(TensorType type, byte[] w, float[] x, int rows) {
-        MemorySegment wSeg = weights(type, w, N, K), xSeg = floats(x), ySeg = floats(rows * N);
-        kernels.launch(Kernel.matvec(type), LaunchGeometry.matvec(type, K, N, rows), wSeg, xSeg, ySeg, K, N, rows);
-        return read(ySeg, rows * N);
+    @Test
+    void eachRowCountRunsTheSmallestInstantiationThatHoldsIt() {
+        assertEquals("matvec_q8_0_r1", Kernel.matvec(TensorType.Q8_0, 1).cudaName());
+        assertEquals("matvec_q8_0_r8", Kernel.matvec(TensorType.Q8_0, 8).cudaName());
+        assertEquals("matvec_q8_0_r12", Kernel.matvec(TensorType.Q8_0, 9).cudaName());
+        assertEquals("matvec_swiglu_bf16_r8", Kernel.matvecSwiglu(TensorType.BF16, 8).cudaName());
+        assertThrows(IllegalArgumentException.class, () -> Kernel.matvecSwiglu(TensorType.BF16, 9));
+    }
+
+    private float[] run(TensorType type, byte[] w, float[] x, int rows) { return run(type, w, N, x, rows); }
+
+    /** x[0..rows) times the n weight rows w, one matrix alone in its launch. */
+    private float[] run(TensorType type, byte[] w, int n, float[] x, int rows) {
+        MemorySegment wSeg = weights(type, w, n, K), xSeg = floats(x), ySeg = floats(rows * n), none = MemorySegment.NULL;
+        kernels.launch(Kernel.matvec(type, rows), LaunchGeometry.matvec(type, K, n, rows), wSeg, none, none, xSeg, none, none, none,
+                ySeg, none, none, K, n, 0, 0, rows);
+        return read(ySeg, rows * n);
     }
 }

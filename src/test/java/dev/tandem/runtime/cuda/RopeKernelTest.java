@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
+import dev.tandem.runtime.KvType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * RoPE against the rotation written out by hand: pair i turns by pos * base^(-2i/rotDim) / factor[i]; normal
@@ -32,6 +35,42 @@ class RopeKernelTest extends KernelTestSupport {
 
     @Test
     void partialRotationLeavesTheTailAlone() { check(true, 32, null); }
+
+    /**
+     * rope_kv_append leaves the bits that rope on q, rope on k and kv_append leave: q rotated in place, k rotated
+     * and v copied into the rows' cache slots (through a scattered block table), for every cache type, both
+     * layouts, a partial rotation and frequency factors; the k and v inputs are left alone.
+     */
+    @ParameterizedTest
+    @CsvSource({"F32, false, 64", "F32, true, 32", "F16, false, 64", "F16, true, 64", "BF16, true, 32"})
+    void ropeWithAppendMatchesTheThreePasses(KvType type, boolean neox, int rotDim) {
+        int kvHeads = 2, rows = POSITIONS.length, block = 16, poolBlocks = 48, kvRow = kvHeads * HEAD_DIM;
+        float base = 10000f;
+        Random random = new Random(31 + rotDim + (neox ? 1 : 0));
+        float[] q = randomFloats(random, rows * HEADS * HEAD_DIM, 2f), k = randomFloats(random, rows * kvRow, 2f);
+        float[] v = randomFloats(random, rows * kvRow, 2f);
+        float[] factors = new float[rotDim / 2];
+        for (int i = 0; i < factors.length; i++) factors[i] = i < 4 ? 1f : 3f;
+        int[] table = new int[poolBlocks];
+        for (int i = 0; i < poolBlocks; i++) table[i] = (i * 7 + 3) % poolBlocks;
+        int elementBytes = type == KvType.F32 ? 4 : 2;
+        long poolBytes = (long) poolBlocks * block * kvRow * elementBytes;
+        MemorySegment positions = ints(POSITIONS), factorSeg = floats(factors), tableSeg = ints(table);
+
+        MemorySegment q1 = floats(q), k1 = floats(k), kc1 = arena.allocate(poolBytes, 64), vc1 = arena.allocate(poolBytes, 64);
+        kernels.launch(Kernel.ROPE, LaunchGeometry.rope(rows, HEADS, rotDim), q1, positions, factorSeg, rows, HEADS, HEAD_DIM, rotDim, base, neox ? 1 : 0);
+        kernels.launch(Kernel.ROPE, LaunchGeometry.rope(rows, kvHeads, rotDim), k1, positions, factorSeg, rows, kvHeads, HEAD_DIM, rotDim, base, neox ? 1 : 0);
+        kernels.launch(Kernel.kvAppend(type), LaunchGeometry.kvAppend(rows), k1, floats(v), kc1, vc1, tableSeg, positions, kvHeads, HEAD_DIM, block);
+
+        MemorySegment q2 = floats(q), k2 = floats(k), v2 = floats(v), kc2 = arena.allocate(poolBytes, 64), vc2 = arena.allocate(poolBytes, 64);
+        kernels.launch(Kernel.ropeKvAppend(type), LaunchGeometry.ropeKvAppend(rows), q2, k2, v2, kc2, vc2, tableSeg, positions, factorSeg,
+                HEADS, kvHeads, HEAD_DIM, rotDim, base, neox ? 1 : 0, block);
+
+        assertEquals(-1, q1.mismatch(q2), "rotated queries differ");
+        assertEquals(-1, kc1.mismatch(kc2), "cached keys differ");
+        assertEquals(-1, vc1.mismatch(vc2), "cached values differ");
+        assertEquals(-1, k2.mismatch(floats(k)), "the key input must not change");
+    }
 
     private void check(boolean neox, int rotDim, float[] factors) {
         int rows = POSITIONS.length;

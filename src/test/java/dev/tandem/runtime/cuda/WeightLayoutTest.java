@@ -32,20 +32,17 @@ class WeightLayoutTest {
     }
 
     /**
-     * A Q8_0 row of two blocks by hand: the quants are half-split (block 0's first 16 at 0, block 1's first 16 at
-     * 16, block 0's last 16 at 32, block 1's last 16 at 48), the scales follow at 64 and 66, zeros pad to 80.
+     * A Q8_0 row of two blocks by hand: the quants in element order (block 0's 32 at 0, block 1's at 32), the scales
+     * follow at 64 and 66, zeros pad to 80.
      */
     @Test
-    void q8_0RowIsHalfSplitQuantsThenScales() {
+    void q8_0RowIsQuantsInElementOrderThenScales() {
         byte[] stored = new byte[68];
         for (int i = 0; i < stored.length; i++) stored[i] = (byte) (i + 1);
         byte[] device = repack(TensorType.Q8_0, stored, 64);
         assertEquals(80, device.length);
         for (int u = 0; u < 2; u++) {
-            for (int i = 0; i < 16; i++) {
-                assertEquals(stored[34 * u + 2 + i], device[16 * u + i], "block " + u + " quant " + i);
-                assertEquals(stored[34 * u + 18 + i], device[32 + 16 * u + i], "block " + u + " quant " + (16 + i));
-            }
+            for (int i = 0; i < 32; i++) assertEquals(stored[34 * u + 2 + i], device[32 * u + i], "block " + u + " quant " + i);
             assertEquals(stored[34 * u], device[64 + 2 * u]);
             assertEquals(stored[34 * u + 1], device[65 + 2 * u]);
         }
