@@ -65,6 +65,15 @@ GEOMETRY = [
 ]
 
 MATVEC_NAME = re.compile(r"^matvec_(?P<swiglu>swiglu_)?(?P<type>[a-z0-9]+?(?:_[0-9k]+)?)(?:_r(?P<rows>\d+))?$")
+# Attention: the kernel a pass with an F16 cache runs, and, for kernels bound by chains of dependent loads rather
+# than by bytes in flight, the load latencies one block of one chunk waits through in sequence. Today's
+# attention_partial*: the score loop takes each warp's 32 positions one at a time, each a block-table load (after
+# an integer divide) and then the K load whose address depends on it (2 latencies); the V loop takes 16 positions
+# per step, again table then V (8 steps x 2). A kernel not listed here is modelled by Little's law on its main
+# loop like a matvec; delete its entry when the kernel changes.
+ATTENTION_KERNEL = "attention_partial_f16"
+ATTENTION_CHUNK = 128
+ATTENTION_CHAINS = {"attention_partial_f16": 32 * 2 + (128 // 16) * 2}
 LEGACY_ROWS = 17             # matvec_<type> without _r<R>: all 17 row slots, rows >= R skipped or predicated off
 
 ASSUMPTIONS = """\
@@ -94,10 +103,10 @@ ASSUMPTIONS = """\
   (same type as the layers), {ctx} context, F16 K/V. Q8_0 = 34 bytes per 32 weights, BF16 = 2 bytes. Embedding
   row, norms, RoPE, SwiGLU: their bytes are ignored, their launches counted.
 - Attention: K/V bytes = context × head dim × 2 B × 2 (K, V) per KV head per layer, read once per {attn};
-  its share of the bandwidth from `attention_partial_f16`'s main loop (the V loop: 16 positions in flight) like
-  a matvec's, capped by the warps its grid (chunks × heads × rows) has. Optimistic for today's kernel: its score
-  loop waits on a block-table load (with an integer divide) before each K load, which this model does not see;
-  issue 17's manual estimate was 7–12 % of the bandwidth (`--attention-efficiency 0.1` models that).
+  time = max(bytes / bandwidth, layers × waves of blocks (chunks × heads × rows over resident blocks) × {chain}
+  dependent load latencies per block), the chain counted from today's attention_partial_f16 (score loop: 32
+  positions per warp, each a block-table load then the K load that needs it; V loop: 8 steps of 16 positions,
+  table then V). A kernel without a chain entry (ATTENTION_CHAINS) gets Little's law on its SASS main loop.
 - Per launch {launch:g} µs (a kernel boundary inside a CUDA graph) × launches per pass ({launches}).
 - GPUs: H100 SXM 3.35 TB/s, H200 4.8 TB/s; 132 SMs, 1.98 GHz each. Floor = (weights + K/V read once per KV head)
   / bandwidth, no launch cost.
@@ -421,16 +430,22 @@ def estimate(kernels, wtype, rows, gpu, latency_ns, plan, attn_mode, attn_eff):
         weight_bytes += count * nbytes
     kv_once = LAYERS * KV_HEADS * CONTEXT * HEAD_DIM * KV_BYTES * 2
     kv_bytes = kv_once * (1 if attn_mode == "kv-head" else (HEADS // KV_HEADS) * rows)
-    att = kernels.get("attention_partial_f16", {}).get("loop")
+    t_attn = kv_bytes / bw
+    k = kernels.get(ATTENTION_KERNEL)
     if attn_eff:
-        frac = attn_eff
-    elif att:
-        blocks = (CONTEXT // 128) * HEADS * rows      # (chunks, heads, rows) today; a bound on the warps
-        warps = min(kernels["attention_partial_f16"]["occ"][90][1], blocks * 4 / sms)
-        frac = min(1.0, 32 * att["early"] * warps * sms / (bw * latency_ns * 1e-9))
-    else:
-        frac = 1.0
-    t_attn = kv_bytes / (bw * frac)
+        t_attn = kv_bytes / (bw * attn_eff)
+    elif k and ATTENTION_KERNEL in ATTENTION_CHAINS and k["occ"].get(90):
+        # Latency-bound: each block walks its chunk through chains of dependent loads; blocks run in waves.
+        blocks = -(-CONTEXT // ATTENTION_CHUNK) * HEADS * rows
+        waves = -(-blocks // (k["occ"][90][0] * sms))
+        t_attn = max(t_attn, LAYERS * waves * ATTENTION_CHAINS[ATTENTION_KERNEL] * latency_ns * 1e-9)
+    elif k and k.get("loop") and k["occ"].get(90):
+        # Little's law on the kernel's main loop, like a matvec; the grid (chunks, heads, rows) bounds the warps.
+        blocks = -(-CONTEXT // ATTENTION_CHUNK) * HEADS * rows
+        warps = min(k["occ"][90][1], blocks * (k["threads"] // 32) / sms)
+        frac = min(1.0, 32 * k["loop"]["early"] * warps * sms / (bw * latency_ns * 1e-9))
+        t_attn = kv_bytes / (bw * frac)
+    frac = kv_bytes / bw / t_attn
     launches = per_layer * LAYERS + outside
     t_launch = launches * LAUNCH_US * 1e-6
     total = t_weights + t_attn + t_launch
@@ -483,6 +498,11 @@ def check(kernels, budgets, strict):
 
 
 # ---------------------------------------------------------------------------------------------------------
+def span(lo, hi, sep="-"):
+    """'191' or '158-169': a range at 0 decimals, one number when both ends print alike."""
+    return "%.0f" % lo if "%.0f" % lo == "%.0f" % hi else "%.0f%s%.0f" % (lo, sep, hi)
+
+
 def kb(n):
     return "%.1f KB" % (n / 1024)
 
@@ -559,7 +579,8 @@ def main():
                               vocab=VOCAB, ctx=CONTEXT,
                               attn=("KV head" if a.attention == "kv-head" else
                                     "query head and row (today's kernel: %d× per row)" % (HEADS // KV_HEADS)),
-                              launch=LAUNCH_US, launches=plan_desc), ""]
+                              launch=LAUNCH_US, launches=plan_desc,
+                              chain=ATTENTION_CHAINS.get(ATTENTION_KERNEL, "no")), ""]
 
     # Estimates.
     out += ["## Llama-3.1-8B estimate", "",
@@ -571,21 +592,22 @@ def main():
             for gpu in GPUS:
                 ests = [estimate(kernels, wtype, rows, gpu, lat, plan, a.attention, a.attention_efficiency) for lat in LATENCIES_NS]
                 if ests[0] is None:
-                    out.append("| %s | %d | %s | no matvec_%s kernel | | | | | | | |" % (wtype, rows, gpu, wtype))
+                    out.append("| %s | %d | %s | no matvec_%s kernel | | | | | | | |" % (wtype.upper(), rows, gpu, wtype))
                     continue
                 fast, slow = ests[0], ests[1]      # 600 ns is the optimistic end
                 def rng(key, fmt):
                     lo, hi = sorted((fast[key], slow[key]))
                     return fmt % lo if fmt % lo == fmt % hi else (fmt % lo) + "–" + (fmt % hi)
                 kname = pick_matvec(kernels, wtype, rows)
-                out.append("| %s | %d | %s | %s | %.0f–%.0f | %.2f | %.0f–%.0f %% | %s | %s (%.0f–%.0f %%) | %d (%.2f) | `%s` |" % (
-                    wtype.upper(), rows, gpu, rng("ms", "%.2f"), 1e3 / slow["ms"], 1e3 / fast["ms"], fast["floor_ms"],
-                    100 * slow["floor_ms"] / slow["ms"], 100 * fast["floor_ms"] / fast["ms"], rng("weights_ms", "%.2f"),
-                    rng("attn_ms", "%.2f"), 100 * slow["attn_frac"], 100 * fast["attn_frac"], fast["launches"],
-                    fast["launch_ms"], kname))
-                summary.append("%s R=%d %s: %.0f-%.0f passes/s (%.0f-%.0f %% of floor %.0f)" % (
-                    wtype.upper(), rows, gpu, 1e3 / slow["ms"], 1e3 / fast["ms"], 100 * slow["floor_ms"] / slow["ms"],
-                    100 * fast["floor_ms"] / fast["ms"], 1e3 / fast["floor_ms"]))
+                out.append("| %s | %d | %s | %s | %s | %.2f | %s %% | %s | %s (%s %%) | %d (%.2f) | `%s |" % (
+                    wtype.upper(), rows, gpu, rng("ms", "%.2f"), span(1e3 / slow["ms"], 1e3 / fast["ms"], "–"),
+                    fast["floor_ms"], span(100 * slow["floor_ms"] / slow["ms"], 100 * fast["floor_ms"] / fast["ms"], "–"),
+                    rng("weights_ms", "%.2f"), rng("attn_ms", "%.2f"),
+                    span(100 * slow["attn_frac"], 100 * fast["attn_frac"], "–"), fast["launches"],
+                    fast["launch_ms"], kname + ("` (fused: %s)" % ", ".join(sorted(fast["fused"])) if fast["fused"] else "`")))
+                summary.append("%s R=%d %s: %s passes/s, %s %% of the floor's %.0f" % (
+                    wtype.upper(), rows, gpu, span(1e3 / slow["ms"], 1e3 / fast["ms"]),
+                    span(100 * slow["floor_ms"] / slow["ms"], 100 * fast["floor_ms"] / fast["ms"]), 1e3 / fast["floor_ms"]))
     out += ["", "Ranges: latency %g ns (slow end) to %g ns (fast end)." % (LATENCIES_NS[1], LATENCIES_NS[0]), ""]
 
     # Main loops.
