@@ -5,10 +5,12 @@
 # H100/H200. Fails when a kernel spills or exceeds its budget in native-build/kernel-budgets.tsv. No GPU needed.
 #   native-build/kernel-report.sh [--strict] [--write-bench] [--write-budgets] [kernel_report.py options]
 #     --strict          a kernel without a budget fails too
-#     --write-bench     also copy the report to bench/kernel-report.md
+#     --write-bench     also copy the report and the per-kernel estimates to bench/ (kernel-report.md,
+#                       kernel-estimates.tsv: gpu-check.sh's table sets the latter beside the achieved bandwidth)
 #     --write-budgets   record today's values as the budgets (native-build/kernel-budgets.tsv) and stop
 #     --attention kv-head | --attention-efficiency F   see kernel_report.py --help
-# Output: target/kernel-report/kernel-report.md, a summary on stdout. Optional input:
+# Output: target/kernel-report/kernel-report.md, kernel-estimates.tsv (estimated GB/s per kernel and GPU), a
+# summary on stdout. Optional input:
 # target/kernel-report/launch-plan.tsv (launches per layer; columns in native-build/README.md).
 #
 # SASS needs a disassembler, which the CUDA 13 toolkit here lacks (nvcc/ptxas only). An nvdisasm next to nvcc or
@@ -129,7 +131,7 @@ EOF
 fi
 
 args=(--ptxas-log "$log" --sass "$sass" --out "$out/kernel-report.md" --budgets "$root/native-build/kernel-budgets.tsv"
-      --launch-plan "$out/launch-plan.tsv"
+      --launch-plan "$out/launch-plan.tsv" --estimates-out "$out/kernel-estimates.tsv"
       --sources "Inputs: \`$("$NVCC" --version | tail -1)\` ptxas log of the fatbin build; SASS of the sm_90 cubin by nvdisasm \`$("$NVDISASM" --version | tail -1)\`$([ $patch = 1 ] && echo " (Debian bookworm nvidia-cuda-toolkit, ELF header patched)").")
 if [ $write_budgets = 1 ]; then
   exec python3 "$root/native-build/kernel_report.py" "${args[@]}" --write-budgets "$root/native-build/kernel-budgets.tsv" "${pass[@]}"
@@ -137,6 +139,9 @@ fi
 status=0
 python3 "$root/native-build/kernel_report.py" "${args[@]}" "${pass[@]}" || status=$?
 if [ $bench = 1 ]; then
-  mkdir -p "$root/bench" && cp "$out/kernel-report.md" "$root/bench/kernel-report.md" && echo "kernel-report: bench/kernel-report.md"
+  # kernel-estimates.tsv travels to the GPU machine with the working tree: gpu-check.sh sets it beside the
+  # achieved bandwidth (the machine has no disassembler to make it there).
+  mkdir -p "$root/bench" && cp "$out/kernel-report.md" "$out/kernel-estimates.tsv" "$root/bench/" \
+    && echo "kernel-report: bench/kernel-report.md, bench/kernel-estimates.tsv"
 fi
 exit $status

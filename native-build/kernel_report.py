@@ -417,6 +417,7 @@ def estimate(kernels, wtype, rows, gpu, latency_ns, plan, attn_mode, attn_eff):
     bw, sms, clock = GPUS[gpu]
     per_layer, outside, fused = plan_for(plan, wtype, rows)
     t_weights, weight_bytes = 0.0, 0.0
+    per_kernel = {}   # kernel: [bytes, seconds] over the pass, for gpu-check's achieved-vs-estimated rows
     for name, K, N, swiglu in layer_matrices(fused) + [("head", HIDDEN, VOCAB, False)]:
         kname = pick_matvec(kernels, wtype, rows, swiglu) if swiglu else None
         if swiglu and not kname:          # no fused kernel: two plain matvecs over the halves
@@ -426,8 +427,12 @@ def estimate(kernels, wtype, rows, gpu, latency_ns, plan, attn_mode, attn_eff):
             return None
         nbytes = K * N * bpw
         count = 1 if name == "head" else LAYERS
-        t_weights += count * matrix_time(kernels[kname], nbytes, N, rows, gpu, latency_ns)
+        t = count * matrix_time(kernels[kname], nbytes, N, rows, gpu, latency_ns)
+        t_weights += t
         weight_bytes += count * nbytes
+        per_kernel.setdefault(kname, [0.0, 0.0])
+        per_kernel[kname][0] += count * nbytes
+        per_kernel[kname][1] += t
     kv_once = LAYERS * KV_HEADS * CONTEXT * HEAD_DIM * KV_BYTES * 2
     kv_bytes = kv_once * (1 if attn_mode == "kv-head" else (HEADS // KV_HEADS) * rows)
     t_attn = kv_bytes / bw
@@ -446,12 +451,13 @@ def estimate(kernels, wtype, rows, gpu, latency_ns, plan, attn_mode, attn_eff):
         frac = min(1.0, 32 * k["loop"]["early"] * warps * sms / (bw * latency_ns * 1e-9))
         t_attn = kv_bytes / (bw * frac)
     frac = kv_bytes / bw / t_attn
+    per_kernel[ATTENTION_KERNEL] = [kv_bytes, t_attn]
     launches = per_layer * LAYERS + outside
     t_launch = launches * LAUNCH_US * 1e-6
     total = t_weights + t_attn + t_launch
     floor = (weight_bytes + kv_once) / bw
     return dict(ms=total * 1e3, floor_ms=floor * 1e3, weights_ms=t_weights * 1e3, attn_ms=t_attn * 1e3,
-                launch_ms=t_launch * 1e3, launches=launches, attn_frac=frac, fused=fused)
+                launch_ms=t_launch * 1e3, launches=launches, attn_frac=frac, fused=fused, per_kernel=per_kernel)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -520,6 +526,7 @@ def main():
                     help="share of the bandwidth attention reaches (default: from attention_partial_f16's SASS)")
     ap.add_argument("--strict", action="store_true", help="a kernel without a budget fails")
     ap.add_argument("--write-budgets", help="write today's values as budgets to this file and exit")
+    ap.add_argument("--estimates-out", help="per kernel and GPU the estimated GB/s at R = 1 (TSV, for gpu-check.sh)")
     ap.add_argument("--sources", default="", help="one line naming the inputs, for the header")
     a = ap.parse_args()
 
@@ -589,6 +596,7 @@ def main():
             "| type | R | GPU | ms per pass | passes/s (R = 1: tok/s) | floor ms | of floor | weights ms | attention ms (BW share) | launches (ms) | matvec kernel |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     summary = []
+    estimates = []   # (kernel, type, rows, gpu, GB/s slow end, GB/s fast end)
     for wtype in WEIGHT_TYPES:
         for rows in ROWS:
             for gpu in GPUS:
@@ -597,6 +605,9 @@ def main():
                     out.append("| %s | %d | %s | no matvec_%s kernel | | | | | | | |" % (wtype.upper(), rows, gpu, wtype))
                     continue
                 fast, slow = ests[0], ests[1]      # 600 ns is the optimistic end
+                for kname, (nb, t) in sorted(fast["per_kernel"].items()):
+                    ns, ts = slow["per_kernel"][kname]
+                    estimates.append((kname, wtype, rows, gpu, ns / ts / 1e9, nb / t / 1e9))
                 def rng(key, fmt):
                     lo, hi = sorted((fast[key], slow[key]))
                     return fmt % lo if fmt % lo == fmt % hi else (fmt % lo) + "–" + (fmt % hi)
@@ -662,6 +673,14 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         f.write("\n".join(out))
+
+    if a.estimates_out:
+        # Read by gpu-bench-table.sh: the estimate beside each kernel's achieved bandwidth on the device.
+        with open(a.estimates_out, "w") as f:
+            f.write("# native-build/kernel-report.sh: estimated GB/s per kernel over a Llama-3.1-8B pass (%s)\n" % a.sources)
+            f.write("kernel\ttype\trows\tgpu\tgbps_800ns\tgbps_600ns\n")
+            for e in estimates:
+                f.write("%s\t%s\t%d\t%s\t%.0f\t%.0f\n" % e)
 
     # Summary on stdout.
     for name in sorted(kernels):
