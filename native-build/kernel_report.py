@@ -88,7 +88,9 @@ ASSUMPTIONS = """\
   such load falls back to the loads every iteration executes (not predicated, not skipped by a forward branch
   inside the loop): today's 17-row kernels load their one weight unit that way and the activation rows under
   `if (r < R)`. The report marks which rule found a kernel's weights.
-- Warp-instructions per weight byte = loop instructions / (32 lanes × weight bytes per lane per iteration).
+- Warp-instructions per weight byte = loop instructions / (32 lanes × weight bytes per lane per iteration); the
+  bytes are what the loads fetch, which exceeds the format's bytes where lanes fetch shared bytes (Q4_K/Q5_K/Q6_K
+  scales and half-used quant words; not BF16 or Q8_0). Budgets use the static count.
   For today's 17-row kernels at R rows: the instructions every iteration runs plus R/17 of those under forward
   branches (row blocks); predicated-off instructions still issue, so a predicated loop costs the same at any R.
 - Bytes in flight per warp: the weight loads issued before the first instruction that reads any of their
@@ -625,16 +627,18 @@ def main():
 
     # Main loops.
     out += ["## Main loops (sm_90 SASS)", "",
-            "| kernel | weights by | loop instructions (under a branch) | slow-pipe | weight loads | weight B/lane/iter | instr per weight byte | B in flight per warp | warps/SM | B in flight per SM | budget |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| kernel | weights by | loop instructions (under a branch) | slow-pipe | weight loads | weight B/lane/iter | instr per weight byte | executed per byte at R = 1 / 5 | B in flight per warp | warps/SM | B in flight per SM | budget |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, k in sorted(kernels.items()):
         m = k.get("loop")
         if not m:
             continue
         b = budgets.get(name)
-        out.append("| %s | %s | %d (%d) | %d | %d | %d | %.3f | %d | %d | %s | %s |" % (
+        per_r = " / ".join("%.3f" % (executed(m, r, k["legacy"])[0] / (32 * m["wbytes"])) for r in ROWS)
+        out.append("| %s | %s | %d (%d) | %d | %d | %d | %.3f | %s | %d | %d | %s | %s |" % (
             name, "hint" if m["hinted"] else "every-iteration LDG (fallback)", m["instrs"], m["cond"],
-            m["slow_uncond"] + m["slow_cond"], m["loads"], m["wbytes"], k["ipb"], 32 * m["early"],
+            m["slow_uncond"] + m["slow_cond"], m["loads"], m["wbytes"], k["ipb"],
+            per_r if k["legacy"] else "(static)", 32 * m["early"],
             k["occ"][90][1], kb(k["inflight"]),
             "no budget" if b is None else "≤ %s instr/B, ≥ %s" % (
                 "-" if b["max_instr_per_byte"] is None else "%.3f" % b["max_instr_per_byte"],
