@@ -698,6 +698,9 @@ def main():
         print("kernel-report: " + line)
     if missing:
         print("kernel-report: no budget: %s%s" % (", ".join(missing), " (fails with --strict)" if not a.strict else ""))
+    stale = sorted(set(budgets) - set(kernels))
+    if stale:
+        print("kernel-report: budgets for kernels that no longer exist (delete them): %s" % ", ".join(stale))
     for v in violations:
         print("kernel-report: BUDGET: " + v, file=sys.stderr)
     print("kernel-report: %s" % a.out)
