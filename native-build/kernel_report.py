@@ -73,7 +73,9 @@ MATVEC_NAME = re.compile(r"^matvec_(?P<swiglu>swiglu_)?(?P<type>[a-z0-9]+?(?:_[0
 # loop like a matvec; delete its entry when the kernel changes.
 ATTENTION_KERNEL = "attention_partial_f16"
 ATTENTION_CHUNK = 128
-ATTENTION_CHAINS = {"attention_partial_f16": 32 * 2 + (128 // 16) * 2}
+ATTENTION_CHAINS = {name: 32 * 2 + (128 // 16) * 2 for name in ("attention_partial", "attention_partial_f16",
+                                                                   "attention_partial_bf16")}
+ATTENTION_KERNELS = {"attention_partial": 4, "attention_partial_f16": 2, "attention_partial_bf16": 2}  # element bytes
 LEGACY_ROWS = 17             # matvec_<type> without _r<R>: all 17 row slots, rows >= R skipped or predicated off
 
 ASSUMPTIONS = """\
@@ -370,6 +372,28 @@ def matrix_time(k, nbytes, out_rows, rows, gpu, latency_ns):
     return max(t_mem, t_issue, t_slow)
 
 
+def attention_time(kernels, name, elem_bytes, rows, gpu, latency_ns, attn_mode, attn_eff):
+    """(K/V bytes, seconds) of one pass's attention with kernel `name` over a cache of `elem_bytes` elements."""
+    bw, sms, _ = GPUS[gpu]
+    once = LAYERS * KV_HEADS * CONTEXT * HEAD_DIM * elem_bytes * 2
+    nbytes = once * (1 if attn_mode == "kv-head" else (HEADS // KV_HEADS) * rows)
+    t = nbytes / bw
+    k = kernels.get(name)
+    blocks = -(-CONTEXT // ATTENTION_CHUNK) * HEADS * rows   # today's grid: (chunks, heads, rows)
+    if attn_eff:
+        t = nbytes / (bw * attn_eff)
+    elif k and name in ATTENTION_CHAINS and k["occ"].get(90):
+        # Latency-bound: each block walks its chunk through chains of dependent loads; blocks run in waves.
+        waves = -(-blocks // (k["occ"][90][0] * sms))
+        t = max(t, LAYERS * waves * ATTENTION_CHAINS[name] * latency_ns * 1e-9)
+    elif k and k.get("loop") and k["occ"].get(90):
+        # Little's law on the kernel's main loop, like a matvec; the grid bounds the warps.
+        warps = min(k["occ"][90][1], blocks * (k["threads"] // 32) / sms)
+        frac = min(1.0, 32 * k["loop"]["early"] * warps * sms / (bw * latency_ns * 1e-9))
+        t = nbytes / (bw * frac)
+    return nbytes, t
+
+
 def layer_matrices(fused):
     """(name, K, N, swiglu) of one layer's projections."""
     mats = []
@@ -436,24 +460,12 @@ def estimate(kernels, wtype, rows, gpu, latency_ns, plan, attn_mode, attn_eff):
         per_kernel[kname][0] += count * nbytes
         per_kernel[kname][1] += t
     kv_once = LAYERS * KV_HEADS * CONTEXT * HEAD_DIM * KV_BYTES * 2
-    kv_bytes = kv_once * (1 if attn_mode == "kv-head" else (HEADS // KV_HEADS) * rows)
-    t_attn = kv_bytes / bw
-    k = kernels.get(ATTENTION_KERNEL)
-    if attn_eff:
-        t_attn = kv_bytes / (bw * attn_eff)
-    elif k and ATTENTION_KERNEL in ATTENTION_CHAINS and k["occ"].get(90):
-        # Latency-bound: each block walks its chunk through chains of dependent loads; blocks run in waves.
-        blocks = -(-CONTEXT // ATTENTION_CHUNK) * HEADS * rows
-        waves = -(-blocks // (k["occ"][90][0] * sms))
-        t_attn = max(t_attn, LAYERS * waves * ATTENTION_CHAINS[ATTENTION_KERNEL] * latency_ns * 1e-9)
-    elif k and k.get("loop") and k["occ"].get(90):
-        # Little's law on the kernel's main loop, like a matvec; the grid (chunks, heads, rows) bounds the warps.
-        blocks = -(-CONTEXT // ATTENTION_CHUNK) * HEADS * rows
-        warps = min(k["occ"][90][1], blocks * (k["threads"] // 32) / sms)
-        frac = min(1.0, 32 * k["loop"]["early"] * warps * sms / (bw * latency_ns * 1e-9))
-        t_attn = kv_bytes / (bw * frac)
+    for name, elem in ATTENTION_KERNELS.items():   # gpu-check's runs may use another cache type: all three
+        if name in kernels:
+            per_kernel[name] = attention_time(kernels, name, elem, rows, gpu, latency_ns, attn_mode, attn_eff)
+    kv_bytes, t_attn = per_kernel.get(ATTENTION_KERNEL) or attention_time(
+        kernels, ATTENTION_KERNEL, KV_BYTES, rows, gpu, latency_ns, attn_mode, attn_eff)
     frac = kv_bytes / bw / t_attn
-    per_kernel[ATTENTION_KERNEL] = [kv_bytes, t_attn]
     launches = per_layer * LAYERS + outside
     t_launch = launches * LAUNCH_US * 1e-6
     total = t_weights + t_attn + t_launch
