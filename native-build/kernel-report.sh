@@ -52,7 +52,7 @@ fi
 command -v python3 >/dev/null || give_up "python3 not found"
 
 # The ptxas log of all four targets: build-fatbin.sh with its default targets (a no-op when up to date).
-env -u TANDEM_CUDA_ARCHS -u TANDEM_CUDA_PTX NVCC="$NVCC" bash "$root/native-build/build-fatbin.sh" >/dev/null
+env -u TANDEM_CUDA_ARCHS -u TANDEM_CUDA_PTX NVCC="$NVCC" bash "$root/native-build/build-fatbin.sh"
 log="$root/target/native/fatbin-build.log"
 unit="$root/target/native/tandem_kernels_all.cu"
 fatbin="$root/target/native/tandem_kernels.fatbin"

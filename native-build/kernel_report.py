@@ -275,7 +275,7 @@ def loop_metrics(instrs, labels):
     # Instructions under a forward branch that stays inside the loop are conditional (row blocks).
     analysed = []
     for body in loops:
-        lo, hi = body[0].addr, body[-1].addr
+        hi = body[-1].addr
         skipped = [False] * len(body)
         for i, ins in enumerate(body[:-1]):
             t = branch_target(ins, labels)
@@ -320,16 +320,6 @@ def loop_metrics(instrs, labels):
         slow_cond=sum(1 for x, c in zip(body, skipped) if slow(x) and c),
         wbytes=wbytes, early=early, loads=len(weights), hinted=any_hint,
         start=body[0].addr, end=body[-1].addr)
-
-
-def resolve_targets(funcs):
-    """Turns label branches into address branches once, so loop_metrics can work on addresses alone."""
-    for name, (instrs, labels) in funcs.items():
-        for ins in instrs:
-            if ins.op.startswith("BRA"):
-                t = branch_target(ins, labels)
-                if t is not None:
-                    ins.args = "0x%x" % t
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -546,7 +536,6 @@ def main():
 
     ptxas = parse_ptxas(a.ptxas_log)
     funcs = parse_sass(a.sass)
-    resolve_targets(funcs)
     if not ptxas or not funcs:
         print("kernel-report: no kernels in %s or %s" % (a.ptxas_log, a.sass), file=sys.stderr)
         return 1
