@@ -69,8 +69,9 @@ MATVEC_NAME = re.compile(r"^matvec_(?P<swiglu>swiglu_)?(?P<type>[a-z0-9]+?(?:_[0
 # than by bytes in flight, the load latencies one block of one chunk waits through in sequence. Today's
 # attention_partial*: the score loop takes each warp's 32 positions one at a time, each a block-table load (after
 # an integer divide) and then the K load whose address depends on it (2 latencies); the V loop takes 16 positions
-# per step, again table then V (8 steps x 2). A kernel not listed here is modelled by Little's law on its main
-# loop like a matvec; delete its entry when the kernel changes.
+# per step, again table then V (8 steps x 2). The entry applies only while the kernel still looks like that (an
+# integer divide, no streaming-hinted loads); otherwise, and for kernels not listed, Little's law on the main loop
+# like a matvec. Delete the entries when the kernel is rewritten.
 ATTENTION_KERNEL = "attention_partial_f16"
 ATTENTION_CHUNK = 128
 ATTENTION_CHAINS = {name: 32 * 2 + (128 // 16) * 2 for name in ("attention_partial", "attention_partial_f16",
@@ -110,7 +111,8 @@ ASSUMPTIONS = """\
   time = max(bytes / bandwidth, layers × waves of blocks (chunks × heads × rows over resident blocks) × {chain}
   dependent load latencies per block), the chain counted from today's attention_partial_f16 (score loop: 32
   positions per warp, each a block-table load then the K load that needs it; V loop: 8 steps of 16 positions,
-  table then V). A kernel without a chain entry (ATTENTION_CHAINS) gets Little's law on its SASS main loop.
+  table then V; applied while the kernel divides and has no streaming-hinted loads). Any other attention kernel
+  gets Little's law on its SASS main loop. A launch plan may say `kv-head` for a kernel that reads K/V once.
 - Per launch {launch:g} µs (a kernel boundary inside a CUDA graph) × launches per pass ({launches}).
 - GPUs: H100 SXM 3.35 TB/s, H200 4.8 TB/s; 132 SMs, 1.98 GHz each. Floor = (weights + K/V read once per KV head)
   / bandwidth, no launch cost.
@@ -372,7 +374,8 @@ def attention_time(kernels, name, elem_bytes, rows, gpu, latency_ns, attn_mode, 
     blocks = -(-CONTEXT // ATTENTION_CHUNK) * HEADS * rows   # today's grid: (chunks, heads, rows)
     if attn_eff:
         t = nbytes / (bw * attn_eff)
-    elif k and name in ATTENTION_CHAINS and k["occ"].get(90):
+    elif k and name in ATTENTION_CHAINS and k.get("int_divide") and not (k.get("loop") or {}).get("hinted") \
+            and k["occ"].get(90):
         # Latency-bound: each block walks its chunk through chains of dependent loads; blocks run in waves.
         waves = -(-blocks // (k["occ"][90][0] * sms))
         t = max(t, LAYERS * waves * ATTENTION_CHAINS[name] * latency_ns * 1e-9)
@@ -416,7 +419,8 @@ def read_plan(path):
                 continue  # header
             t, r, per_layer, outside = cols[0].lower(), cols[1], int(cols[2]), int(cols[3])
             fused = set(c.strip() for c in cols[4].split(",")) if len(cols) > 4 and cols[4].strip() not in ("", "-") else set()
-            plan[(t, r)] = (per_layer, outside, fused)
+            attention = cols[5].strip() if len(cols) > 5 and cols[5].strip() in ("kv-head", "query-head-row") else None
+            plan[(t, r)] = (per_layer, outside, fused, attention)
     return plan
 
 
@@ -424,14 +428,15 @@ def plan_for(plan, wtype, rows):
     for key in ((wtype, str(rows)), (wtype, "*"), ("*", str(rows)), ("*", "*")):
         if key in plan:
             return plan[key]
-    return DEFAULT_LAUNCHES_PER_LAYER, DEFAULT_LAUNCHES_OUTSIDE, set()
+    return DEFAULT_LAUNCHES_PER_LAYER, DEFAULT_LAUNCHES_OUTSIDE, set(), None
 
 
 def estimate(kernels, wtype, rows, gpu, latency_ns, plan, attn_mode, attn_eff):
     """dict(ms, floor_ms, parts) for one decode/verification pass, or None when a kernel is missing."""
     bpw = WEIGHT_TYPES[wtype]
     bw, sms, clock = GPUS[gpu]
-    per_layer, outside, fused = plan_for(plan, wtype, rows)
+    per_layer, outside, fused, planned_attention = plan_for(plan, wtype, rows)
+    attn_mode = planned_attention or attn_mode
     t_weights, weight_bytes = 0.0, 0.0
     per_kernel = {}   # kernel: [bytes, seconds] over the pass, for gpu-check's achieved-vs-estimated rows
     for name, K, N, swiglu in layer_matrices(fused) + [("head", HIDDEN, VOCAB, False)]:
@@ -547,6 +552,9 @@ def main():
             for arch, p in per_arch.items():
                 if arch in ARCHS:
                     k["occ"][arch] = occupancy(arch, p["regs"], p["smem"] + dyn, threads)
+        if name in funcs:
+            # Today's attention divides (position / block size: I2F.RP, the reciprocal's seed) before its table loads.
+            k["int_divide"] = any(ins.op.startswith("I2F.RP") for ins in funcs[name][0])
         if (name.startswith("matvec_") or name.startswith("attention_partial")) and name in funcs:
             m = loop_metrics(*funcs[name])
             if m:
