@@ -64,6 +64,8 @@ GEOMETRY = [
     (r"(embedding|dequantize16|rmsnorm|rope|swiglu|bias_add|narrow16|argmax)", 256, 0),
 ]
 
+# matvec_[swiglu_]<type>[_r<R>]: <type> is one word with at most one "_<digits or k>" part (bf16, q8_0, q4_k);
+# without _r<R> it is today's kernel for up to 17 rows.
 MATVEC_NAME = re.compile(r"^matvec_(?P<swiglu>swiglu_)?(?P<type>[a-z0-9]+?(?:_[0-9k]+)?)(?:_r(?P<rows>\d+))?$")
 # Attention: the kernel a pass with an F16 cache runs, and, for kernels bound by chains of dependent loads rather
 # than by bytes in flight, the load latencies one block of one chunk waits through in sequence. Today's
