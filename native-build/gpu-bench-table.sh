@@ -5,6 +5,8 @@
 # bench-TYPE-nographs.log (off), kernels-TYPE.txt (KernelProfile's table). Missing files give empty cells, so a
 # run cut at its deadline still reports what finished. Speed rows come from `tandem bench`'s progress lines
 # ("draft_max K: plain P t/s, speculative S t/s (Xx), acceptance A%"), printed as each draft length finishes.
+# TANDEM_KERNEL_ESTIMATES: kernel-estimates.tsv of native-build/kernel-report.sh; each kernel row then shows the
+# static estimate for this GPU (H100 or H200 in DEVICE) at R = 1 beside the achieved bandwidth, to calibrate it.
 set -uo pipefail
 out=$1 device=$2 setup=$3 prompts=$4 tokens=$5 embedding=$6
 shift 6
@@ -16,7 +18,10 @@ rows() {
   main=$(cat "$out/main-bytes-$t.txt" 2>/dev/null || echo 0)
   draft=$(cat "$out/draft-bytes-$t.txt" 2>/dev/null || echo 0)
   copy=$(sed -n 's/^device copy bandwidth: \([0-9.]*\) GB\/s.*/\1/p' "$out/kernels-$t.txt" 2>/dev/null | head -1)
+  local gpu=""
+  case "$device" in *H200*) gpu="H200" ;; *H100*) gpu="H100 SXM" ;; esac
   awk -v main="$main" -v draft="$draft" -v copy="${copy:-0}" -v emb="$embedding" -v t="$t" \
+      -v estimates="${TANDEM_KERNEL_ESTIMATES:-}" -v gpu="$gpu" \
       -v benchlog="$out/bench-$t.log" -v table="$out/bench-$t.txt" -v off="$out/bench-$t-nographs.log" -v kernels="$out/kernels-$t.txt" '
     function size(bytes) { return bytes >= 1e8 ? sprintf("%.2f GB", bytes / 1e9) : sprintf("%.2f MB", bytes / 1e6) }
     function progress(file, rows,   line, n, f) {
@@ -61,11 +66,21 @@ rows() {
       }
       m = progress(off, o)
       print "CUDA graphs off: plain, speculative", (m > 0 ? sprintf("%.1f, %.1f tok/s (%.2fx at draft-max %s)", o[1, "plain"], o[1, "spec"], o[1, "x"], o[1, "k"]) : "")
+      # Static estimates for this GPU and type at R = 1: kernel type rows gpu gbps_800ns gbps_600ns.
+      if (estimates != "" && gpu != "") {
+        while ((getline line < estimates) > 0) {
+          if (line ~ /^#/) continue
+          split(line, e, "\t")
+          if (e[2] == t && e[3] == 1 && e[4] == gpu) estimate[e[1]] = e[5] "-" e[6]
+        }
+        close(estimates)
+      }
       # KernelProfile rows: kernel launches total_ms mean_us bytes/launch GB/s of_copy (slowest total first).
       while ((getline line < kernels) > 0) {
         split(line, f, /[ \t]+/)
         if (line ~ /^device copy/ || f[1] == "kernel" || f[2] !~ /^[0-9]+$/) continue
         cell = (f[6] != "-" ? f[6] " GB/s (" f[7] ")" : "traffic unknown") sprintf(", %s us x %s", f[4], f[2])
+        if (f[1] in estimate) cell = cell ", estimate " estimate[f[1]] " GB/s"
         print "kernel `" f[1] "`: achieved (of copy), mean time x launches", cell
       }
     }'
@@ -79,6 +94,10 @@ echo "Setup: $setup. $prompts prompts x $tokens tokens, greedy, plain and specul
 echo "(\`tandem bench --no-adaptive\`); CUDA graphs on (-Dtandem.cudaGraphs=true) unless a row says off. Kernel rows: one"
 echo "\`tandem generate\` with the draft in the kernel-profiling mode (events around every launch, graphs off); bytes are"
 echo "each kernel's reads and writes from its arguments (attention's depend on positions only the device sees)."
+if [ -n "${TANDEM_KERNEL_ESTIMATES:-}" ]; then
+  echo "Estimates: the static roofline of \`native-build/kernel-report.sh\` (${TANDEM_KERNEL_ESTIMATES#"$PWD/"}) for this GPU, weights read"
+  echo "once per pass at R = 1 on the 8B shape, at 800-600 ns load latency; attention's counts K/V once per query head."
+fi
 echo
 printf '| measure |'; for t in "${types[@]}"; do printf ' %s |' "${t^^}"; done; echo
 printf '| --- |'; for t in "${types[@]}"; do printf ' ---: |'; done; echo

@@ -20,7 +20,9 @@
 #     with CUDA graphs on (-Dtandem.cudaGraphs=true), then with graphs off at one draft length if time is left,
 #     then a short `tandem generate` in the kernel-profiling mode (graphs off: launches inside a graph are not
 #     profiled) for the per-kernel bandwidth; models are deleted after each type.
-#  5. ONE table, gpu-bench.md: per model type, the device copy bandwidth, each kernel's achieved GB/s against it,
+#  5. ONE table, gpu-bench.md: per model type, the device copy bandwidth, each kernel's achieved GB/s against it
+#     and beside native-build/kernel-report.sh's static estimate for this GPU (kernel-estimates.tsv from
+#     target/kernel-report/, else the copy in bench/; the estimate calibrates against the measurement),
 #     plain and speculative tok/s, the speed-up, acceptance, outputs equal to plain. A later session commits it
 #     to bench/.
 # Exit status: 0 only when every step passed (3: no usable device; 1: anything else failed or was cut).
@@ -226,7 +228,11 @@ if [ "${TANDEM_BENCH:-1}" != 0 ]; then
     done
     [ -f "$work/kernels-$t.txt" ] && { echo "== $t"; cat "$work/kernels-$t.txt"; } >> "$out/kernels.txt"
   done > "$out/bench.txt"
-  bash native-build/gpu-bench-table.sh "$work" "$device" "$mode, ${shape[*]} --draft-layers $draft_layers --agreement-eps $eps, draft: its first $draft_layers layers" \
+  # The static estimates (made where the disassembler is: target/ when kernel-report.sh ran here, else the copy
+  # committed to bench/) go beside each kernel's achieved bandwidth.
+  estimates=""
+  for f in target/kernel-report/kernel-estimates.tsv bench/kernel-estimates.tsv; do [ -f "$f" ] && estimates="$root/$f" && break; done
+  TANDEM_KERNEL_ESTIMATES="$estimates" bash native-build/gpu-bench-table.sh "$work" "$device" "$mode, ${shape[*]} --draft-layers $draft_layers --agreement-eps $eps, draft: its first $draft_layers layers" \
     "${#prompts[@]}" "$tokens" "$embedding" "${types[@]}" \
     > "$out/gpu-bench.md" || failed "table"
   cat "$out/gpu-bench.md" | tee -a "$summary"
