@@ -104,6 +104,42 @@ __device__ __forceinline__ uint4 load_16(const uint8_t* p) {
 #endif
 }
 
+// Asynchronous copies of weights into shared memory (cp.async, sm_80+): a warp keeps several stages of its
+// weights in flight whatever its register budget, since the bytes land in shared memory, not registers. `bytes`
+// (0..16) are copied from global memory and the rest of the 16 zero-filled; .cg bypasses L1. A thread's copies
+// become visible to it after copy_wait<N>() (at most N of its committed groups still pending), to its warp after
+// a __syncwarp() that follows.
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global, int bytes) {
+#ifdef __CUDACC__
+    unsigned dst = (unsigned) __cvta_generic_to_shared(shared);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(global), "r"(bytes) : "memory");
+#else
+    std::memcpy(shared, global, (size_t) bytes);
+    std::memset(static_cast<uint8_t*>(shared) + bytes, 0, (size_t) (16 - bytes));
+#endif
+}
+
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global) {
+#ifdef __CUDACC__
+    unsigned dst = (unsigned) __cvta_generic_to_shared(shared);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(global) : "memory");
+#else
+    std::memcpy(shared, global, 16);
+#endif
+}
+
+__device__ __forceinline__ void copy_commit() {
+#ifdef __CUDACC__
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+template <int kPending> __device__ __forceinline__ void copy_wait() {
+#ifdef __CUDACC__
+    asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
+#endif
+}
+
 // The signed byte i (0..3) of word w as an exact float, without the slow I2F.S8 conversion: with the sign bit
 // flipped (wFlipped = w ^ 0x80808080) the byte is q + 128 in 0..255; placed in the low mantissa bits of 2^23
 // (one byte permute) it is the float 2^23 + q + 128, and one subtraction leaves q exactly.

@@ -8,10 +8,13 @@
 // same bits in every instantiation.
 //
 // Two lane partitions:
-// - "Flat" formats (F32, F16, BF16, Q8_0): a row is cut into spans of kSpan consecutive elements; lane l takes
-//   spans l, l+32, l+64, ... Neighbouring lanes read neighbouring weight bytes and neighbouring activations, so
-//   every load of the warp is one contiguous run. kDepth spans are loaded before the first is multiplied, so
-//   each warp keeps kDepth x 32 x (span bytes) of weights in flight.
+// - "Flat" formats (F32, F16, BF16, Q8_0): a row is cut into 16-byte spans of kSpan consecutive elements; lane l
+//   takes spans l, l+32, l+64, ... Neighbouring lanes read neighbouring weight bytes and neighbouring
+//   activations, so every load of the warp is one contiguous run. Weights arrive by cp.async into two stages of
+//   8 spans a lane per warp and row (dynamic shared memory: 2 stages x 4 KB, Q8_0 4352 bytes, per warp and
+//   weight row), so each warp has the next 128 bytes a lane in flight while it multiplies the current ones,
+//   whatever its register budget (ptxas sinks loads into registers next to their use when it aims for
+//   occupancy).
 // - "Unit" formats (Q4_0, Q4_K, Q5_K, Q6_K): lane l decodes 32-element units l, l+32, ... (their block
 //   layouts interleave elements across 16-byte groups).
 //
@@ -21,7 +24,8 @@
 // kernels read two matrices of N rows each (gate Wg and up Wu) and write y[r][o] = silu(g) * u, silu(g) =
 // g / (1 + e^-g), as the swiglu kernel does: the FFN's gate, up and activation in one pass.
 //
-// Launch: block (128), grid (ceil(n0 + n1 + n2 / 4)) or (ceil(N / 4)); no dynamic shared memory. W is in the
+// Launch: block (128), grid (ceil((n0 + n1 + n2) / 4)); the _swiglu kernels block (64), grid (ceil(N / 2)); dynamic
+// shared memory for the flat formats' stages (LaunchGeometry.matvec, matvecGated), none for the others. W is in the
 // device layout (dev.tandem.runtime.cuda.WeightLayout), rows rowBytes(K) apart; x is [R][K] floats; K must be
 // a multiple of the format's unit (8 for float types, 256 for K-quants, 32 otherwise); W and x 16-byte aligned.
 // Activations are F32 for every format: quantised weights are decoded to floats in registers.
@@ -30,46 +34,54 @@
 namespace tandem {
 
 constexpr int kMatvecThreads = 128;
+constexpr int kGatedThreads = 64;  // two weight rows a warp: half the warps a block keep the same shared memory
+constexpr int kMatvecStages = 2;  // weight stages a warp keeps: one multiplied, one in flight (LaunchGeometry)
 
-// Flat formats: load(row, s) fetches span s's weight bytes (the streaming loads of common.cuh); decode turns
-// them into kSpan floats w and a scale applied to the span's dot product (kScaled), or none.
-struct FlatF32 {
+// Flat formats: span s of a row is the 16 bytes at 16s (kSpan elements); Q8_0 adds the scales of the spans, 2
+// bytes for every 2 spans. decode turns a span into kSpan floats w and a scale applied to the span's dot product
+// (kScaled), or none. A warp's stage holds kStageSpans spans a lane (lane l's spans s0 + 32i + l) of one row: 8
+// (8 KB of dynamic shared memory a warp with two stages); the gated form's two rows take 4 each.
+constexpr int kStageSpans = 8;
+
+template <int kScalesPerSpanPair> struct FlatStage {
+    static constexpr int kScaleBytes = kScalesPerSpanPair * kWarp / 2 * kStageSpans;  // 0, or 2 bytes a block
+    static constexpr int kBytes = kStageSpans * kWarp * 16 + kScaleBytes;
+};
+
+struct FlatF32 : FlatStage<0> {
     static constexpr int kSpan = 4;
     static constexpr bool kScaled = false;
-    using Raw = uint4;
+    struct Raw { uint4 q; };
     static __device__ __forceinline__ size_t rowBytes(int k) { return F32::rowBytes(k); }
-    static __device__ __forceinline__ Raw load(const uint8_t* row, int, int s) { return load_16(row + 16 * (size_t) s); }
     static __device__ __forceinline__ void decode(const Raw& raw, float* w, float&) {
-        w[0] = __uint_as_float(raw.x);
-        w[1] = __uint_as_float(raw.y);
-        w[2] = __uint_as_float(raw.z);
-        w[3] = __uint_as_float(raw.w);
+        w[0] = __uint_as_float(raw.q.x);
+        w[1] = __uint_as_float(raw.q.y);
+        w[2] = __uint_as_float(raw.q.z);
+        w[3] = __uint_as_float(raw.q.w);
     }
 };
 
-struct FlatF16 {
+struct FlatF16 : FlatStage<0> {
     static constexpr int kSpan = 8;
     static constexpr bool kScaled = false;
-    using Raw = uint4;
+    struct Raw { uint4 q; };
     static __device__ __forceinline__ size_t rowBytes(int k) { return F16::rowBytes(k); }
-    static __device__ __forceinline__ Raw load(const uint8_t* row, int, int s) { return load_16(row + 16 * (size_t) s); }
     static __device__ __forceinline__ void decode(const Raw& raw, float* w, float&) {
         uint16_t h[8];
-        split_halves(raw, h);
+        split_halves(raw.q, h);
 #pragma unroll
         for (int i = 0; i < 8; ++i) w[i] = half_to_float(h[i]);
     }
 };
 
-struct FlatBF16 {
+struct FlatBF16 : FlatStage<0> {
     static constexpr int kSpan = 8;
     static constexpr bool kScaled = false;
-    using Raw = uint4;
+    struct Raw { uint4 q; };
     static __device__ __forceinline__ size_t rowBytes(int k) { return BF16::rowBytes(k); }
-    static __device__ __forceinline__ Raw load(const uint8_t* row, int, int s) { return load_16(row + 16 * (size_t) s); }
     static __device__ __forceinline__ void decode(const Raw& raw, float* w, float&) {
         // A bfloat16 is the top half of its float: shift the low one up, mask the high one.
-        unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+        unsigned words[4] = {raw.q.x, raw.q.y, raw.q.z, raw.q.w};
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
             w[2 * i] = __uint_as_float(words[i] << 16);
@@ -79,14 +91,11 @@ struct FlatBF16 {
 };
 
 // Q8_0 on its device layout (quants in element order, then the block scales): a span is half a block.
-struct FlatQ8_0 {
+struct FlatQ8_0 : FlatStage<2> {
     static constexpr int kSpan = 16;
     static constexpr bool kScaled = true;
     struct Raw { uint4 q; uint16_t d; };
     static __device__ __forceinline__ size_t rowBytes(int k) { return Q8_0::rowBytes(k); }
-    static __device__ __forceinline__ Raw load(const uint8_t* row, int k, int s) {
-        return Raw{load_16(row + 16 * (size_t) s), load_u16(row + k + 2 * (size_t) (s >> 1))};
-    }
     static __device__ __forceinline__ void decode(const Raw& raw, float* w, float& scale) {
         unsigned words[4] = {raw.q.x ^ 0x80808080u, raw.q.y ^ 0x80808080u, raw.q.z ^ 0x80808080u, raw.q.w ^ 0x80808080u};
 #pragma unroll
@@ -94,6 +103,41 @@ struct FlatQ8_0 {
         scale = half_to_float(raw.d);
     }
 };
+
+// Copies a stage: spans s0 + 32i + l (i < kStageSpans) of a row by lane l, and for Q8_0 the stage's 64 block
+// scales (16 bytes a lane, lanes 0..7). kWhole: every span exists (no checks, constant offsets); else none past
+// the row and no scale past the row's scales.
+template <class F, bool kWhole>
+__device__ __forceinline__ void stage_spans(const uint8_t* row, int K, int s0, uint8_t* stage) {
+    const uint8_t* src = row + 16 * ((size_t) s0 + lane());
+    uint8_t* dst = stage + 16 * lane();
+    int spans = K / F::kSpan;
+#pragma unroll
+    for (int i = 0; i < kStageSpans; ++i) {
+        if (kWhole) {
+            copy_async_16(dst + kWarp * 16 * i, src + kWarp * 16 * i);
+        } else {
+            int s = s0 + kWarp * i + lane();
+            copy_async_16(dst + kWarp * 16 * i, row + 16 * (size_t) min(s, spans - 1), s < spans ? 16 : 0);
+        }
+    }
+    if (F::kScaleBytes > 0 && lane() < F::kScaleBytes / 16) {
+        int block = s0 / 2 + 8 * lane(), blocks = K / 32;
+        uint8_t* to = stage + kStageSpans * kWarp * 16 + 16 * lane();
+        if (kWhole) copy_async_16(to, row + K + 2 * (size_t) block);
+        else copy_async_16(to, row + K + 2 * (size_t) min(block, blocks - 1), block < blocks ? min(16, 2 * (blocks - block)) : 0);
+    }
+}
+
+// Span s0 + 32i + lane of a stage.
+template <class F> __device__ __forceinline__ typename F::Raw read_span(const uint8_t* stage, int i) {
+    typename F::Raw raw;
+    raw.q = *reinterpret_cast<const uint4*>(stage + kWarp * 16 * i + 16 * lane());
+    if constexpr (F::kScaleBytes > 0) {
+        raw.d = *reinterpret_cast<const uint16_t*>(stage + kStageSpans * kWarp * 16 + 2 * (kWarp / 2 * i + lane() / 2));
+    }
+    return raw;
+}
 
 // Which matrix of a grouped launch output row o belongs to, and its row within that matrix.
 struct OutputRow {
@@ -110,16 +154,16 @@ __device__ __forceinline__ bool locate(int o, int n0, int n1, int n2, OutputRow&
 }
 
 // acc[r] += span s of the row times x row r, for the rows this instantiation takes.
+// acc[r] += the span times its activations in row r (xs: the span's first element in row 0; rows K apart).
 template <class F, int T, bool kExact>
-__device__ __forceinline__ void flat_span(const typename F::Raw& raw, const float* __restrict__ x, int K, int s, int R,
-                                          float* acc) {
+__device__ __forceinline__ void flat_span(const typename F::Raw& raw, const float* __restrict__ xs, int K, int R, float* acc) {
     float w[F::kSpan];
     float scale = 1.0f;
     F::decode(raw, w, scale);
 #pragma unroll
     for (int r = 0; r < T; ++r) {
         if (kExact || r < R) {
-            const float4* xr = reinterpret_cast<const float4*>(x + (size_t) r * K + (size_t) s * F::kSpan);
+            const float4* xr = reinterpret_cast<const float4*>(xs + (size_t) r * K);
             if (F::kScaled) {
                 float p = 0.0f;
 #pragma unroll
@@ -147,34 +191,74 @@ __device__ __forceinline__ void flat_span(const typename F::Raw& raw, const floa
     }
 }
 
-// Every lane's share of kRows weight rows (rows[j]) against the activations, into acc[j][r].
+// One step of a warp's flat matvec: the stage's spans times the activations (kWhole: every span exists).
+template <class F, int T, bool kExact, int kRows, bool kWhole>
+__device__ __forceinline__ void flat_step(const uint8_t* stage, const float* __restrict__ xt, int firstSpan, int spans, int K,
+                                          int R, float (*acc)[T]) {
+    // Long verifications (12 or 17 rows) unrolled over all 8 spans would not fit the registers.
+#pragma unroll(T > 8 ? 1 : kStageSpans)
+    for (int i = 0; i < kStageSpans; ++i) {
+        if (kWhole || firstSpan + kWarp * i + (int) lane() < spans) {
+#pragma unroll
+            for (int j = 0; j < kRows; ++j) {
+                flat_span<F, T, kExact>(read_span<F>(stage + j * F::kBytes, i), xt + kWarp * F::kSpan * i, K, R, acc[j]);
+            }
+        }
+    }
+}
+
+// Every lane's share of kRows weight rows (rows[j]) against the activations, into acc[j][r]. Step t takes lane
+// l's spans 32(kStageSpans t + i) + l, i = 0..kStageSpans-1: the lane's spans in increasing order, as always. The
+// next step's weights are in flight (cp.async into the other stage of this warp's pair, in dynamic shared memory)
+// while step t multiplies; the activations are ordinary loads, hits in L1/L2. The loop runs whole steps only,
+// without checks; the last whole step and a partial one (K not a multiple of 32 spans) are peeled off after it.
 template <class F, int T, bool kExact, int kRows>
 __device__ __forceinline__ void flat_rows(const uint8_t* const* rows, const float* __restrict__ x, int K, int R,
                                           float (*acc)[T]) {
-    // Spans of weights each lane loads before multiplying the first: 4 for one weight row a warp, 2 for the
-    // gated form's two (the same bytes in flight; deeper, ptxas hoists the activations too and runs out of
-    // registers).
-    constexpr int kDepth = kRows == 1 ? 4 : 2;
+    uint8_t* ring = dynamic_shared<uint8_t>() + (size_t) warp() * kMatvecStages * kRows * F::kBytes;
+    constexpr int kStep = kWarp * kStageSpans;
     int spans = K / F::kSpan;
-    int s = lane();
-#pragma unroll 1
-    for (; s + kWarp * (kDepth - 1) < spans; s += kWarp * kDepth) {
-        typename F::Raw raw[kRows][kDepth];
+    int whole = spans / kStep;
+    bool partial = whole * kStep < spans;
+    const float* xl = x + (size_t) lane() * F::kSpan;
+    auto stage_of = [&](int t) { return ring + (t % kMatvecStages) * kRows * F::kBytes; };
+    auto x_of = [&](int t) { return xl + (size_t) kStep * t * F::kSpan; };
+    // Every thread commits one group a step, empty or not, so copy_wait<1> means "this step's copies landed";
+    // the __syncwarp after it publishes the other lanes' copies (Q8_0's scales), the one after the multiply
+    // keeps a stage until every lane has read it.
 #pragma unroll
-        for (int d = 0; d < kDepth; ++d) {
-#pragma unroll
-            for (int j = 0; j < kRows; ++j) raw[j][d] = F::load(rows[j], K, s + kWarp * d);
-        }
-#pragma unroll
-        for (int d = 0; d < kDepth; ++d) {
-#pragma unroll
-            for (int j = 0; j < kRows; ++j) flat_span<F, T, kExact>(raw[j][d], x, K, s + kWarp * d, R, acc[j]);
-        }
+    for (int j = 0; j < kRows; ++j) {
+        if (whole > 0) stage_spans<F, true>(rows[j], K, 0, stage_of(0) + j * F::kBytes);
+        else stage_spans<F, false>(rows[j], K, 0, stage_of(0) + j * F::kBytes);
     }
+    copy_commit();
 #pragma unroll 1
-    for (; s < spans; s += kWarp) {
+    for (int t = 0; t + 1 < whole; ++t) {
 #pragma unroll
-        for (int j = 0; j < kRows; ++j) flat_span<F, T, kExact>(F::load(rows[j], K, s), x, K, s, R, acc[j]);
+        for (int j = 0; j < kRows; ++j) stage_spans<F, true>(rows[j], K, kStep * (t + 1), stage_of(t + 1) + j * F::kBytes);
+        copy_commit();
+        copy_wait<kMatvecStages - 1>();
+        __syncwarp();
+        flat_step<F, T, kExact, kRows, true>(stage_of(t), x_of(t), kStep * t, spans, K, R, acc);
+        __syncwarp();
+    }
+    if (whole > 0) {
+        int t = whole - 1;
+        if (partial) {
+#pragma unroll
+            for (int j = 0; j < kRows; ++j) stage_spans<F, false>(rows[j], K, kStep * whole, stage_of(whole) + j * F::kBytes);
+        }
+        copy_commit();
+        copy_wait<kMatvecStages - 1>();
+        __syncwarp();
+        flat_step<F, T, kExact, kRows, true>(stage_of(t), x_of(t), kStep * t, spans, K, R, acc);
+        __syncwarp();
+    }
+    if (partial) {
+        copy_commit();
+        copy_wait<kMatvecStages - 1>();
+        __syncwarp();
+        flat_step<F, T, kExact, kRows, false>(stage_of(whole), x_of(whole), kStep * whole, spans, K, R, acc);
     }
 }
 
@@ -257,7 +341,7 @@ __device__ __forceinline__ void matvec(const uint8_t* __restrict__ W0, const uin
 template <class F, int T, bool kExact>
 __device__ __forceinline__ void matvec_swiglu(const uint8_t* __restrict__ Wg, const uint8_t* __restrict__ Wu,
                                               const float* __restrict__ x, float* __restrict__ y, int K, int N, int R) {
-    int o = blockIdx.x * (kMatvecThreads / kWarp) + warp();
+    int o = blockIdx.x * (kGatedThreads / kWarp) + warp();
     if (o >= N) return;
     const uint8_t* rows[2] = {Wg + (size_t) o * F::rowBytes(K), Wu + (size_t) o * F::rowBytes(K)};
     float acc[2][T];
@@ -294,7 +378,7 @@ __device__ __forceinline__ void matvec_swiglu(const uint8_t* __restrict__ Wg, co
 // The gated form exists for exact row counts 1..8 only (LaunchGeometry.MATVEC_GATED_MAX_ROWS): with twice the
 // accumulators, longer verifications would spill; they run two matvecs and the swiglu kernel instead.
 #define TANDEM_MATVEC_GATED(type, Format, T)                                                                          \
-    extern "C" __global__ void __launch_bounds__(tandem::kMatvecThreads)                                              \
+    extern "C" __global__ void __launch_bounds__(tandem::kGatedThreads)                                              \
         matvec_swiglu_##type##_r##T(const uint8_t* __restrict__ Wg, const uint8_t* __restrict__ Wu,                   \
                                     const float* __restrict__ x, float* __restrict__ y, int K, int N, int R) {        \
         tandem::matvec_swiglu<tandem::Format, T, true>(Wg, Wu, x, y, K, N, R);                                        \

@@ -62,7 +62,7 @@ fatbin="$root/target/native/tandem_kernels.fatbin"
 cubin="$out/tandem_kernels.sm_90.cubin"
 if [ ! -f "$cubin" ] || [ "$fatbin" -nt "$cubin" ]; then
   "$NVCC" -cubin -arch=sm_90 -std=c++17 -O3 -lineinfo -I "$root/kernels" -Werror all-warnings \
-    -Xptxas -warn-spills -Xptxas -Werror -o "$cubin.tmp" "$unit"
+    -Xptxas -Werror -o "$cubin.tmp" "$unit"
   mv "$cubin.tmp" "$cubin"
 fi
 

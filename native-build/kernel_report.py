@@ -323,6 +323,7 @@ def loop_metrics(instrs, labels):
         slow_uncond=sum(1 for x, c in zip(body, skipped) if slow(x) and not c),
         slow_cond=sum(1 for x, c in zip(body, skipped) if slow(x) and c),
         wbytes=wbytes, early=early, loads=len(weights), hinted=any_hint,
+        spills=sum(1 for x in body if x.op.split(".")[0] in ("LDL", "STL")),
         start=body[0].addr, end=body[-1].addr)
 
 
@@ -492,10 +493,15 @@ def read_budgets(path):
 def check(kernels, budgets, strict):
     violations, missing = [], []
     for name, k in sorted(kernels.items()):
+        # ptxas may spill a few bytes outside a matvec's main loop to reach a lower register count (one more block
+        # per SM); build-fatbin.sh lets those through, and this report fails any spill inside the main loop.
         for arch, p in sorted(k["ptxas"].items()):
-            if p["spill_stores"] or p["spill_loads"]:
+            if (p["spill_stores"] or p["spill_loads"]) and not name.startswith("matvec_"):
                 violations.append("%s: spills on sm_%d: %d B stores, %d B loads, budget 0"
                                   % (name, arch, p["spill_stores"], p["spill_loads"]))
+        loop = k.get("loop") or {}
+        if loop.get("spills"):
+            violations.append("%s: %d spill instructions in the sm_90 main loop, budget 0" % (name, loop["spills"]))
         b = budgets.get(name)
         if b is None:
             missing.append(name)

@@ -842,7 +842,7 @@ public final class CudaModel implements LoadedModel {
             return;
         }
         int k = gateW.columns(), n = gateW.rows();
-        launch(Kernel.matvecSwiglu(gateW.type(), rows), LaunchGeometry.matvec(gateW.type(), k, n, rows), gateW.data(), upW.data(), in, out, k, n, rows);
+        launch(Kernel.matvecSwiglu(gateW.type(), rows), LaunchGeometry.matvecGated(gateW.type(), k, n, rows), gateW.data(), upW.data(), in, out, k, n, rows);
     }
 
     private void launch(Kernel kernel, LaunchDims dims, Object... args) { driver.launch(kernel, dims, stream, args); }

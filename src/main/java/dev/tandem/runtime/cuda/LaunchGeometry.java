@@ -14,7 +14,10 @@ public final class LaunchGeometry {
     public static final int ATTENTION_CHUNK = 128;
 
     private static final int MATVEC_THREADS = 128;
-    private static final int MATVEC_ROWS_PER_BLOCK = MATVEC_THREADS / 32;
+    /** The gated matvec's block: two warps, so its two weight rows' stages take the shared memory four warps' one row does. */
+    private static final int GATED_THREADS = 64;
+    /** {@code kMatvecStages} and {@code kStageSpans} of {@code matvec.cu}: weight stages a warp keeps, spans a lane a stage. */
+    private static final int MATVEC_STAGES = 2, STAGE_SPANS = 8;
 
     private LaunchGeometry() {}
 
@@ -45,12 +48,34 @@ public final class LaunchGeometry {
         return i;
     }
 
-    /** y[R][N] = x[R][K] · W^T for R in 1..17, N output rows in all (the grouped and SwiGLU forms alike). */
+    /** y[R][N] = x[R][K] · W^T for R in 1..17, N output rows in all (a grouped launch's matrices together). */
     public static LaunchDims matvec(TensorType type, int k, int n, int rows) {
         checkMatvecRows(rows);
         checkRowLength(type, k);
         if (n < 1) throw new IllegalArgumentException("matvec needs at least one output row, not " + n);
-        return LaunchDims.linear(ceilDiv(n, MATVEC_ROWS_PER_BLOCK), MATVEC_THREADS);
+        return LaunchDims.of(ceilDiv(n, MATVEC_THREADS / 32), 1, 1, MATVEC_THREADS, MATVEC_THREADS / 32 * MATVEC_STAGES * stageBytes(type));
+    }
+
+    /** y[R][N] = silu(x · Wgᵀ) * (x · Wuᵀ) for R in 1..{@link #MATVEC_GATED_MAX_ROWS}: one warp per output row, two blocks' worth of warps a block. */
+    public static LaunchDims matvecGated(TensorType type, int k, int n, int rows) {
+        if (rows < 1 || rows > MATVEC_GATED_MAX_ROWS) {
+            throw new IllegalArgumentException("the gated matvec takes 1.." + MATVEC_GATED_MAX_ROWS + " activation rows, not " + rows);
+        }
+        checkRowLength(type, k);
+        if (n < 1) throw new IllegalArgumentException("matvec needs at least one output row, not " + n);
+        return LaunchDims.of(ceilDiv(n, GATED_THREADS / 32), 1, 1, GATED_THREADS, GATED_THREADS / 32 * MATVEC_STAGES * 2 * stageBytes(type));
+    }
+
+    /**
+     * Bytes of one warp's stage of one weight row in {@code matvec.cu}'s flat formats (F32, F16, BF16, Q8_0): 8 spans
+     * of 16 bytes a lane, and for Q8_0 their 128 block scales; 0 for the formats read without staging.
+     */
+    static int stageBytes(TensorType type) {
+        return switch (type) {
+            case F32, F16, BF16 -> STAGE_SPANS * 32 * 16;
+            case Q8_0 -> STAGE_SPANS * 32 * 16 + STAGE_SPANS * 32;
+            default -> 0;
+        };
     }
 
     public static LaunchDims embedding(TensorType type, int k, int rows) {

@@ -16,7 +16,7 @@ class KernelProfileTest {
                 new Object[] {null, null, null, null, null, null, null, null, null, null, 64, 5, 2, 1, 3}));
         // Gate and up: two matrices of 8 rows.
         assertEquals(2 * 8 * 68 + 3 * 64 * 4 + 3 * 8 * 4, KernelProfile.bytesMoved(Kernel.matvecSwiglu(TensorType.Q8_0, 3),
-                LaunchGeometry.matvec(TensorType.Q8_0, 64, 8, 3), new Object[] {null, null, null, null, 64, 8, 3}));
+                LaunchGeometry.matvecGated(TensorType.Q8_0, 64, 8, 3), new Object[] {null, null, null, null, 64, 8, 3}));
         assertEquals(12L * 1000, KernelProfile.bytesMoved(Kernel.SWIGLU, LaunchGeometry.elementwise(1000), new Object[] {null, null, null, 1000}));
         assertEquals(0, KernelProfile.bytesMoved(Kernel.ATTENTION_COMBINE, LaunchGeometry.attentionCombine(2, 2), new Object[8]),
                 "attention's traffic depends on positions only the device sees");

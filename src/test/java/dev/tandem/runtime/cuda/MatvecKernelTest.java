@@ -64,6 +64,47 @@ class MatvecKernelTest extends KernelTestSupport {
     }
 
     /**
+     * Rows long enough for several whole stages of the flat formats' cp.async pipeline and a partial last one
+     * (K = 12800: Q8_0 3 whole steps of 256 spans and 32 spans more, BF16 6 and 64, F32 12 and 128): close to the
+     * double-precision dot products, and the same bits for 1, 3 and 17 rows.
+     */
+    @ParameterizedTest
+    @EnumSource(value = TensorType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_K"})
+    void longRowsStreamThroughEveryStage(TensorType type) {
+        int k = 12800, n = 9;
+        Random random = new Random(17 + type.ordinal());
+        byte[] w = ReferenceWeights.random(type, n, k, random);
+        MemorySegment wSeg = weights(type, w, n, k), none = MemorySegment.NULL;
+        float[] x = randomFloats(random, LaunchGeometry.MAX_ROWS * k, 1f);
+        float[][] out = new float[3][];
+        int[] rowCounts = {1, 3, LaunchGeometry.MAX_ROWS};
+        for (int c = 0; c < 3; c++) {
+            int rows = rowCounts[c];
+            MemorySegment ySeg = floats(rows * n);
+            kernels.launch(Kernel.matvec(type, rows), LaunchGeometry.matvec(type, k, n, rows), wSeg, none, none,
+                    floats(java.util.Arrays.copyOf(x, rows * k)), none, none, none, ySeg, none, none, k, n, 0, 0, rows);
+            out[c] = read(ySeg, rows * n);
+        }
+        double[] expected = new double[out[2].length], magnitude = new double[out[2].length];
+        for (int o = 0; o < n; o++) {
+            double[] row = ReferenceWeights.decode(type, w, o, k);
+            for (int r = 0; r < LaunchGeometry.MAX_ROWS; r++) {
+                for (int i = 0; i < k; i++) {
+                    expected[r * n + o] += row[i] * x[r * k + i];
+                    magnitude[r * n + o] += Math.abs(row[i] * x[r * k + i]);
+                }
+            }
+        }
+        assertClose("matvec " + type + " K=" + k, expected, out[2], magnitude, 1e-5);
+        for (int c = 0; c < 2; c++) {
+            for (int i = 0; i < out[c].length; i++) {
+                assertEquals(Float.floatToRawIntBits(out[2][i]), Float.floatToRawIntBits(out[c][i]),
+                        type + ": output " + i + " differs between R=" + rowCounts[c] + " and R=17");
+            }
+        }
+    }
+
+    /**
      * A layer's Q, K and V in one launch: each matrix's outputs (plus its bias, when it has one) have the bits of
      * its own launch followed by the bias pass.
      */
@@ -111,7 +152,7 @@ class MatvecKernelTest extends KernelTestSupport {
         for (int rows = 1; rows <= LaunchGeometry.MATVEC_GATED_MAX_ROWS; rows++) {
             float[] x = randomFloats(random, rows * K, 1f);
             MemorySegment xSeg = floats(x), fused = floats(rows * N), separate = floats(rows * N);
-            kernels.launch(Kernel.matvecSwiglu(type, rows), LaunchGeometry.matvec(type, K, N, rows), gateSeg, upSeg, xSeg, fused, K, N, rows);
+            kernels.launch(Kernel.matvecSwiglu(type, rows), LaunchGeometry.matvecGated(type, K, N, rows), gateSeg, upSeg, xSeg, fused, K, N, rows);
             MemorySegment g = floats(run(type, gate, N, x, rows)), u = floats(run(type, up, N, x, rows));
             kernels.launch(Kernel.SWIGLU, LaunchGeometry.elementwise(rows * N), g, u, separate, rows * N);
             float[] a = read(separate, rows * N), b = read(fused, rows * N);
