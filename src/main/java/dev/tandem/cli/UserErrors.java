@@ -3,6 +3,7 @@ package dev.tandem.cli;
 import dev.tandem.model.ModelFormatException;
 import dev.tandem.runtime.BackendUnavailableException;
 import dev.tandem.runtime.KvCacheExhaustedException;
+import dev.tandem.runtime.NonFiniteOutputException;
 import dev.tandem.runtime.cuda.UnsupportedWeightException;
 import dev.tandem.tokenizer.TokenizerException;
 import picocli.CommandLine;
@@ -44,13 +45,28 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
     static String userMessage(Throwable e) {
         if (e instanceof ModelFormatException || e instanceof TokenizerException || e instanceof KvCacheExhaustedException
                 || e instanceof UserInputException || e instanceof IllegalArgumentException
-                || e instanceof BackendUnavailableException || e instanceof UnsupportedWeightException) {
+                || e instanceof BackendUnavailableException || e instanceof UnsupportedWeightException
+                || e instanceof NonFiniteOutputException) {
             return e.getMessage();
         }
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t.getClass().getName().equals("jcuda.CudaException")) return "CUDA error: " + t.getMessage();
         }
         return null;
+    }
+
+    /** A command that ran out of stack or heap: one line naming which, a stack trace only with --verbose. */
+    static int onExhausted(VirtualMachineError e, CommandLine cl, String[] args) {
+        CommandLine.ParseResult parsed = cl.getParseResult();
+        String command = parsed != null && parsed.hasSubcommand() ? parsed.subcommand().commandSpec().name() : cl.getCommandName();
+        String what = e instanceof StackOverflowError
+                ? "the input is nested too deeply to process (stack overflow)"
+                : "out of memory (" + e.getMessage() + "): the model or input needs more than this JVM's heap (-Xmx)";
+        PrintWriter err = cl.getErr();
+        err.println("tandem " + command + ": " + what);
+        if (java.util.Arrays.asList(args).contains("--verbose")) e.printStackTrace(err);
+        err.flush();
+        return FAILURE;
     }
 
     static int onBadUsage(CommandLine.ParameterException e, String[] args) {
