@@ -51,7 +51,8 @@ public final class ModelLimits {
     /** A float hyperparameter that must be finite and lie in the open interval {@code (low, high)}. */
     public static float positive(Path file, String key, double value, double high) {
         if (!(value > 0 && value < high) || !Float.isFinite((float) value) || (float) value == 0f) {
-            throw new ModelFormatException(file, "'" + key + "' is " + value + "; allowed: a finite number above 0 and below " + high);
+            String shown = (double) (float) value == value ? Float.toString((float) value) : Double.toString(value);
+            throw new ModelFormatException(file, "'" + key + "' is " + shown + "; allowed: a finite number above 0 and below " + high);
         }
         return (float) value;
     }
