@@ -79,11 +79,36 @@ class GgufFuzzTest {
         assertTrue(t.refused() > 0 && t.generated() > 0, "the mutations should both break and spare the file: " + t);
     }
 
-    /** Seeds of cases that once failed, with what they did; replayed on every run. */
+    /**
+     * Seeds of cases that failed before issue 14 (found by this fuzzer in survey mode against the old parser),
+     * with what they did and how they failed; replayed on every run.
+     */
     @ParameterizedTest(name = "kjv case seed {0}")
-    @ValueSource(longs = {14_000})
+    @ValueSource(longs = {
+            14_010,     // offset of blk.1.ffn_gate.weight := that of blk.2.attn_k.weight: NaN logits, ArrayIndexOutOfBoundsException -1
+            14_083,     // type of blk.2.attn_k.weight := Q4_0 (was Q8_0): garbage weights, ArrayIndexOutOfBoundsException -1
+            14_119,     // dimension 1 of blk.1.attn_v.weight := 2^63-1: ArithmeticException long overflow
+            14_315,     // llama.context_length := 0: IllegalArgumentException from the K/V cache
+            14_454,     // offset of output_norm.weight := 2^63-16: IndexOutOfBoundsException on the mapping
+            14_683,     // general.size_label := arrays nested 20,000 deep: StackOverflowError
+            14_729,     // offset of token_embd.weight := 64 (overlapping the header's neighbour tensor): ArrayIndexOutOfBoundsException -1
+            14_773,     // offset of output_norm.weight := 8 (unaligned): ArrayIndexOutOfBoundsException -1
+            14_780,     // llama.rope.freq_base := FLOAT32 NaN: ArrayIndexOutOfBoundsException -1
+    })
     void onceFailingKjvCases(long seed) {
         GgufMutator mutator = new GgufMutator(kjvDraft);
         FuzzRun.run("gguf-kjv-corpus", seed, 1, s -> gguf(mutator, s, "kjv-corpus"));
+    }
+
+    @ParameterizedTest(name = "qwen2 case seed {0}")
+    @ValueSource(longs = {
+            14_000_232, // qwen2.block_count := UINT64 -1: NegativeArraySizeException
+            14_000_964, // dimension 1 of blk.1.ffn_up.weight := 5.0e18: ArithmeticException
+            14_001_071, // offset of blk.1.attn_norm.weight := 2^63-16: IndexOutOfBoundsException on the mapping
+            14_000_148, // offset of output_norm.weight := that of blk.1.ffn_gate.weight: ArrayIndexOutOfBoundsException -1
+    })
+    void onceFailingQwenCases(long seed) {
+        GgufMutator mutator = new GgufMutator(forgedQwen);
+        FuzzRun.run("gguf-qwen2-corpus", seed, 1, s -> gguf(mutator, s, "qwen-corpus"));
     }
 }
