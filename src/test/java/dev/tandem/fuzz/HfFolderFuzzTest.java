@@ -161,4 +161,22 @@ class HfFolderFuzzTest {
         FuzzRun.Totals t = FuzzRun.run("hf", FuzzRun.seed(1_400_000), FuzzRun.cases(1500), s -> hfCase(s, "hf"));
         assertTrue(t.refused() > 0 && t.generated() > 0, "the mutations should both break and spare the folder: " + t);
     }
+
+    /**
+     * Seeds of cases that failed before issue 14 (found by this fuzzer in survey mode against the old readers),
+     * with what they did and how they failed; replayed on every run.
+     */
+    @ParameterizedTest(name = "hf case seed {0}")
+    @ValueSource(longs = {
+            1_400_033,  // config.json max_position_embeddings := 2^31: accepted, then sized the K/V tables
+            1_400_037,  // config.json rms_norm_eps := -1: NaN logits, ArrayIndexOutOfBoundsException -1
+            1_400_092,  // config.json num_hidden_layers := -1: NegativeArraySizeException
+            1_400_322,  // tokenizer.json a vocab id := 2.0E9: OutOfMemoryError
+            1_400_588,  // config.json max_position_embeddings := 1e-320: read as 0
+            1_400_867,  // tokenizer.json a vocab id := 2^31-1: ArrayIndexOutOfBoundsException
+            1_401_196,  // config.json head_dim := 2^31-1 with Llama 3 RoPE scaling: OutOfMemoryError
+    })
+    void onceFailingCases(long seed) {
+        FuzzRun.run("hf-corpus", seed, 1, s -> hfCase(s, "hf-corpus"));
+    }
 }
