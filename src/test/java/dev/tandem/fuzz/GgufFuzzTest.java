@@ -68,14 +68,14 @@ class GgufFuzzTest {
     @Test
     void mutatedKjvDraftsEndInANamedErrorOrAGeneration() {
         GgufMutator mutator = new GgufMutator(kjvDraft);
-        FuzzRun.Totals t = FuzzRun.run("gguf-kjv", FuzzRun.seed(14_000), FuzzRun.cases(1200), s -> gguf(mutator, s, "kjv"));
+        FuzzRun.Totals t = FuzzRun.run("gguf-kjv", FuzzRun.seed(14_000), FuzzRun.cases(1000), s -> gguf(mutator, s, "kjv"));
         assertTrue(t.refused() > 0 && t.generated() > 0, "the mutations should both break and spare the file: " + t);
     }
 
     @Test
     void mutatedForgedQwenModelsEndInANamedErrorOrAGeneration() {
         GgufMutator mutator = new GgufMutator(forgedQwen);
-        FuzzRun.Totals t = FuzzRun.run("gguf-qwen2", FuzzRun.seed(14_000_000), FuzzRun.cases(1200), s -> gguf(mutator, s, "qwen"));
+        FuzzRun.Totals t = FuzzRun.run("gguf-qwen2", FuzzRun.seed(14_000_000), FuzzRun.cases(1000), s -> gguf(mutator, s, "qwen"));
         assertTrue(t.refused() > 0 && t.generated() > 0, "the mutations should both break and spare the file: " + t);
     }
 

@@ -158,7 +158,7 @@ class HfFolderFuzzTest {
 
     @Test
     void mutatedFoldersEndInANamedErrorOrAGeneration() {
-        FuzzRun.Totals t = FuzzRun.run("hf", FuzzRun.seed(1_400_000), FuzzRun.cases(1500), s -> hfCase(s, "hf"));
+        FuzzRun.Totals t = FuzzRun.run("hf", FuzzRun.seed(1_400_000), FuzzRun.cases(1200), s -> hfCase(s, "hf"));
         assertTrue(t.refused() > 0 && t.generated() > 0, "the mutations should both break and spare the folder: " + t);
     }
 
