@@ -126,6 +126,9 @@ public final class GgufModelFile implements ModelFile {
 
     /** An integer key in 1..max, named with its value and range when it is not (never narrowed). */
     private static int size(GgufFile f, String key, long max) {
+        if (f.find(key).orElse(null) instanceof Number n && !(n instanceof Integer || n instanceof Long)) {
+            throw f.error("'" + key + "' should be an integer, found " + n);
+        }
         return ModelLimits.count(f.path(), key, f.getLong(key), 1, max);
     }
 }

@@ -71,6 +71,11 @@ class GgufHostileConfigTest {
     }
 
     @Test
+    void aFractionalLayerCountIsRefusedInsteadOfTruncated() {
+        assertMentions(refused(copy(w -> w.putFloat32("llama.block_count", 3.5f))), "'llama.block_count' should be an integer, found 3.5");
+    }
+
+    @Test
     void aBlockCountBelowTheLayersPresentIsRefused() {
         String m = refused(copy(w -> w.putUInt32("llama.block_count", 2)));
         assertMentions(m, "'llama.block_count' is 2", "blk.2.");
