@@ -4,7 +4,11 @@ import dev.tandem.forge.Forge;
 import dev.tandem.forge.ForgeSpec;
 import dev.tandem.forge.ForgeType;
 import dev.tandem.model.Architecture;
+import dev.tandem.model.gguf.GgufWriter;
+import dev.tandem.testing.GgufCopy;
 import dev.tandem.testing.SharedData;
+import dev.tandem.tokenizer.SmallBpeTokenizerJson;
+import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -15,20 +19,22 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Seeded, bounded fuzzing of GGUF files (issue 14): structured mutations ({@link GgufMutator}) of two real
- * models: the bundled KJV draft (Q8_0, written by llama.cpp's converter) and a forged Qwen2 (Q4_K_M, biases,
- * tied head, Llama 3 RoPE factors). Every case must be refused with a named error or load and generate
+ * models: the bundled KJV draft (Q8_0, written by llama.cpp's converter, SentencePiece vocabulary), a forged
+ * Qwen2 (Q4_K_M, biases, tied head, Llama 3 RoPE factors) and the same with a byte-level BPE vocabulary. Every case must be refused with a named error or load and generate
  * ({@link ModelLoadOracle}), within {@link FuzzRun#CASE_BOUND}; the regression corpus replays the seeds of
  * cases that once failed.
  */
 class GgufFuzzTest {
     @TempDir static Path tmp;
 
-    private static byte[] kjvDraft, forgedQwen;
+    private static byte[] kjvDraft, forgedQwen, forgedBpe;
 
     @BeforeAll
     static void seeds() throws IOException {
@@ -37,6 +43,35 @@ class GgufFuzzTest {
         Forge.write(new ForgeSpec(Architecture.QWEN2, 512, 256, 2, 4, 2, 64, 512, 256, ForgeType.Q4_K_M, true, 10000f, 1, 1f,
                 0, null, 8f), forged);
         forgedQwen = Files.readAllBytes(forged);
+        forgedBpe = Files.readAllBytes(withBpeTokenizer(forged, tmp.resolve("forged-qwen2-bpe.gguf")));
+    }
+
+    /**
+     * The forged Qwen2 with a byte-level BPE vocabulary (GGUF {@code gpt2} model, Qwen2 pre-tokenizer, merges)
+     * in place of the synthetic SentencePiece one: the tokens and merges of {@link SmallBpeTokenizerJson},
+     * padded to the model's 512 rows.
+     */
+    private static Path withBpeTokenizer(Path forged, Path out) {
+        JsonNode json = SmallBpeTokenizerJson.tree();
+        String[] tokens = new String[512];
+        json.path("model").path("vocab").properties().forEach(e -> tokens[e.getValue().asInt()] = e.getKey());
+        for (JsonNode added : json.path("added_tokens")) tokens[added.path("id").asInt()] = added.path("content").asText();
+        int[] types = new int[512];
+        for (int i = 0; i < tokens.length; i++) {
+            types[i] = tokens[i] == null ? 5 : tokens[i].startsWith("<|") ? 3 : 1;
+            if (tokens[i] == null) tokens[i] = "[PAD" + i + "]";
+        }
+        List<String> merges = new ArrayList<>();
+        json.path("model").path("merges").forEach(m -> merges.add(m.asText()));
+        return GgufCopy.of(forged, out, w -> {
+            w.remove("tokenizer.ggml.scores");
+            w.putString("tokenizer.ggml.model", "gpt2").putString("tokenizer.ggml.pre", "qwen2")
+                    .putArray("tokenizer.ggml.tokens", GgufWriter.ArrayValue.ofStrings(tokens))
+                    .putArray("tokenizer.ggml.token_type", GgufWriter.ArrayValue.ofInt32(types))
+                    .putArray("tokenizer.ggml.merges", GgufWriter.ArrayValue.ofStrings(merges.toArray(String[]::new)))
+                    .putUInt32("tokenizer.ggml.bos_token_id", 264).putUInt32("tokenizer.ggml.eos_token_id", 265)
+                    .putBool("tokenizer.ggml.add_bos_token", false);
+        });
     }
 
     private static FuzzRun.Case gguf(GgufMutator mutator, long seed, String name) {
@@ -58,7 +93,7 @@ class GgufFuzzTest {
 
     @Test
     void bothSeedsLoadAndGenerateUnmutated() throws IOException {
-        for (byte[] seed : new byte[][] {kjvDraft, forgedQwen}) {
+        for (byte[] seed : new byte[][] {kjvDraft, forgedQwen, forgedBpe}) {
             Path p = FuzzRun.freshFolder(tmp.resolve("unmutated")).resolve("seed.gguf");
             Files.write(p, seed);
             assertEquals(ModelLoadOracle.Outcome.GENERATED, ModelLoadOracle.run(p));
@@ -75,7 +110,14 @@ class GgufFuzzTest {
     @Test
     void mutatedForgedQwenModelsEndInANamedErrorOrAGeneration() {
         GgufMutator mutator = new GgufMutator(forgedQwen);
-        FuzzRun.Totals t = FuzzRun.run("gguf-qwen2", FuzzRun.seed(14_000_000), FuzzRun.cases(1000), s -> gguf(mutator, s, "qwen"));
+        FuzzRun.Totals t = FuzzRun.run("gguf-qwen2", FuzzRun.seed(14_000_000), FuzzRun.cases(800), s -> gguf(mutator, s, "qwen"));
+        assertTrue(t.refused() > 0 && t.generated() > 0, "the mutations should both break and spare the file: " + t);
+    }
+
+    @Test
+    void mutatedByteLevelBpeModelsEndInANamedErrorOrAGeneration() {
+        GgufMutator mutator = new GgufMutator(forgedBpe);
+        FuzzRun.Totals t = FuzzRun.run("gguf-bpe", FuzzRun.seed(14_500_000), FuzzRun.cases(400), s -> gguf(mutator, s, "bpe"));
         assertTrue(t.refused() > 0 && t.generated() > 0, "the mutations should both break and spare the file: " + t);
     }
 
