@@ -23,7 +23,20 @@ public final class Main implements Runnable {
 
     /** Runs the command line and returns the exit code (0 success, 1 failure, 2 bad usage). */
     public static int run(String... args) {
-        return commandLine().execute(args);
+        return execute(commandLine(), args);
+    }
+
+    /**
+     * Executes {@code cl} (made by {@link #commandLine()}). picocli hands only {@code Exception}s to the
+     * execution handler; an input that exhausts the stack or the heap ends in an {@code Error}, which gets the
+     * same one line and exit code here instead of a JVM stack trace.
+     */
+    static int execute(CommandLine cl, String... args) {
+        try {
+            return cl.execute(args);
+        } catch (StackOverflowError | OutOfMemoryError e) {
+            return UserErrors.onExhausted(e, cl, args);
+        }
     }
 
     static CommandLine commandLine() {

@@ -1,8 +1,11 @@
 package dev.tandem.cli;
 
+import dev.tandem.decode.IncompatibleDraftException;
+import dev.tandem.engine.InvalidRequestException;
 import dev.tandem.model.ModelFormatException;
 import dev.tandem.runtime.BackendUnavailableException;
 import dev.tandem.runtime.KvCacheExhaustedException;
+import dev.tandem.runtime.NonFiniteOutputException;
 import dev.tandem.runtime.cuda.UnsupportedWeightException;
 import dev.tandem.tokenizer.TokenizerException;
 import picocli.CommandLine;
@@ -27,9 +30,7 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
             err.flush();
             return USAGE;
         }
-        String message = userMessage(e) != null ? userMessage(e)
-                : "internal error: " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
-                + (verbose ? "" : " (run with --verbose for details)");
+        String message = userMessage(e) != null ? userMessage(e) : internalError(e, verbose);
         err.println("tandem " + cl.getCommandName() + ": " + message);
         if (verbose) e.printStackTrace(err);
         err.flush();
@@ -44,13 +45,41 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
     static String userMessage(Throwable e) {
         if (e instanceof ModelFormatException || e instanceof TokenizerException || e instanceof KvCacheExhaustedException
                 || e instanceof UserInputException || e instanceof IllegalArgumentException
-                || e instanceof BackendUnavailableException || e instanceof UnsupportedWeightException) {
+                || e instanceof BackendUnavailableException || e instanceof UnsupportedWeightException
+                || e instanceof NonFiniteOutputException || e instanceof InvalidRequestException
+                || e instanceof IncompatibleDraftException) {
             return e.getMessage();
         }
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t.getClass().getName().equals("jcuda.CudaException")) return "CUDA error: " + t.getMessage();
         }
         return null;
+    }
+
+    /**
+     * A failure that is Tandem's bug, not the user's: its type, its message and the line that threw it, so that a
+     * report names the place even without {@code --verbose} (a bare "internal error: ArithmeticException" does not).
+     */
+    static String internalError(Throwable e, boolean verbose) {
+        StackTraceElement[] trace = e.getStackTrace();
+        String where = trace.length == 0 ? "" : " at " + trace[0].getClassName().replaceFirst("^.*\\.", "") + "."
+                + trace[0].getMethodName() + "(" + trace[0].getFileName() + ":" + trace[0].getLineNumber() + ")";
+        return "internal error: " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()) + where
+                + (verbose ? "" : " (run with --verbose for details)");
+    }
+
+    /** A command that ran out of stack or heap: one line naming which, a stack trace only with --verbose. */
+    static int onExhausted(VirtualMachineError e, CommandLine cl, String[] args) {
+        CommandLine.ParseResult parsed = cl.getParseResult();
+        String command = parsed != null && parsed.hasSubcommand() ? parsed.subcommand().commandSpec().name() : cl.getCommandName();
+        String what = e instanceof StackOverflowError
+                ? "the input is nested too deeply to process (stack overflow)"
+                : "out of memory (" + e.getMessage() + "): the model or input needs more than this JVM's heap (-Xmx)";
+        PrintWriter err = cl.getErr();
+        err.println("tandem " + command + ": " + what);
+        if (java.util.Arrays.asList(args).contains("--verbose")) e.printStackTrace(err);
+        err.flush();
+        return FAILURE;
     }
 
     static int onBadUsage(CommandLine.ParameterException e, String[] args) {

@@ -1,5 +1,7 @@
 package dev.tandem.decode;
 
+import dev.tandem.runtime.NonFiniteOutputException;
+
 import java.util.Arrays;
 
 /**
@@ -43,6 +45,7 @@ public final class Sampler {
      */
     public void fill(float[] logits, int n, int[] context, int contextLength, Distribution out) {
         if (n > vocabularySize) throw new IllegalArgumentException("logit row of " + n + " ids exceeds the sampler's vocabulary " + vocabularySize);
+        requireFinite(logits, n);
         float[] l = applyPenalty(logits, n, context, contextLength);
         if (s.isGreedy()) {
             out.setOneHot(argmax(l, n));
@@ -89,6 +92,26 @@ public final class Sampler {
             out.add(t, (float) Math.exp((l[t] - max) * invT));
         }
         out.normalise();
+    }
+
+    /**
+     * A row with NaN or +infinity (or nothing above −infinity) has no distribution: softmax turns it into NaN
+     * weights that every filter drops. Whatever backend produced it, the failure is the model's, named here
+     * rather than as an empty candidate list further down.
+     */
+    private static void requireFinite(float[] logits, int n) {
+        float top = Float.NEGATIVE_INFINITY;
+        for (int t = 0; t < n; t++) {
+            float v = logits[t];
+            if (Float.isNaN(v) || v == Float.POSITIVE_INFINITY) {
+                throw new NonFiniteOutputException("the model's output logits hold " + v + " (token " + t
+                        + "): its weights or hyperparameters hold non-finite values");
+            }
+            top = Math.max(top, v);
+        }
+        if (n > 0 && top == Float.NEGATIVE_INFINITY) {
+            throw new NonFiniteOutputException("the model's output logits are all -Infinity: its weights or hyperparameters hold non-finite values");
+        }
     }
 
     /** Highest logit of {@code logits[0..n)}, ties to the lower id. */

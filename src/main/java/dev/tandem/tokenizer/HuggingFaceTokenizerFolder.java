@@ -3,6 +3,7 @@ package dev.tandem.tokenizer;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.model.ModelLimits;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -118,7 +119,7 @@ final class HuggingFaceTokenizerFolder {
         if (tokenizer.vocabCount() == 0) throw new TokenizerException(file + ": missing model.vocab");
         if (tokenizer.merges().length == 0) throw new TokenizerException(file + ": missing model.merges");
 
-        List<AddedToken> addedTokens = addedTokens(tokenizer.addedTokens());
+        List<AddedToken> addedTokens = addedTokens(tokenizer.addedTokens(), file);
         Map<String, AddedToken> addedByContent = new HashMap<>();
         int maxId = tokenizer.vocab().length - 1;
         for (AddedToken t : addedTokens) {
@@ -175,10 +176,15 @@ final class HuggingFaceTokenizerFolder {
 
     private record AddedToken(int id, String content, boolean special) {}
 
-    private static List<AddedToken> addedTokens(JsonNode addedTokens) {
+    private static List<AddedToken> addedTokens(JsonNode addedTokens, Path file) {
         List<AddedToken> list = new java.util.ArrayList<>();
         for (JsonNode t : addedTokens) {
-            list.add(new AddedToken(t.path("id").asInt(), t.path("content").asText(), t.path("special").asBoolean(false)));
+            JsonNode id = t.path("id");
+            if (!id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= ModelLimits.MAX_VOCABULARY) {
+                throw new TokenizerException(file + ": added_tokens entry '" + t.path("content").asText() + "' has id " + id
+                        + "; allowed: 0 to " + (ModelLimits.MAX_VOCABULARY - 1));
+            }
+            list.add(new AddedToken(id.asInt(), t.path("content").asText(), t.path("special").asBoolean(false)));
         }
         return list;
     }
@@ -321,7 +327,11 @@ final class HuggingFaceTokenizerFolder {
     private java.util.OptionalInt configVocabSize() {
         if (config == null) return java.util.OptionalInt.empty();
         JsonNode v = config.has("vocab_size_per_layer_input") ? config.get("vocab_size_per_layer_input") : config.get("vocab_size");
-        return v != null && v.isIntegralNumber() ? java.util.OptionalInt.of(v.asInt()) : java.util.OptionalInt.empty();
+        if (v == null || !v.isIntegralNumber()) return java.util.OptionalInt.empty();
+        if (!v.canConvertToInt() || v.asInt() < 1 || v.asInt() > ModelLimits.MAX_VOCABULARY) {
+            throw new TokenizerException(dir.resolve("config.json") + ": vocab_size is " + v + "; allowed: 1 to " + ModelLimits.MAX_VOCABULARY);
+        }
+        return java.util.OptionalInt.of(v.asInt());
     }
 
     /** The converter's {@code does_token_look_special}. */
@@ -334,7 +344,11 @@ final class HuggingFaceTokenizerFolder {
 
     private static int parseId(String key, String where) {
         try {
-            return Integer.parseInt(key);
+            int id = Integer.parseInt(key);
+            if (id < 0 || id >= ModelLimits.MAX_VOCABULARY) {
+                throw new TokenizerException(where + ": token id " + id + "; allowed: 0 to " + (ModelLimits.MAX_VOCABULARY - 1));
+            }
+            return id;
         } catch (NumberFormatException e) {
             throw new TokenizerException(where + ": token id '" + key + "' is not a number");
         }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.MissingNode;
+import dev.tandem.model.ModelLimits;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -62,11 +63,15 @@ record TokenizerJson(String modelType, boolean byteFallback, String[] vocab, int
                                 vocab = new String[1 << 16];
                                 while (p.nextToken() == JsonToken.FIELD_NAME) {
                                     String text = p.currentName();
-                                    p.nextToken();
-                                    int id = p.getValueAsInt(-1);
-                                    if (id < 0) throw new TokenizerException(file + ": model.vocab entry '" + text + "' has no id");
-                                    if (id >= vocab.length) vocab = Arrays.copyOf(vocab, Math.max(id + 1, vocab.length * 2));
-                                    vocab[id] = text;
+                                    JsonToken idToken = p.nextToken();
+                                    // An id sizes the arrays below: checked before any is grown to it.
+                                    long id = idToken == JsonToken.VALUE_NUMBER_INT ? p.getValueAsLong(-1) : -1;
+                                    if (id < 0 || id >= ModelLimits.MAX_VOCABULARY) {
+                                        throw new TokenizerException(file + ": model.vocab entry '" + text + "' has id " + p.getText()
+                                                + "; allowed: integers from 0 to " + (ModelLimits.MAX_VOCABULARY - 1));
+                                    }
+                                    if (id >= vocab.length) vocab = Arrays.copyOf(vocab, (int) Math.max(id + 1, Math.min(vocab.length * 2L, ModelLimits.MAX_VOCABULARY)));
+                                    vocab[(int) id] = text;
                                     count++;
                                 }
                             }

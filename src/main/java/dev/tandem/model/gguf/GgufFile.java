@@ -1,6 +1,7 @@
 package dev.tandem.model.gguf;
 
 import dev.tandem.model.ModelFormatException;
+import dev.tandem.model.ModelLimits;
 import dev.tandem.model.Tensor;
 import dev.tandem.model.TensorType;
 
@@ -68,9 +69,15 @@ public final class GgufFile implements AutoCloseable {
         }
         long tensorCount = in.u64();
         long kvCount = in.u64();
-        if (tensorCount < 0 || tensorCount > file.byteSize() / 8 || kvCount < 0 || kvCount > file.byteSize() / 8) {
-            throw error("truncated or corrupt file: the header declares " + tensorCount + " tensors and " + kvCount
-                    + " metadata keys, more than " + file.byteSize() + " bytes can hold");
+        // A tensor info takes at least 32 bytes, a key/value pair at least 13: a count beyond what the file can
+        // hold is refused before the loops below allocate anything for it.
+        if (tensorCount < 0 || tensorCount > ModelLimits.MAX_TENSORS || tensorCount > file.byteSize() / 32) {
+            throw error("the header declares " + Long.toUnsignedString(tensorCount) + " tensors; allowed: at most "
+                    + Math.min(ModelLimits.MAX_TENSORS, file.byteSize() / 32) + " (the limit, or what " + file.byteSize() + " bytes can hold)");
+        }
+        if (kvCount < 0 || kvCount > file.byteSize() / 13) {
+            throw error("the header declares " + Long.toUnsignedString(kvCount) + " metadata keys; allowed: at most "
+                    + file.byteSize() / 13 + " (what " + file.byteSize() + " bytes can hold)");
         }
 
         Map<String, Object> kv = new LinkedHashMap<>();
@@ -78,50 +85,53 @@ public final class GgufFile implements AutoCloseable {
             String key = in.string("metadata key #" + i);
             int typeId = in.u32();
             GgufValueType type = GgufValueType.fromId(typeId);
-            if (type == null) throw error("metadata key '" + key + "' has unknown value type " + typeId);
-            kv.put(key, in.value(type, key));
+            if (type == null) throw error("metadata key '" + key + "' has unknown value type " + Integer.toUnsignedString(typeId));
+            if (kv.put(key, in.value(type, key)) != null) throw error("metadata key '" + key + "' appears twice");
         }
         this.metadata = Collections.unmodifiableMap(kv);
 
-        record Info(String name, long[] shape, TensorType type, long offset) {}
+        record Info(String name, long[] shape, TensorType type, long offset, long bytes) {}
         List<Info> infos = new ArrayList<>();
         for (long i = 0; i < tensorCount; i++) {
             String name = in.string("tensor name #" + i);
             int dims = in.u32();
-            if (dims < 1 || dims > 4) throw error("tensor '" + name + "' has " + dims + " dimensions (1 to 4 supported)");
-            long[] shape = new long[dims];
-            for (int d = 0; d < dims; d++) {
-                shape[d] = in.u64();
-                if (shape[d] <= 0) throw error("tensor '" + name + "' has dimension " + d + " of size " + shape[d]);
+            if (dims < 1 || dims > 4) {
+                throw error("tensor '" + name + "' has " + Integer.toUnsignedString(dims) + " dimensions; allowed: 1 to 4");
             }
+            long[] shape = new long[dims];
+            for (int d = 0; d < dims; d++) shape[d] = in.u64();
             int typeId = in.u32();
             TensorType type = TensorType.fromGgmlId(typeId);
-            if (type == null) throw error("tensor '" + name + "' has unknown or unsupported tensor type " + typeId);
+            if (type == null) throw error("tensor '" + name + "' has unknown or unsupported tensor type " + Integer.toUnsignedString(typeId));
             long offset = in.u64();
-            infos.add(new Info(name, shape, type, offset));
+            infos.add(new Info(name, shape, type, offset, ModelLimits.tensorBytes(path, name, shape, type)));
         }
-        int alignment = DEFAULT_ALIGNMENT;
+        long alignment = DEFAULT_ALIGNMENT;
         Object a = kv.get("general.alignment");
         if (a != null) {
-            if (!(a instanceof Number n) || n.longValue() <= 0 || Long.bitCount(n.longValue()) != 1) {
-                throw error("general.alignment must be a power of two, found " + a);
+            if (!(a instanceof Integer || a instanceof Long) || ((Number) a).longValue() <= 0
+                    || Long.bitCount(((Number) a).longValue()) != 1 || ((Number) a).longValue() > ModelLimits.MAX_ALIGNMENT) {
+                throw error("'general.alignment' is " + a + "; allowed: a power of two from 1 to " + ModelLimits.MAX_ALIGNMENT);
             }
-            alignment = n.intValue();
+            alignment = ((Number) a).longValue();
         }
         this.dataOffset = alignUp(in.pos, alignment);
+        List<ModelLimits.Extent> extents = new ArrayList<>();
+        for (Info info : infos) {
+            // Offsets are relative to the data section; compared before adding, so that nothing wraps near 2^63.
+            if (info.offset < 0 || info.offset > file.byteSize() - dataOffset) {
+                throw error("tensor '" + info.name + "' data offset " + Long.toUnsignedString(info.offset)
+                        + " lies past the end of the file (data section: " + Math.max(0, file.byteSize() - dataOffset) + " bytes)");
+            }
+            if (info.offset % alignment != 0) {
+                throw error("tensor '" + info.name + "' data offset " + info.offset + " is not a multiple of the alignment " + alignment);
+            }
+            extents.add(new ModelLimits.Extent(info.name, dataOffset + info.offset, info.bytes));
+        }
+        ModelLimits.checkExtents(path, extents, dataOffset, file.byteSize());
         Map<String, Tensor> ts = new LinkedHashMap<>();
         for (Info info : infos) {
-            long elements = 1;
-            for (long d : info.shape) elements = Math.multiplyExact(elements, d);
-            if (info.shape[0] % info.type.blockSize() != 0) {
-                throw error("tensor '" + info.name + "' row length " + info.shape[0] + " is not a multiple of the " + info.type + " block size " + info.type.blockSize());
-            }
-            long bytes = info.type.bytesFor(elements);
-            long start = dataOffset + info.offset;
-            if (info.offset < 0 || start + bytes > file.byteSize() || start + bytes < start) {
-                throw error("tensor '" + info.name + "' data (" + bytes + " bytes at offset " + start + ") lies past the end of the file (" + file.byteSize() + " bytes)");
-            }
-            if (ts.put(info.name, new Tensor(info.name, info.type, info.shape, file.asSlice(start, bytes))) != null) {
+            if (ts.put(info.name, new Tensor(info.name, info.type, info.shape, file.asSlice(dataOffset + info.offset, info.bytes))) != null) {
                 throw error("tensor '" + info.name + "' appears twice");
             }
         }
@@ -230,15 +240,21 @@ public final class GgufFile implements AutoCloseable {
         arena.close();
     }
 
-    /** Sequential little-endian reader over the header, with bounds checks that name what was being read. */
+    /**
+     * Sequential little-endian reader over the header, with bounds checks that name what was being read. Every
+     * length is checked against the bytes left in the file and against {@link ModelLimits}' metadata budgets
+     * before anything is allocated for it; arrays of arrays are read to a bounded depth.
+     */
     private final class Reader {
         long pos;
+        private long stringBytes, arrayElements;
 
         Reader(long pos) { this.pos = pos; }
 
         private void need(long bytes, String what) {
-            if (bytes < 0 || pos + bytes > file.byteSize()) {
-                throw error("truncated file: " + what + " needs " + bytes + " bytes at offset " + pos + " but the file has " + file.byteSize());
+            if (bytes < 0 || bytes > file.byteSize() - pos) {
+                throw error("truncated file: " + what + " needs " + Long.toUnsignedString(bytes) + " bytes at offset " + pos
+                        + " but the file has " + file.byteSize());
             }
         }
 
@@ -250,14 +266,19 @@ public final class GgufFile implements AutoCloseable {
             need(8, what);
             long len = file.get(U64, pos);
             pos += 8;
-            if (len < 0 || len > Integer.MAX_VALUE) throw error("corrupt string length " + len + " in " + what);
             need(len, what);
+            if (len > ModelLimits.MAX_METADATA_STRING_BYTES - stringBytes) {
+                throw error(what + " is a string of " + len + " bytes; allowed: " + ModelLimits.MAX_METADATA_STRING_BYTES
+                        + " bytes of strings in all (" + stringBytes + " read before it)");
+            }
+            stringBytes += len;
             byte[] bytes = file.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
             pos += len;
             return new String(bytes, StandardCharsets.UTF_8);
         }
 
         Object value(GgufValueType type, String key) {
+            if (type == GgufValueType.ARRAY) return array(key, 1);
             if (type.size > 0) need(type.size, "value of '" + key + "'");
             return switch (type) {
                 case UINT8 -> Byte.toUnsignedInt(file.get(ValueLayout.JAVA_BYTE, pos++));
@@ -271,18 +292,31 @@ public final class GgufFile implements AutoCloseable {
                 case UINT64, INT64 -> { long v = file.get(U64, pos); pos += 8; yield v; }
                 case FLOAT64 -> { double v = file.get(F64, pos); pos += 8; yield v; }
                 case STRING -> string("value of '" + key + "'");
-                case ARRAY -> array(key);
+                case ARRAY -> throw new AssertionError(type);
             };
         }
 
-        private Object array(String key) {
+        private Object array(String key, int depth) {
+            if (depth > ModelLimits.MAX_ARRAY_NESTING) {
+                throw error("metadata array '" + key + "' nests arrays " + depth + " deep; allowed: " + ModelLimits.MAX_ARRAY_NESTING);
+            }
             int typeId = u32();
             GgufValueType type = GgufValueType.fromId(typeId);
-            if (type == null) throw error("metadata array '" + key + "' has unknown element type " + typeId);
+            if (type == null) throw error("metadata array '" + key + "' has unknown element type " + Integer.toUnsignedString(typeId));
             long n = u64();
-            if (n < 0 || n > file.byteSize() - pos) throw error("metadata array '" + key + "' has impossible length " + n);
+            // Each element takes at least one byte (8 for a string or an array): a count the rest of the file
+            // cannot hold is corrupt, whatever its size; a count that fits is still held to the element budget.
+            long minBytes = type.size > 0 ? type.size : type == GgufValueType.STRING ? 8 : 12;
+            if (n < 0 || n > (file.byteSize() - pos) / minBytes) {
+                throw error("metadata array '" + key + "' declares " + Long.toUnsignedString(n) + " elements of " + type
+                        + "; the " + (file.byteSize() - pos) + " bytes left in the file hold at most " + (file.byteSize() - pos) / minBytes);
+            }
+            if (n > ModelLimits.MAX_METADATA_ARRAY_ELEMENTS - arrayElements) {
+                throw error("metadata array '" + key + "' has " + n + " elements; allowed: " + ModelLimits.MAX_METADATA_ARRAY_ELEMENTS
+                        + " array elements in all (" + arrayElements + " read before it)");
+            }
+            arrayElements += n;
             int count = (int) n;
-            if (type.size > 0) need(n * type.size, "array '" + key + "'");
             switch (type) {
                 case UINT8, INT8, UINT16, INT16, INT32 -> {
                     int[] out = new int[count];
@@ -316,7 +350,7 @@ public final class GgufFile implements AutoCloseable {
                 }
                 case ARRAY -> {
                     Object[] out = new Object[count];
-                    for (int i = 0; i < count; i++) out[i] = array(key + "[" + i + "]");
+                    for (int i = 0; i < count; i++) out[i] = array(key + "[" + i + "]", depth + 1);
                     return out;
                 }
             }

@@ -6,6 +6,7 @@ import dev.tandem.model.Architecture;
 import dev.tandem.model.ModelConfig;
 import dev.tandem.model.ModelFile;
 import dev.tandem.model.ModelFormatException;
+import dev.tandem.model.ModelLimits;
 import dev.tandem.model.RopeLayout;
 import dev.tandem.model.Tensor;
 import dev.tandem.model.WeightCheck;
@@ -106,14 +107,35 @@ public final class HfModelFolder implements ModelFile {
         }
         if (!map.isObject() || map.isEmpty()) throw new ModelFormatException(index, "no 'weight_map' in the index");
         Set<String> files = new LinkedHashSet<>();
-        for (Iterator<JsonNode> it = map.elements(); it.hasNext(); ) files.add(it.next().asText());
-        List<Path> paths = new ArrayList<>();
-        for (String f : files) {
-            Path p = dir.resolve(f);
-            if (!Files.isRegularFile(p)) throw new ModelFormatException(index, "lists shard '" + f + "', which is missing from the folder");
-            paths.add(p);
+        for (Iterator<JsonNode> it = map.elements(); it.hasNext(); ) {
+            JsonNode f = it.next();
+            if (!f.isTextual()) throw new ModelFormatException(index, "'weight_map' lists a shard that is not a file name: " + f);
+            files.add(f.asText());
         }
+        List<Path> paths = new ArrayList<>();
+        for (String f : files) paths.add(shardInside(dir, index, f));
         return paths;
+    }
+
+    /**
+     * The shard {@code name} as a file of {@code dir}: a relative name that stays inside the folder. An index is
+     * part of a downloaded folder, so it may not point a reader at {@code /etc/passwd} or {@code ../elsewhere}.
+     * Symbolic links are followed as they are: the Hugging Face cache links each snapshot file to a blob outside
+     * the snapshot folder, and whoever placed a link there chose its target.
+     */
+    private static Path shardInside(Path dir, Path index, String name) {
+        Path folder = dir.toAbsolutePath().normalize();
+        Path p;
+        try {
+            p = folder.resolve(name).normalize();
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new ModelFormatException(index, "lists shard '" + name + "', which is not a valid file name");
+        }
+        if (name.isEmpty() || Path.of(name).isAbsolute() || !p.startsWith(folder) || p.equals(folder)) {
+            throw new ModelFormatException(index, "lists shard '" + name + "', which lies outside the model folder " + folder);
+        }
+        if (!Files.isRegularFile(p)) throw new ModelFormatException(index, "lists shard '" + name + "', which is missing from the folder");
+        return p;
     }
 
     /** The GGUF name for a Hugging Face tensor name, or {@code null} for tensors Tandem does not use. */
@@ -134,17 +156,24 @@ public final class HfModelFolder implements ModelFile {
 
     private static ModelConfig readConfig(Path dir, JsonNode c, Map<String, Tensor> tensors) {
         Path file = dir.resolve("config.json");
+        if (!c.isObject()) throw new ModelFormatException(file, "should be a JSON object");
         String type = c.path("model_type").asText("");
         Architecture arch = switch (type) {
             case "llama", "mistral" -> Architecture.LLAMA;
             case "qwen2" -> Architecture.QWEN2;
             default -> throw new ModelFormatException(file, "unsupported model_type '" + type + "' (supported: llama, mistral, qwen2)");
         };
-        int hidden = required(file, c, "hidden_size");
-        int heads = required(file, c, "num_attention_heads");
-        int kvHeads = c.has("num_key_value_heads") && !c.get("num_key_value_heads").isNull() ? c.get("num_key_value_heads").asInt() : heads;
-        int headDim = c.hasNonNull("head_dim") ? c.get("head_dim").asInt() : hidden / heads;
-        float theta = (float) c.path("rope_theta").asDouble(10000.0);
+        int hidden = integer(file, c, "hidden_size", null, ModelLimits.MAX_HIDDEN);
+        int heads = integer(file, c, "num_attention_heads", null, ModelLimits.MAX_HEADS);
+        int kvHeads = integer(file, c, "num_key_value_heads", heads, heads);
+        int headDim = integer(file, c, "head_dim", hidden / heads, ModelLimits.MAX_HEAD_DIM);
+        int vocab = integer(file, c, "vocab_size", null, ModelLimits.MAX_VOCABULARY);
+        int layers = integer(file, c, "num_hidden_layers", null, ModelLimits.MAX_LAYERS);
+        ModelLimits.checkLayersPresent(file, "num_hidden_layers", layers, tensors.keySet());
+        int ffn = integer(file, c, "intermediate_size", null, ModelLimits.MAX_FFN);
+        int context = integer(file, c, "max_position_embeddings", 4096, ModelLimits.MAX_CONTEXT);
+        float eps = number(file, c, "rms_norm_eps", 1e-6, 1);
+        float theta = number(file, c, "rope_theta", 10000.0, Float.MAX_VALUE);
         float[] factors = null;
         JsonNode scaling = c.path("rope_scaling");
         if (scaling.isObject()) {
@@ -153,38 +182,45 @@ public final class HfModelFolder implements ModelFile {
                 throw new ModelFormatException(file, "rope_scaling type '" + kind + "' is not supported (supported: llama3)");
             }
             factors = ModelConfig.llama3FrequencyFactors(headDim, theta,
-                    scaling.path("factor").asDouble(8), scaling.path("low_freq_factor").asDouble(1),
-                    scaling.path("high_freq_factor").asDouble(4), scaling.path("original_max_position_embeddings").asInt(8192));
+                    number(file, scaling, "factor", 8, 1e6), number(file, scaling, "low_freq_factor", 1, 1e6),
+                    number(file, scaling, "high_freq_factor", 4, 1e6),
+                    integer(file, scaling, "original_max_position_embeddings", 8192, ModelLimits.MAX_CONTEXT));
+        } else if (!scaling.isMissingNode() && !scaling.isNull()) {
+            throw new ModelFormatException(file, "'rope_scaling' should be an object or null, found " + scaling);
         }
         boolean tied = !tensors.containsKey("output.weight");
+        ModelConfig config;
         try {
-            return new ModelConfig(
-                    arch,
-                    dir.getFileName().toString(),
-                    required(file, c, "vocab_size"),
-                    hidden,
-                    required(file, c, "num_hidden_layers"),
-                    heads,
-                    kvHeads,
-                    headDim,
-                    required(file, c, "intermediate_size"),
-                    c.path("max_position_embeddings").asInt(4096),
-                    (float) c.path("rms_norm_eps").asDouble(1e-6),
-                    theta,
-                    headDim,
-                    RopeLayout.HALVES,
-                    factors,
-                    tensors.containsKey("blk.0.attn_q.bias"),
-                    tied);
+            config = new ModelConfig(arch, dir.getFileName().toString(), vocab, hidden, layers, heads, kvHeads, headDim, ffn,
+                    context, eps, theta, headDim, RopeLayout.HALVES, factors, tensors.containsKey("blk.0.attn_q.bias"), tied);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file, e.getMessage());
         }
+        ModelLimits.checkConfig(file, config);
+        return config;
     }
 
-    private static int required(Path file, JsonNode c, String key) {
+    /**
+     * An integer of {@code config.json} in 1..max: absent or null gives {@code fallback} (required when that is
+     * null); a fraction, a string or a number out of range is an error naming the key, never a default.
+     */
+    private static int integer(Path file, JsonNode c, String key, Integer fallback, long max) {
         JsonNode v = c.get(key);
-        if (v == null || !v.canConvertToInt()) throw new ModelFormatException(file, "missing required key '" + key + "'");
-        return v.asInt();
+        if (v == null || v.isNull()) {
+            if (fallback == null) throw new ModelFormatException(file, "missing required key '" + key + "'");
+            return ModelLimits.count(file, key + " (default)", fallback, 1, max);
+        }
+        if (!v.isIntegralNumber()) throw new ModelFormatException(file, "'" + key + "' should be an integer, found " + v);
+        if (!v.canConvertToLong()) throw new ModelFormatException(file, "'" + key + "' is " + v + "; allowed: 1 to " + max);
+        return ModelLimits.count(file, key, v.asLong(), 1, max);
+    }
+
+    /** A positive finite number of {@code config.json} below {@code high}; absent or null gives {@code fallback}. */
+    private static float number(Path file, JsonNode c, String key, double fallback, double high) {
+        JsonNode v = c.get(key);
+        if (v == null || v.isNull()) return (float) fallback;
+        if (!v.isNumber()) throw new ModelFormatException(file, "'" + key + "' should be a number, found " + v);
+        return ModelLimits.positive(file, key, v.asDouble(), high);
     }
 
     /** The parsed {@code config.json}. */

@@ -3,6 +3,7 @@ package dev.tandem.model.safetensors;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.model.ModelFormatException;
+import dev.tandem.model.ModelLimits;
 import dev.tandem.model.Tensor;
 import dev.tandem.model.TensorType;
 
@@ -15,9 +16,11 @@ import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -44,8 +47,13 @@ public final class SafetensorsFile implements AutoCloseable {
         } catch (IOException e) {
             throw new ModelFormatException(path, "unreadable safetensors header: " + e.getMessage());
         }
+        if (!header.isObject()) throw new ModelFormatException(path, "safetensors header should be a JSON object");
         long dataStart = 8 + headerLength;
         Map<String, Tensor> ts = new LinkedHashMap<>();
+        // Checked whole before any tensor is made: sizes, then extents inside the data and not overlapping.
+        List<ModelLimits.Extent> extents = new ArrayList<>();
+        List<TensorType> types = new ArrayList<>();
+        List<long[]> shapes = new ArrayList<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = header.properties().iterator(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             if (e.getKey().equals("__metadata__")) continue;
@@ -59,23 +67,43 @@ public final class SafetensorsFile implements AutoCloseable {
             };
             JsonNode shapeNode = info.path("shape");
             JsonNode offsets = info.path("data_offsets");
-            if (!shapeNode.isArray() || !offsets.isArray() || offsets.size() != 2) {
-                throw new ModelFormatException(path, "tensor '" + name + "' has a malformed header entry");
+            if (!shapeNode.isArray() || shapeNode.size() > 4 || !offsets.isArray() || offsets.size() != 2) {
+                throw new ModelFormatException(path, "tensor '" + name + "' has a malformed header entry (needs 'shape', an array of"
+                        + " at most 4 sizes, and 'data_offsets', an array of 2)");
             }
             long[] shape = new long[Math.max(1, shapeNode.size())];
             shape[0] = 1;
-            long elements = 1;
             for (int i = 0; i < shapeNode.size(); i++) {
-                shape[shapeNode.size() - 1 - i] = shapeNode.get(i).asLong();
-                elements *= shapeNode.get(i).asLong();
+                shape[shapeNode.size() - 1 - i] = whole(path, name, "shape", shapeNode.get(i));
             }
-            long begin = offsets.get(0).asLong(), end = offsets.get(1).asLong();
-            if (end - begin != type.bytesFor(elements) || begin < 0 || dataStart + end > file.byteSize()) {
-                throw new ModelFormatException(path, "tensor '" + name + "' data [" + begin + ", " + end + ") does not fit its shape or lies past the end of the file");
+            long bytes = ModelLimits.tensorBytes(path, name, shape, type);
+            long begin = whole(path, name, "data_offsets", offsets.get(0)), end = whole(path, name, "data_offsets", offsets.get(1));
+            if (end - begin != bytes) {
+                throw new ModelFormatException(path, "tensor '" + name + "' data [" + begin + ", " + end + ") is " + (end - begin)
+                        + " bytes but its shape " + shapeNode + " of " + type + " needs " + bytes);
             }
-            ts.put(name, new Tensor(name, type, shape, file.asSlice(dataStart + begin, end - begin)));
+            if (begin > file.byteSize() - dataStart) {
+                throw new ModelFormatException(path, "tensor '" + name + "' data [" + begin + ", " + end + ") lies past the end of the file");
+            }
+            extents.add(new ModelLimits.Extent(name, dataStart + begin, bytes));
+            types.add(type);
+            shapes.add(shape);
+        }
+        ModelLimits.checkExtents(path, extents, dataStart, file.byteSize());
+        for (int i = 0; i < extents.size(); i++) {
+            ModelLimits.Extent x = extents.get(i);
+            ts.put(x.tensor(), new Tensor(x.tensor(), types.get(i), shapes.get(i), file.asSlice(x.start(), x.bytes())));
         }
         this.tensors = Collections.unmodifiableMap(ts);
+    }
+
+    /** A size or offset of the header: a non-negative JSON integer, never a string or a fraction read as one. */
+    private static long whole(Path path, String tensor, String field, JsonNode v) {
+        if (v == null || !v.isIntegralNumber() || !v.canConvertToLong() || v.asLong() < 0) {
+            throw new ModelFormatException(path, "tensor '" + tensor + "' has '" + field + "' entry " + v
+                    + "; allowed: integers from 0 to " + Long.MAX_VALUE);
+        }
+        return v.asLong();
     }
 
     public static SafetensorsFile open(Path path) {

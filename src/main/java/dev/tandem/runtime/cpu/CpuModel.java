@@ -10,6 +10,7 @@ import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.KvType;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
+import dev.tandem.runtime.NonFiniteOutputException;
 import dev.tandem.runtime.PagedKvCache;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShuffle;
@@ -193,8 +194,23 @@ final class CpuModel implements LoadedModel {
             L.gateUp.multiply(act, pool);
             act.load(gate, rows, c.ffnSize());
             L.down.multiply(act, proj, pool);
-            for (int i = 0; i < rows * h; i++) x[i] += proj[i];
+            boolean finite = true;
+            for (int i = 0; i < rows * h; i++) {
+                x[i] += proj[i];
+                finite &= Float.isFinite(x[i]);
+            }
+            if (!finite) throw nonFinite("the output of layer " + l + " (blk." + l + ".*)");
         }
+    }
+
+    /**
+     * NaN or infinity found where {@code where} says: checked
+     * at each layer's end (a scan of the hidden state, small next to the layer's products) so that the message
+     * names the first layer that produced it, not the sampler that would fail on it later.
+     */
+    private NonFiniteOutputException nonFinite(String where) {
+        return new NonFiniteOutputException("model '" + c.name() + "' computed NaN or infinite values in " + where
+                + ": its weights or hyperparameters hold non-finite values");
     }
 
     /** Logits for result rows {@code [from, to)}, whose batch rows lie in the chunk starting at {@code start}. */
@@ -210,6 +226,9 @@ final class CpuModel implements LoadedModel {
             float[] tmp = new float[count * vocab];
             output.multiply(act, tmp, pool);
             System.arraycopy(tmp, 0, logits, from * vocab, count * vocab);
+        }
+        for (int i = from * vocab, end = to * vocab; i < end; i++) {
+            if (!Float.isFinite(logits[i])) throw nonFinite("the output logits (output_norm.weight, " + (c.tiedEmbeddings() ? "token_embd.weight" : "output.weight") + ")");
         }
     }
 
