@@ -7,9 +7,9 @@
 // (causal); query head h reads KV head h / (heads / kvHeads) (GQA).
 //
 // Split: keys are cut into chunks of kAttentionChunk positions, a constant, so a row's chunks depend on its
-// context length only. attention_partial computes, for each (chunk, head, row), the chunk's max score m,
-// sum of e^(s - m) and the unnormalised e^(s - m)-weighted sum of V, keys in position order;
-// attention_combine merges the chunks of a row in chunk order (log-sum-exp). Neither depends on R.
+// context length only. attention_partial computes, for each (chunk, head, row), the chunk's max score m, sum of
+// e^(s - m) and the unnormalised e^(s - m)-weighted sum of V, keys in position order; the last block of each KV
+// head to finish merges every row's chunks in chunk order (log-sum-exp). Neither depends on R.
 #include "common.cuh"
 
 namespace tandem {
@@ -38,6 +38,48 @@ __device__ __forceinline__ int chunk_count(int contextLength) {
 namespace tandem {
 
 constexpr int kPairs = 16;  // query (row, head) pairs one pass over a chunk serves
+
+// The merge of a (row, head)'s chunks, in chunk order (log-sum-exp): its attention output, by the block's threads
+// over the head dimension. Each thread computes the maximum and the total itself, in the same order.
+__device__ __forceinline__ void combine_pair(const float* __restrict__ partialOut, const float* __restrict__ partialMax,
+                                             const float* __restrict__ partialSum, size_t base, int chunks,
+                                             float* __restrict__ dst, int headDim) {
+    float m = -INFINITY;
+    for (int c = 0; c < chunks; ++c) m = fmaxf(m, partialMax[base + c]);
+    float total = 0.0f;
+    for (int c = 0; c < chunks; ++c) total += partialSum[base + c] * expf(partialMax[base + c] - m);
+    for (int d = threadIdx.x; d < headDim; d += kAttentionThreads) {
+        float o = 0.0f;
+        for (int c = 0; c < chunks; ++c) o += partialOut[(base + c) * headDim + d] * expf(partialMax[base + c] - m);
+        dst[d] = o / total;
+    }
+}
+
+// After a block's chunk: every block of KV head kvh counts itself done (after its partials are visible
+// device-wide); the last of the head's gridDim.x blocks merges, for every row and query head of the group, the
+// chunks in chunk order into out, and resets the count for the next launch. Not a template: one copy of its shared
+// word for every kernel (the host emulation keeps it in thread-local storage).
+__device__ __noinline__ void combine_when_last(const float* __restrict__ partialOut, const float* __restrict__ partialMax,
+                                                  const float* __restrict__ partialSum, const int* __restrict__ positions,
+                                                  float* __restrict__ out, unsigned* __restrict__ done, int kvh, int R,
+                                                  int heads, int group, int headDim, int maxChunks) {
+    __shared__ unsigned isLast;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        isLast = atomicAdd(done + kvh, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!isLast) return;  // uniform over the block
+    __threadfence();
+    for (int pr = 0; pr < R * group; ++pr) {
+        int r = pr / group, h = kvh * group + pr % group;
+        size_t pair = (size_t) r * heads + h;
+        combine_pair(partialOut, partialMax, partialSum, pair * maxChunks, chunk_count(positions[r] + 1), out + pair * headDim,
+                     headDim);
+    }
+    if (threadIdx.x == 0) done[kvh] = 0;
+}
 
 template <class Kv, int E>
 __device__ __forceinline__ void load_k_slice(const typename Kv::Storage* k, int d, float* out) {
@@ -85,33 +127,21 @@ __device__ __forceinline__ void score_position(const typename Kv::Storage* __res
     }
 }
 
+// One block's chunk of attention_partial: n > 0 positions from `first`, for every pair of KV head kvh.
 template <class Kv, int E>
-__device__ __forceinline__ void attention_partial(const float* __restrict__ q, const typename Kv::Storage* __restrict__ kCache,
-                                                  const typename Kv::Storage* __restrict__ vCache,
-                                                  const int* __restrict__ blockTable, const int* __restrict__ positions,
-                                                  float* __restrict__ partialOut, float* __restrict__ partialMax,
-                                                  float* __restrict__ partialSum, int R, int heads, int kvHeads, int headDim,
-                                                  int blockSize, int maxChunks, float scale) {
-    // All shared memory is dynamic (kAttentionSharedWords(headDim) words; the host emulation keeps static shared
-    // memory in thread-local storage, which has little room).
-    float* qs = dynamic_shared<float>();                                  // [kPairs][headDim]
-    float* scores = qs + kPairs * headDim;                                // [kPairs][kAttentionChunk]
-    int* rowOf = reinterpret_cast<int*>(scores + kPairs * kAttentionChunk);  // cache row (block * blockSize + slot) of each position
-    int* pairLength = rowOf + kAttentionChunk;                            // positions of the chunk each pair sees
+__device__ __forceinline__ void partial_chunk(const float* __restrict__ q, const typename Kv::Storage* __restrict__ kCache,
+                                              const typename Kv::Storage* __restrict__ vCache,
+                                              const int* __restrict__ blockTable, const int* __restrict__ positions,
+                                              float* __restrict__ partialOut, float* __restrict__ partialMax,
+                                              float* __restrict__ partialSum, int R, int heads, int kvHeads, int headDim,
+                                              int blockSize, int maxChunks, float scale, int n, int first, int c, int kvh,
+                                              int group) {
+    float* qs = dynamic_shared<float>();
+    float* scores = qs + kPairs * headDim;
+    int* rowOf = reinterpret_cast<int*>(scores + kPairs * kAttentionChunk);
+    int* pairLength = rowOf + kAttentionChunk;
     float* pairSum = reinterpret_cast<float*>(pairLength + kPairs);
     float* pairMax = pairSum + kPairs;
-    int* chunkLengthSlot = reinterpret_cast<int*>(pairMax + kPairs);
-
-    int c = blockIdx.x, kvh = blockIdx.y, group = heads / kvHeads;
-    int first = c * kAttentionChunk;
-    if (threadIdx.x == 0) {
-        int longest = 0;
-        for (int r = 0; r < R; ++r) longest = max(longest, positions[r] + 1);
-        *chunkLengthSlot = min(kAttentionChunk, longest - first);
-    }
-    __syncthreads();
-    int n = *chunkLengthSlot;
-    if (n <= 0) return;  // uniform over the block
     // The one division per position, by the thread that owns it.
     if ((int) threadIdx.x < n) {
         int pos = first + threadIdx.x;
@@ -198,6 +228,35 @@ __device__ __forceinline__ void attention_partial(const float* __restrict__ q, c
     }
 }
 
+template <class Kv, int E>
+__device__ __forceinline__ void attention_partial(const float* __restrict__ q, const typename Kv::Storage* __restrict__ kCache,
+                                                  const typename Kv::Storage* __restrict__ vCache,
+                                                  const int* __restrict__ blockTable, const int* __restrict__ positions,
+                                                  float* __restrict__ partialOut, float* __restrict__ partialMax,
+                                                  float* __restrict__ partialSum, int R, int heads, int kvHeads, int headDim,
+                                                  int blockSize, int maxChunks, float scale, float* __restrict__ out,
+                                                  unsigned* __restrict__ done) {
+    // All shared memory is dynamic (the host emulation keeps static shared memory in thread-local storage, which
+    // has little room): [kPairs][headDim] queries, [kPairs][kAttentionChunk] scores, the chunk's cache rows
+    // (block * blockSize + slot of each position), each pair's length, sum and maximum, the chunk's length.
+    int* chunkLengthSlot = reinterpret_cast<int*>(dynamic_shared<float>() + kPairs * (headDim + kAttentionChunk) + kAttentionChunk + 3 * kPairs);
+
+    int c = blockIdx.x, kvh = blockIdx.y, group = heads / kvHeads;
+    int first = c * kAttentionChunk;
+    if (threadIdx.x == 0) {
+        int longest = 0;
+        for (int r = 0; r < R; ++r) longest = max(longest, positions[r] + 1);
+        *chunkLengthSlot = min(kAttentionChunk, longest - first);
+    }
+    __syncthreads();
+    int n = *chunkLengthSlot;
+    if (n > 0) {  // uniform over the block; a block past every row's context only counts itself done
+        partial_chunk<Kv, E>(q, kCache, vCache, blockTable, positions, partialOut, partialMax, partialSum, R, heads, kvHeads,
+                             headDim, blockSize, maxChunks, scale, n, first, c, kvh, group);
+    }
+    combine_when_last(partialOut, partialMax, partialSum, positions, out, done, kvh, R, heads, group, headDim, maxChunks);
+}
+
 }  // namespace tandem
 
 // Key slices of 4 consecutive elements a lane (8- or 16-byte loads) when the head dimension is a multiple of
@@ -208,53 +267,28 @@ __device__ __forceinline__ void attention_partial(const float* __restrict__ q, c
              const tandem::Kv::Storage* __restrict__ vCache, const int* __restrict__ blockTable,              \
              const int* __restrict__ positions, float* __restrict__ partialOut, float* __restrict__ partialMax, \
              float* __restrict__ partialSum, int R, int heads, int kvHeads, int headDim, int blockSize,         \
-             int maxChunks, float scale) {                                                                   \
+             int maxChunks, float scale, float* __restrict__ out, unsigned* __restrict__ done) {             \
         if (headDim % 128 == 0) {                                                                            \
             tandem::attention_partial<tandem::Kv, 4>(q, kCache, vCache, blockTable, positions, partialOut,    \
                                                      partialMax, partialSum, R, heads, kvHeads, headDim,      \
-                                                     blockSize, maxChunks, scale);                            \
+                                                     blockSize, maxChunks, scale, out, done);                 \
         } else {                                                                                             \
             tandem::attention_partial<tandem::Kv, 1>(q, kCache, vCache, blockTable, positions, partialOut,    \
                                                      partialMax, partialSum, R, heads, kvHeads, headDim,      \
-                                                     blockSize, maxChunks, scale);                            \
+                                                     blockSize, maxChunks, scale, out, done);                 \
         }                                                                                                    \
     }                                                                                                        \
     TANDEM_EXPORT(name,                                                                                      \
                   (const float* q, const tandem::Kv::Storage* kCache, const tandem::Kv::Storage* vCache,     \
                    const int* blockTable, const int* positions, float* partialOut, float* partialMax,        \
                    float* partialSum, int R, int heads, int kvHeads, int headDim, int blockSize, int maxChunks, \
-                   float scale),                                                                             \
+                   float scale, float* out, unsigned* done),                                                 \
                   (q, kCache, vCache, blockTable, positions, partialOut, partialMax, partialSum, R, heads,   \
-                   kvHeads, headDim, blockSize, maxChunks, scale))
+                   kvHeads, headDim, blockSize, maxChunks, scale, out, done))
 
 TANDEM_ATTENTION_PARTIAL(attention_partial, KvF32)
 TANDEM_ATTENTION_PARTIAL(attention_partial_f16, KvF16)
 TANDEM_ATTENTION_PARTIAL(attention_partial_bf16, KvBF16)
-
-// Launch: block (128), grid (heads, R). out = [R][heads][headDim].
-extern "C" __global__ void __launch_bounds__(128)
-    attention_combine(const float* __restrict__ partialOut, const float* __restrict__ partialMax,
-                      const float* __restrict__ partialSum, const int* __restrict__ positions, float* __restrict__ out,
-                      int heads, int headDim, int maxChunks) {
-    using namespace tandem;
-    int h = blockIdx.x, r = blockIdx.y;
-    int chunks = chunk_count(positions[r] + 1);
-    size_t base = ((size_t) r * heads + h) * maxChunks;
-    float m = -INFINITY;
-    for (int c = 0; c < chunks; ++c) m = fmaxf(m, partialMax[base + c]);
-    float total = 0.0f;
-    for (int c = 0; c < chunks; ++c) total += partialSum[base + c] * expf(partialMax[base + c] - m);
-    float* dst = out + ((size_t) r * heads + h) * headDim;
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float o = 0.0f;
-        for (int c = 0; c < chunks; ++c) o += partialOut[(base + c) * headDim + d] * expf(partialMax[base + c] - m);
-        dst[d] = o / total;
-    }
-}
-TANDEM_EXPORT(attention_combine,
-              (const float* partialOut, const float* partialMax, const float* partialSum, const int* positions,
-               float* out, int heads, int headDim, int maxChunks),
-              (partialOut, partialMax, partialSum, positions, out, heads, headDim, maxChunks))
 
 // Writes the K and V rows of R new positions (k, v = [R][kvHeads][headDim] floats) into their cache slots,
 // converted to the cache type. Launch: block (128), grid (R).

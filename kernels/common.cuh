@@ -347,6 +347,31 @@ struct Q6_K {
     }
 };
 
+// RMSNorm of one row by a block of kThreads: out = v / sqrt(mean(v^2) + eps) * weight. Thread t sums elements
+// t, t+kThreads, ... in order, then block_sum's fixed butterflies: the order depends on K and kThreads only.
+// IEEE division and sqrt (no fast math). scratch: kThreads/32 floats of shared memory.
+template <int kThreads>
+__device__ __forceinline__ void rms_scale_store(const float* __restrict__ v, const float* __restrict__ weight,
+                                                float* __restrict__ out, int K, float eps, float* scratch) {
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < K; i += kThreads) ss += v[i] * v[i];
+    ss = block_sum<kThreads>(ss, scratch);
+    float scale = 1.0f / sqrtf(ss / (float) K + eps);
+    for (int i = threadIdx.x; i < K; i += kThreads) out[i] = v[i] * scale * weight[i];
+}
+
+// residual += delta, then rms_scale_store of the sum. Each thread adds exactly the elements it later reads, so
+// no barrier is needed between the add and the sum of squares. (In the matvec epilogue other blocks wrote delta
+// before a __threadfence: plain loads see it, as this block never read those lines before. Not __ldcg: a cg load
+// in a kernel made ptxas drop the no-allocate hint of its weight loads.)
+template <int kThreads>
+__device__ __forceinline__ void residual_rms_scale_store(float* __restrict__ residual, const float* __restrict__ delta,
+                                                         const float* __restrict__ weight, float* __restrict__ out, int K,
+                                                         float eps, float* scratch) {
+    for (int i = threadIdx.x; i < K; i += kThreads) residual[i] += delta[i];
+    rms_scale_store<kThreads>(residual, weight, out, K, eps, scratch);
+}
+
 // RoPE: pair i < rotDim/2 of a head at `position` turns by theta = position * base^(-2i/rotDim) / factors[i]
 // (factors: Llama 3 frequency scaling; null = all 1). Normal layout rotates elements (2i, 2i+1), NeoX layout
 // (i, i + rotDim/2). The one definition of the angle, for rope and rope_kv_append alike.

@@ -24,6 +24,10 @@
 // kernels read two matrices of N rows each (gate Wg and up Wu) and write y[r][o] = silu(g) * u, silu(g) =
 // g / (1 + e^-g), as the swiglu kernel does: the FFN's gate, up and activation in one pass.
 //
+// With a residual (not null; one matrix), the launch also does what rmsnorm_residual would after it: residual +=
+// y0, normOut = rmsnorm(residual) * normWeight (eps), by its last block to finish (counted in *done, a device
+// word that is 0 between launches): the residual stream's add and the next norm cost no launch of their own.
+//
 // Launch: block (128), grid (ceil((n0 + n1 + n2) / 4)); the _swiglu kernels block (64), grid (ceil(N / 2)); dynamic
 // shared memory for the flat formats' stages (LaunchGeometry.matvec, matvecGated), none for the others. W is in the
 // device layout (dev.tandem.runtime.cuda.WeightLayout), rows rowBytes(K) apart; x is [R][K] floats; K must be
@@ -312,30 +316,60 @@ TANDEM_FLAT_PARTITION(FlatBF16)
 TANDEM_FLAT_PARTITION(FlatQ8_0)
 #undef TANDEM_FLAT_PARTITION
 
+// The residual epilogue (one matrix, y = [R][n]): the launch's last block to finish adds y into the residual
+// stream and normalises it for the next block of the model, as rmsnorm_residual would in a launch of its own.
+// Every block counts itself done after its outputs are visible device-wide; the last one (the count it sees is
+// gridDim.x - 1) reads them all and resets the counter for the next launch on the stream. Not a template: one
+// copy of its shared words serves every instantiation (the host emulation keeps them in thread-local storage).
+__device__ __forceinline__ void residual_epilogue(const float* __restrict__ y, int n, int R, float* __restrict__ residual,
+                                                  const float* __restrict__ normWeight, float* __restrict__ normOut,
+                                                  float eps, unsigned* __restrict__ done) {
+    __shared__ unsigned isLast;
+    __shared__ float scratch[kMatvecThreads / kWarp];
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        isLast = atomicAdd(done, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!isLast) return;  // uniform over the block
+    __threadfence();
+    for (int r = 0; r < R; ++r) {
+        residual_rms_scale_store<kMatvecThreads>(residual + (size_t) r * n, y + (size_t) r * n, normWeight,
+                                                 normOut + (size_t) r * n, n, eps, scratch);
+    }
+    if (threadIdx.x == 0) *done = 0;
+}
+
 template <class F, int T, bool kExact>
 __device__ __forceinline__ void matvec(const uint8_t* __restrict__ W0, const uint8_t* __restrict__ W1,
                                        const uint8_t* __restrict__ W2, const float* __restrict__ x,
                                        const float* __restrict__ bias0, const float* __restrict__ bias1,
                                        const float* __restrict__ bias2, float* __restrict__ y0, float* __restrict__ y1,
-                                       float* __restrict__ y2, int K, int n0, int n1, int n2, int R) {
+                                       float* __restrict__ y2, int K, int n0, int n1, int n2, int R,
+                                       float* __restrict__ residual, const float* __restrict__ normWeight,
+                                       float* __restrict__ normOut, float eps, unsigned* __restrict__ done) {
     OutputRow out;
-    if (!locate(blockIdx.x * (kMatvecThreads / kWarp) + warp(), n0, n1, n2, out)) return;  // whole warps leave
-    const uint8_t* W = out.matrix == 0 ? W0 : out.matrix == 1 ? W1 : W2;
-    const float* bias = out.matrix == 0 ? bias0 : out.matrix == 1 ? bias1 : bias2;
-    float* y = out.matrix == 0 ? y0 : out.matrix == 1 ? y1 : y2;
-    int n = out.matrix == 0 ? n0 : out.matrix == 1 ? n1 : n2;
-    const uint8_t* rows[1] = {W + (size_t) out.row * F::rowBytes(K)};
-    float acc[1][T];
+    // No early return: the residual epilogue below needs every thread of the block at its barriers.
+    if (locate(blockIdx.x * (kMatvecThreads / kWarp) + warp(), n0, n1, n2, out)) {
+        const uint8_t* W = out.matrix == 0 ? W0 : out.matrix == 1 ? W1 : W2;
+        const float* bias = out.matrix == 0 ? bias0 : out.matrix == 1 ? bias1 : bias2;
+        float* y = out.matrix == 0 ? y0 : out.matrix == 1 ? y1 : y2;
+        int n = out.matrix == 0 ? n0 : out.matrix == 1 ? n1 : n2;
+        const uint8_t* rows[1] = {W + (size_t) out.row * F::rowBytes(K)};
+        float acc[1][T];
 #pragma unroll
-    for (int r = 0; r < T; ++r) acc[0][r] = 0.0f;
-    Partition<F>::template rows<T, kExact, 1>(rows, x, K, R, acc);
+        for (int r = 0; r < T; ++r) acc[0][r] = 0.0f;
+        Partition<F>::template rows<T, kExact, 1>(rows, x, K, R, acc);
 #pragma unroll
-    for (int r = 0; r < T; ++r) {
-        if (kExact || r < R) {
-            float v = warp_sum(acc[0][r]);
-            if (lane() == 0) y[(size_t) r * n + out.row] = bias != nullptr ? v + bias[out.row] : v;
+        for (int r = 0; r < T; ++r) {
+            if (kExact || r < R) {
+                float v = warp_sum(acc[0][r]);
+                if (lane() == 0) y[(size_t) r * n + out.row] = bias != nullptr ? v + bias[out.row] : v;
+            }
         }
     }
+    if (residual != nullptr) residual_epilogue(y0, n0, R, residual, normWeight, normOut, eps, done);  // uniform
 }
 
 template <class F, int T, bool kExact>
@@ -366,14 +400,19 @@ __device__ __forceinline__ void matvec_swiglu(const uint8_t* __restrict__ Wg, co
                              const uint8_t* __restrict__ W2, const float* __restrict__ x,                             \
                              const float* __restrict__ bias0, const float* __restrict__ bias1,                        \
                              const float* __restrict__ bias2, float* __restrict__ y0, float* __restrict__ y1,         \
-                             float* __restrict__ y2, int K, int n0, int n1, int n2, int R) {                          \
-        tandem::matvec<tandem::Format, T, exact>(W0, W1, W2, x, bias0, bias1, bias2, y0, y1, y2, K, n0, n1, n2, R);   \
+                             float* __restrict__ y2, int K, int n0, int n1, int n2, int R,                            \
+                             float* __restrict__ residual, const float* __restrict__ normWeight,                      \
+                             float* __restrict__ normOut, float eps, unsigned* __restrict__ done) {                   \
+        tandem::matvec<tandem::Format, T, exact>(W0, W1, W2, x, bias0, bias1, bias2, y0, y1, y2, K, n0, n1, n2, R,    \
+                                                 residual, normWeight, normOut, eps, done);                           \
     }                                                                                                                 \
     TANDEM_EXPORT(matvec_##type##_r##T,                                                                               \
                   (const uint8_t* W0, const uint8_t* W1, const uint8_t* W2, const float* x, const float* bias0,       \
                    const float* bias1, const float* bias2, float* y0, float* y1, float* y2, int K, int n0, int n1,    \
-                   int n2, int R),                                                                                    \
-                  (W0, W1, W2, x, bias0, bias1, bias2, y0, y1, y2, K, n0, n1, n2, R))
+                   int n2, int R, float* residual, const float* normWeight, float* normOut, float eps,                \
+                   unsigned* done),                                                                                   \
+                  (W0, W1, W2, x, bias0, bias1, bias2, y0, y1, y2, K, n0, n1, n2, R, residual, normWeight, normOut,   \
+                   eps, done))
 
 // The gated form exists for exact row counts 1..8 only (LaunchGeometry.MATVEC_GATED_MAX_ROWS): with twice the
 // accumulators, longer verifications would spill; they run two matvecs and the swiglu kernel instead.

@@ -1,6 +1,6 @@
 // RMSNorm over rows of K floats: out = x / sqrt(mean(x^2) + eps) * weight. The fused form first adds delta
-// into the residual stream (residual += delta) and normalises the sum. Thread t sums elements t, t+256, ...
-// in order, then block_sum's fixed butterflies: the order depends on K only.
+// into the residual stream (residual += delta) and normalises the sum (common.cuh's rms_scale_store; the matvec
+// epilogue of matvec.cu does the same with its block of 128).
 // Launch: block (256), grid (R); no dynamic shared memory. IEEE division and sqrt (no fast math).
 #include "common.cuh"
 
@@ -8,22 +8,13 @@ namespace tandem {
 
 constexpr int kNormThreads = 256;
 
-__device__ __forceinline__ void rms_scale_store(const float* __restrict__ v, const float* __restrict__ weight,
-                                                float* __restrict__ out, int K, float eps) {
-    __shared__ float scratch[kNormThreads / kWarp];
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < K; i += kNormThreads) ss += v[i] * v[i];
-    ss = block_sum<kNormThreads>(ss, scratch);
-    float scale = 1.0f / sqrtf(ss / (float) K + eps);
-    for (int i = threadIdx.x; i < K; i += kNormThreads) out[i] = v[i] * scale * weight[i];
-}
-
 }  // namespace tandem
 
 extern "C" __global__ void __launch_bounds__(tandem::kNormThreads)
     rmsnorm(const float* __restrict__ x, const float* __restrict__ weight, float* __restrict__ out, int K, float eps) {
+    __shared__ float scratch[tandem::kNormThreads / tandem::kWarp];
     size_t r = blockIdx.x;
-    tandem::rms_scale_store(x + r * K, weight, out + r * K, K, eps);
+    tandem::rms_scale_store<tandem::kNormThreads>(x + r * K, weight, out + r * K, K, eps, scratch);
 }
 TANDEM_EXPORT(rmsnorm, (const float* x, const float* weight, float* out, int K, float eps), (x, weight, out, K, eps))
 
@@ -32,11 +23,9 @@ TANDEM_EXPORT(rmsnorm, (const float* x, const float* weight, float* out, int K, 
 extern "C" __global__ void __launch_bounds__(tandem::kNormThreads)
     rmsnorm_residual(float* __restrict__ residual, const float* __restrict__ delta, const float* __restrict__ weight,
                      float* __restrict__ out, int K, float eps) {
+    __shared__ float scratch[tandem::kNormThreads / tandem::kWarp];
     size_t r = blockIdx.x;
-    float* v = residual + r * K;
-    const float* d = delta + r * K;
-    for (int i = threadIdx.x; i < K; i += tandem::kNormThreads) v[i] += d[i];
-    tandem::rms_scale_store(v, weight, out + r * K, K, eps);
+    tandem::residual_rms_scale_store<tandem::kNormThreads>(residual + r * K, delta + r * K, weight, out + r * K, K, eps, scratch);
 }
 TANDEM_EXPORT(rmsnorm_residual, (float* residual, const float* delta, const float* weight, float* out, int K, float eps),
               (residual, delta, weight, out, K, eps))

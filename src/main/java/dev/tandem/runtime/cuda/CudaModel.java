@@ -61,6 +61,9 @@ public final class CudaModel implements LoadedModel {
     /** out = x · mᵀ (+ bias, when not null): one matrix of a grouped matvec launch. */
     private record Projection(Matrix m, DeviceBuffer bias, DeviceBuffer out) {}
 
+    /** After a projection: residual += its output, then normOut = rmsnorm(residual) * weight (rmsnorm_residual's work). */
+    private record ResidualNorm(DeviceBuffer residual, DeviceBuffer weight, DeviceBuffer normOut) {}
+
     private record Layer(DeviceBuffer attnNorm, Matrix wq, Matrix wk, Matrix wv, Matrix wo,
                          DeviceBuffer bq, DeviceBuffer bk, DeviceBuffer bv,
                          DeviceBuffer ffnNorm, Matrix gate, Matrix up, Matrix down) {}
@@ -91,6 +94,10 @@ public final class CudaModel implements LoadedModel {
 
     private final Matrix embedding, output;
     private final DeviceBuffer outputNorm, ropeFactors;
+    /** The matvec residual epilogue's count of finished blocks: one device word, 0 between launches. */
+    private final DeviceBuffer blocksDone;
+    /** attention_partial's counts of finished blocks, one word per KV head, 0 between launches. */
+    private final DeviceBuffer attentionDone;
     private final Layer[] layers;
     private final float attentionScale;
 
@@ -160,6 +167,8 @@ public final class CudaModel implements LoadedModel {
             outputNorm = vector(upload, file.tensor("output_norm.weight"));
             float[] factors = c.ropeFrequencyFactors();
             ropeFactors = factors == null ? null : own(upload.copy(factors));
+            blocksDone = own(upload.copy(new float[1]));  // the bits of 0.0f: the unsigned count 0
+            attentionDone = own(upload.copy(new float[c.kvHeads()]));
             layers = new Layer[c.layers()];
             for (int l = 0; l < c.layers(); l++) {
                 String p = "blk." + l + ".";
@@ -647,9 +656,8 @@ public final class CudaModel implements LoadedModel {
                     embedding.data(), tokens, x, h, vocab);
             for (int l = 0; l < layers.length; l++) {
                 Layer L = layers[l];
-                // x += previous block's output (none before layer 0), then the attention block's norm.
+                // The attention block's norm; for layers after the first the previous down projection did it.
                 if (l == 0) launch(Kernel.RMSNORM, LaunchGeometry.rmsnorm(rows), x, L.attnNorm(), xb, h, eps);
-                else launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, L.attnNorm(), xb, h, eps);
                 project(xb, rows, new Projection(L.wq(), L.bq(), q), new Projection(L.wk(), L.bk(), k), new Projection(L.wv(), L.bv(), v));
                 // Every row's K/V goes in before any row attends: rows of one sequence see each other causally.
                 for (Run run : chunk.runs()) {
@@ -663,17 +671,16 @@ public final class CudaModel implements LoadedModel {
                     DeviceBuffer runPositions = deviceInts.ints(n + chunk.start() + run.row(), run.rows());
                     launch(Kernel.attentionPartial(kv.type), LaunchGeometry.attentionPartial(run.maxChunks(), c.kvHeads(), c.headDim()),
                             q.floats((long) run.row() * qDim, (long) run.rows() * qDim), kv.keys[l], kv.values[l], table(run), runPositions,
-                            partialOut, partialMax, partialSum, run.rows(), c.heads(), c.kvHeads(), c.headDim(), bs, run.maxChunks(), attentionScale);
-                    launch(Kernel.ATTENTION_COMBINE, LaunchGeometry.attentionCombine(c.heads(), run.rows()),
-                            partialOut, partialMax, partialSum, runPositions, att.floats((long) run.row() * qDim, (long) run.rows() * qDim),
-                            c.heads(), c.headDim(), run.maxChunks());
+                            partialOut, partialMax, partialSum, run.rows(), c.heads(), c.kvHeads(), c.headDim(), bs, run.maxChunks(), attentionScale,
+                            att.floats((long) run.row() * qDim, (long) run.rows() * qDim), attentionDone);
                 }
-                project(att, rows, new Projection(L.wo(), null, proj));
-                launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, L.ffnNorm(), xb, h, eps);
+                // x += attention output, then the FFN's norm; x += FFN output, then the next layer's (or the
+                // output) norm: each in the projection's own launch.
+                projectIntoResidual(att, rows, new Projection(L.wo(), null, proj), new ResidualNorm(x, L.ffnNorm(), xb));
                 gatedProject(xb, rows, L.gate(), L.up(), hidden);
-                project(hidden, rows, new Projection(L.down(), null, proj));
+                DeviceBuffer nextNorm = l + 1 < layers.length ? layers[l + 1].attnNorm() : outputNorm;
+                projectIntoResidual(hidden, rows, new Projection(L.down(), null, proj), new ResidualNorm(x, nextNorm, xb));
             }
-            launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), x, proj, outputNorm, xb, h, eps);
             outputHead(batch.logitRows(), chunk);
         }
         int results = batch.logitRows().length;
@@ -791,7 +798,24 @@ public final class CudaModel implements LoadedModel {
      * matrices of one type and row length (a layer's Q, K and V, up to three) in one launch, so each launch fills
      * the device with all their rows.
      */
-    private void project(DeviceBuffer in, int rows, Projection... ps) {
+    private void project(DeviceBuffer in, int rows, Projection... ps) { projectGroups(in, rows, null, ps); }
+
+    /**
+     * The projection, then residual += its output and normOut = rmsnorm(residual) * weight: in the matvec launches'
+     * epilogue (their last block), or for a GEMM chunk by rmsnorm_residual after it.
+     */
+    private void projectIntoResidual(DeviceBuffer in, int rows, Projection p, ResidualNorm norm) {
+        if (usesGemm(rows)) {
+            projectGroups(in, rows, null, p);
+            launch(Kernel.RMSNORM_RESIDUAL, LaunchGeometry.rmsnorm(rows), norm.residual(), p.out(), norm.weight(), norm.normOut(),
+                    p.m().rows(), c.rmsNormEps());
+            return;
+        }
+        projectGroups(in, rows, norm, p);
+    }
+
+    /** {@link #project}, with the residual epilogue of {@code norm} (one projection only) when it is not null. */
+    private void projectGroups(DeviceBuffer in, int rows, ResidualNorm norm, Projection... ps) {
         if (usesGemm(rows)) {
             for (Projection p : ps) {
                 gemm(p.m(), in, p.out(), rows);
@@ -811,7 +835,7 @@ public final class CudaModel implements LoadedModel {
             for (Projection p : group) total += p.m().rows();
             for (int r0 = 0; r0 < rows; r0 += LaunchGeometry.MAX_ROWS) {
                 int r = Math.min(LaunchGeometry.MAX_ROWS, rows - r0);
-                Object[] args = new Object[15];
+                Object[] args = new Object[20];
                 for (int j = 0; j < 3; j++) {
                     Projection p = j < group.length ? group[j] : null;
                     args[j] = p == null ? null : p.m().data();
@@ -822,6 +846,14 @@ public final class CudaModel implements LoadedModel {
                 args[3] = in.floats((long) r0 * m.columns(), (long) r * m.columns());
                 args[10] = m.columns();
                 args[14] = r;
+                if (norm != null) {  // one matrix: y0 = [r][n0]
+                    int n0 = m.rows();
+                    args[15] = norm.residual().floats((long) r0 * n0, (long) r * n0);
+                    args[16] = norm.weight();
+                    args[17] = norm.normOut().floats((long) r0 * n0, (long) r * n0);
+                    args[19] = blocksDone;
+                }
+                args[18] = c.rmsNormEps();
                 launch(Kernel.matvec(m.type(), r), LaunchGeometry.matvec(m.type(), m.columns(), total, r), args);
             }
             first = end;

@@ -43,15 +43,15 @@ public final class Kernel {
     public static final Kernel BIAS_ADD = fixed("bias_add", Arg.P, Arg.P, Arg.I, Arg.I);
     /**
      * (q, kCache, vCache, blockTable, positions, partialOut, partialMax, partialSum, R, heads, kvHeads, headDim,
-     * blockSize, maxChunks, scale): one block per (chunk, KV head) for every row and query head of its group
+     * blockSize, maxChunks, scale, out, done): one block per (chunk, KV head) for every row and query head of its
+     * group; the last block of a KV head merges its chunks into out = [R][heads][headDim] (done: kvHeads device
+     * words, 0 between launches)
      */
-    public static final Kernel ATTENTION_PARTIAL = fixed("attention_partial", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F);
+    public static final Kernel ATTENTION_PARTIAL = fixed("attention_partial", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F, Arg.P, Arg.P);
     /** {@link #ATTENTION_PARTIAL} over an F16 cache */
-    public static final Kernel ATTENTION_PARTIAL_F16 = fixed("attention_partial_f16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F);
+    public static final Kernel ATTENTION_PARTIAL_F16 = fixed("attention_partial_f16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F, Arg.P, Arg.P);
     /** {@link #ATTENTION_PARTIAL} over a BF16 cache */
-    public static final Kernel ATTENTION_PARTIAL_BF16 = fixed("attention_partial_bf16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F);
-    /** (partialOut, partialMax, partialSum, positions, out, heads, headDim, maxChunks) */
-    public static final Kernel ATTENTION_COMBINE = fixed("attention_combine", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I);
+    public static final Kernel ATTENTION_PARTIAL_BF16 = fixed("attention_partial_bf16", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.F, Arg.P, Arg.P);
     /** (k, v, kCache, vCache, blockTable, positions, kvHeads, headDim, blockSize) */
     public static final Kernel KV_APPEND = fixed("kv_append", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I);
     /** {@link #KV_APPEND} into an F16 cache (rounded to nearest even) */
@@ -85,8 +85,10 @@ public final class Kernel {
     public static final Kernel DEQUANTIZE16_Q6_K = fixed("dequantize16_q6_k", Arg.P, Arg.P, Arg.I, Arg.I, Arg.I);
 
     /**
-     * (W0, W1, W2, x, bias0, bias1, bias2, y0, y1, y2, K, n0, n1, n2, R): the rows of up to three matrices of one
-     * type (null W and 0 rows for the unused), each with an optional bias; {@link #matvec} picks the instantiation.
+     * (W0, W1, W2, x, bias0, bias1, bias2, y0, y1, y2, K, n0, n1, n2, R, residual, normWeight, normOut, eps, done): the
+     * rows of up to three matrices of one type (null W and 0 rows for the unused), each with an optional bias, and for
+     * one matrix optionally rmsnorm_residual's work after it (residual null: none; done: a device word, 0 between
+     * launches); {@link #matvec} picks the instantiation.
      */
     private static final Map<TensorType, List<Kernel>> MATVEC = new EnumMap<>(TensorType.class);
     /** (Wg, Wu, x, y, K, N, R): y = silu(x · Wgᵀ) * (x · Wuᵀ). */
@@ -99,7 +101,7 @@ public final class Kernel {
             List<Kernel> plain = new ArrayList<>(), swiglu = new ArrayList<>();
             for (int rows : LaunchGeometry.MATVEC_ROW_COUNTS) {
                 plain.add(fixed("matvec_" + suffix + "_r" + rows, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.P,
-                        Arg.P, Arg.P, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I));
+                        Arg.P, Arg.P, Arg.I, Arg.I, Arg.I, Arg.I, Arg.I, Arg.P, Arg.P, Arg.P, Arg.F, Arg.P));
                 if (rows <= LaunchGeometry.MATVEC_GATED_MAX_ROWS) {
                     swiglu.add(fixed("matvec_swiglu_" + suffix + "_r" + rows, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I, Arg.I));
                 }

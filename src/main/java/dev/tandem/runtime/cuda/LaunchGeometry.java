@@ -119,7 +119,6 @@ public final class LaunchGeometry {
     /** rope_kv_append over {@code rows} new rows: 4 blocks of 256 a row. */
     public static LaunchDims ropeKvAppend(int rows) { return LaunchDims.of(rows, 4, 1, 256, 0); }
 
-    public static LaunchDims attentionCombine(int heads, int rows) { return LaunchDims.of(heads, rows, 1, 128, 0); }
 
     public static LaunchDims kvAppend(int rows) { return LaunchDims.linear(rows, 128); }
 

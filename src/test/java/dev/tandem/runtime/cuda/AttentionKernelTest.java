@@ -1,5 +1,6 @@
 package dev.tandem.runtime.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.lang.foreign.MemorySegment;
@@ -100,11 +101,11 @@ class AttentionKernelTest extends KernelTestSupport {
         int partials = rows * HEADS * maxChunks;
         MemorySegment pos = ints(positions), partialOut = floats(partials * HEAD_DIM);
         MemorySegment partialMax = floats(partials), partialSum = floats(partials), out = floats(rows * HEADS * HEAD_DIM);
+        MemorySegment done = ints(new int[KV_HEADS]);
         kernels.launch(Kernel.ATTENTION_PARTIAL, LaunchGeometry.attentionPartial(maxChunks, KV_HEADS, HEAD_DIM),
                 floats(q), cache.k(), cache.v(), cache.table(), pos, partialOut, partialMax, partialSum,
-                rows, HEADS, KV_HEADS, HEAD_DIM, BLOCK, maxChunks, SCALE);
-        kernels.launch(Kernel.ATTENTION_COMBINE, LaunchGeometry.attentionCombine(HEADS, rows),
-                partialOut, partialMax, partialSum, pos, out, HEADS, HEAD_DIM, maxChunks);
+                rows, HEADS, KV_HEADS, HEAD_DIM, BLOCK, maxChunks, SCALE, out, done);
+        assertArrayEquals(new int[KV_HEADS], readInts(done, KV_HEADS), "the last blocks reset their KV heads' counts");
         return read(out, rows * HEADS * HEAD_DIM);
     }
 

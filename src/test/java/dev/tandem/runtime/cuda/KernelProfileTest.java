@@ -13,12 +13,12 @@ class KernelProfileTest {
     void bytesMovedFollowTheStoredFormats() {
         // A Q8_0 matrix of 8 rows of 64 (2 blocks of 34 bytes a row), 3 activation rows: weights + x + y.
         assertEquals(8 * 68 + 3 * 64 * 4 + 3 * 8 * 4, KernelProfile.bytesMoved(Kernel.matvec(TensorType.Q8_0, 3), LaunchGeometry.matvec(TensorType.Q8_0, 64, 8, 3),
-                new Object[] {null, null, null, null, null, null, null, null, null, null, 64, 5, 2, 1, 3}));
+                new Object[] {null, null, null, null, null, null, null, null, null, null, 64, 5, 2, 1, 3, null, null, null, 0f, null}));
         // Gate and up: two matrices of 8 rows.
         assertEquals(2 * 8 * 68 + 3 * 64 * 4 + 3 * 8 * 4, KernelProfile.bytesMoved(Kernel.matvecSwiglu(TensorType.Q8_0, 3),
                 LaunchGeometry.matvecGated(TensorType.Q8_0, 64, 8, 3), new Object[] {null, null, null, null, 64, 8, 3}));
         assertEquals(12L * 1000, KernelProfile.bytesMoved(Kernel.SWIGLU, LaunchGeometry.elementwise(1000), new Object[] {null, null, null, 1000}));
-        assertEquals(0, KernelProfile.bytesMoved(Kernel.ATTENTION_COMBINE, LaunchGeometry.attentionCombine(2, 2), new Object[8]),
+        assertEquals(0, KernelProfile.bytesMoved(Kernel.ATTENTION_PARTIAL, LaunchGeometry.attentionPartial(2, 2, 64), new Object[17]),
                 "attention's traffic depends on positions only the device sees");
     }
 

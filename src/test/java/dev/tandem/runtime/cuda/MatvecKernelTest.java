@@ -82,7 +82,7 @@ class MatvecKernelTest extends KernelTestSupport {
             int rows = rowCounts[c];
             MemorySegment ySeg = floats(rows * n);
             kernels.launch(Kernel.matvec(type, rows), LaunchGeometry.matvec(type, k, n, rows), wSeg, none, none,
-                    floats(java.util.Arrays.copyOf(x, rows * k)), none, none, none, ySeg, none, none, k, n, 0, 0, rows);
+                    floats(java.util.Arrays.copyOf(x, rows * k)), none, none, none, ySeg, none, none, k, n, 0, 0, rows, none, none, none, 0f, none);
             out[c] = read(ySeg, rows * n);
         }
         double[] expected = new double[out[2].length], magnitude = new double[out[2].length];
@@ -129,7 +129,8 @@ class MatvecKernelTest extends KernelTestSupport {
                 y[j] = floats(rows * n[j]);
             }
             kernels.launch(Kernel.matvec(type, rows), LaunchGeometry.matvec(type, K, n[0] + n[1] + n[2], rows),
-                    wSeg[0], wSeg[1], wSeg[2], xSeg, bias[0], bias[1], bias[2], y[0], y[1], y[2], K, n[0], n[1], n[2], rows);
+                    wSeg[0], wSeg[1], wSeg[2], xSeg, bias[0], bias[1], bias[2], y[0], y[1], y[2], K, n[0], n[1], n[2], rows,
+                    MemorySegment.NULL, MemorySegment.NULL, MemorySegment.NULL, 0f, MemorySegment.NULL);
             for (int j = 0; j < 3; j++) {
                 float[] alone = run(type, w[j], n[j], x, rows);
                 float[] grouped = read(y[j], rows * n[j]);
@@ -138,6 +139,54 @@ class MatvecKernelTest extends KernelTestSupport {
                     assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(grouped[i]),
                             type + " R=" + rows + ": matrix " + j + ", row " + i / n[j] + ", output " + i % n[j]);
                 }
+            }
+        }
+    }
+
+    /**
+     * The residual epilogue: a projection launch that also adds its output into the residual stream and normalises
+     * it leaves the projection's bits, the residual's sum and a norm close to rmsnorm_residual's (its block is 128
+     * threads, not 256: another fixed order), with the same bits for every row count; its counter is 0 again after.
+     */
+    @ParameterizedTest
+    @EnumSource(value = TensorType.class, names = {"BF16", "Q8_0", "Q6_K"})
+    void residualEpilogueAddsAndNormalisesAfterTheLastBlock(TensorType type) {
+        int n = 300, k = 512;
+        float eps = 1e-5f;
+        Random random = new Random(19 + type.ordinal());
+        byte[] w = ReferenceWeights.random(type, n, k, random);
+        MemorySegment wSeg = weights(type, w, n, k), none = MemorySegment.NULL, done = ints(new int[] {0});
+        float[] residual = randomFloats(random, LaunchGeometry.MAX_ROWS * n, 1f), normWeight = randomFloats(random, n, 1f);
+        float[] x = randomFloats(random, LaunchGeometry.MAX_ROWS * k, 1f);
+        float[] allNorm = null;
+        for (int rows : new int[] {LaunchGeometry.MAX_ROWS, 1, 5}) {
+            MemorySegment xSeg = floats(java.util.Arrays.copyOf(x, rows * k)), y = floats(rows * n), plainY = floats(rows * n);
+            MemorySegment res = floats(java.util.Arrays.copyOf(residual, rows * n)), out = floats(rows * n);
+            kernels.launch(Kernel.matvec(type, rows), LaunchGeometry.matvec(type, k, n, rows), wSeg, none, none, xSeg, none, none, none,
+                    y, none, none, k, n, 0, 0, rows, res, floats(normWeight), out, eps, done);
+            kernels.launch(Kernel.matvec(type, rows), LaunchGeometry.matvec(type, k, n, rows), wSeg, none, none, xSeg, none, none, none,
+                    plainY, none, none, k, n, 0, 0, rows, none, none, none, 0f, none);
+            assertEquals(-1, y.mismatch(plainY), "the projection itself changed");
+            assertEquals(0, readInts(done, 1)[0], "the counter is reset for the next launch");
+            float[] proj = read(y, rows * n), sum = read(res, rows * n), norm = read(out, rows * n);
+            double[] expected = new double[rows * n], magnitude = new double[rows * n];
+            for (int r = 0; r < rows; r++) {
+                double ss = 0;
+                for (int i = 0; i < n; i++) {
+                    float s = residual[r * n + i] + proj[r * n + i];
+                    assertEquals(Float.floatToRawIntBits(s), Float.floatToRawIntBits(sum[r * n + i]), "residual row " + r + " at " + i);
+                    ss += (double) s * s;
+                }
+                double scale = 1 / Math.sqrt(ss / n + eps);
+                for (int i = 0; i < n; i++) {
+                    expected[r * n + i] = sum[r * n + i] * scale * normWeight[i];
+                    magnitude[r * n + i] = Math.abs(expected[r * n + i]) + 1e-3;
+                }
+            }
+            assertClose(type + " epilogue norm, R=" + rows, expected, norm, magnitude, 1e-5);
+            if (allNorm == null) allNorm = norm;
+            for (int i = 0; i < rows * n; i++) {
+                assertEquals(Float.floatToRawIntBits(allNorm[i]), Float.floatToRawIntBits(norm[i]), type + ": norm " + i + " differs between R=" + rows + " and R=17");
             }
         }
     }
@@ -186,7 +235,7 @@ class MatvecKernelTest extends KernelTestSupport {
     private float[] run(TensorType type, byte[] w, int n, float[] x, int rows) {
         MemorySegment wSeg = weights(type, w, n, K), xSeg = floats(x), ySeg = floats(rows * n), none = MemorySegment.NULL;
         kernels.launch(Kernel.matvec(type, rows), LaunchGeometry.matvec(type, K, n, rows), wSeg, none, none, xSeg, none, none, none,
-                ySeg, none, none, K, n, 0, 0, rows);
+                ySeg, none, none, K, n, 0, 0, rows, none, none, none, 0f, none);
         return read(ySeg, rows * n);
     }
 }
