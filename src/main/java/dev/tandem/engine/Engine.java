@@ -204,6 +204,13 @@ public final class Engine implements AutoCloseable {
 
     public EngineStats stats() { return scheduler.stats(); }
 
+    /**
+     * Why the engine can no longer generate (an error that left it unusable, such as an {@link InternalError} or
+     * the scheduler's thread ending), or empty while it can. A failure of one request's work is not one: that
+     * request fails alone.
+     */
+    public Optional<String> failure() { return Optional.ofNullable(scheduler.failure()); }
+
     /** The prompt text the model's chat template makes of {@code messages}, ending where the reply starts. */
     public String renderChat(List<ChatMessage> messages) {
         ChatTemplate t = chatTemplate.orElseThrow(() -> new ChatTemplateException(
