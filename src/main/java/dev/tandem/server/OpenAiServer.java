@@ -17,6 +17,7 @@ import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
 import jakarta.servlet.http.HttpServletResponse;
+import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.ServerConnector;
 
@@ -91,6 +92,7 @@ public final class OpenAiServer implements AutoCloseable {
             config.http.prefer405over404 = true;       // a known path with the wrong method says so
             long idleMillis = options.idleTimeout().toMillis();
             config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler(responses)));
+            config.jetty.modifyServletContextHandler(context -> context.setErrorHandler(new JsonErrorHandler(responses)));
             config.jetty.modifyHttpConfiguration(http -> {
                 http.setIdleTimeout(idleMillis);           // a blocked body read gives up after this long
                 http.setSendServerVersion(false);
@@ -191,17 +193,31 @@ public final class OpenAiServer implements AutoCloseable {
         try {
             body = ctx.req().getInputStream().readNBytes((int) Math.min(max + 1, Integer.MAX_VALUE - 8));
         } catch (IOException e) {
-            for (Throwable t = e; t != null; t = t.getCause()) {
-                if (t instanceof TimeoutException) {
-                    throw new ApiException(408, "invalid_request_error", "the request body did not arrive within the idle timeout of "
-                            + options.idleTimeout().toMillis() + " ms", null, "request_timeout");
-                }
-            }
-            throw new ApiException(CLIENT_CLOSED_REQUEST, "invalid_request_error", "the client closed the connection before sending the whole body",
-                    null, "client_closed_request");
+            throw unreadBody(ctx, e);
         }
         if (body.length > max) throw tooLarge();
         return body;
+    }
+
+    /**
+     * Why a body could not be read: the client hung up (a cancellation), sent a malformed body (a bad chunk, which
+     * Jetty reports as an early end of stream too, so the socket is asked whether the client is really gone), or
+     * sent nothing for the idle timeout (408).
+     */
+    private ApiException unreadBody(Context ctx, IOException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof TimeoutException) {
+                return new ApiException(408, "invalid_request_error", "the request body did not arrive within the idle timeout of "
+                        + options.idleTimeout().toMillis() + " ms", null, "request_timeout");
+            }
+        }
+        if (HangUpProbe.of(ctx.req()).clientGone()) {
+            return new ApiException(CLIENT_CLOSED_REQUEST, "invalid_request_error", "the client closed the connection before sending the whole body",
+                    null, "client_closed_request");
+        }
+        HttpException h = HttpException.asHttpException(e);
+        return new ApiException(400, "invalid_request_error", "the request body is malformed"
+                + (h != null && h.getReason() != null ? ": " + h.getReason() : ""), null, null);
     }
 
     /** nginx's status for a client that closed its connection before the answer: only the metrics ever show it. */

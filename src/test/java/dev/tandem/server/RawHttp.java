@@ -69,6 +69,12 @@ final class RawHttp {
                 byte[] b = all.toByteArray();
                 if (headEnd < 0) {
                     headEnd = indexOf(b, "\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+                    if (headEnd >= 0 && b.length > 9 && b[9] == '1') {      // an interim 1xx answer (100 Continue): skip it
+                        all.reset();
+                        all.write(b, headEnd + 4, b.length - headEnd - 4);
+                        headEnd = indexOf(all.toByteArray(), "\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+                        b = all.toByteArray();
+                    }
                     if (headEnd >= 0) {
                         String[] lines = new String(b, 0, headEnd, StandardCharsets.ISO_8859_1).split("\r\n");
                         String[] first = lines[0].split(" ", 3);
