@@ -95,6 +95,7 @@ public final class OpenAiServer implements AutoCloseable {
             config.jetty.modifyServletContextHandler(context -> context.setErrorHandler(new JsonErrorHandler(responses)));
             config.jetty.modifyHttpConfiguration(http -> {
                 http.setIdleTimeout(idleMillis);           // a blocked body read gives up after this long
+                http.setMinRequestDataRate(MIN_BODY_BYTES_PER_SECOND);     // and so does a body that trickles in
                 http.setSendServerVersion(false);
             });
             // The connector's idle timeout closes a connection that stalls before or while sending its request.
@@ -103,6 +104,7 @@ public final class OpenAiServer implements AutoCloseable {
                 connector.setHost(options.host());
                 connector.setPort(options.port());
                 connector.setIdleTimeout(idleMillis);
+                connector.addEventListener(new HeaderDeadline(connector.getScheduler(), idleMillis));
                 return connector;
             });
             config.routes.before(this::checkApiKey);
@@ -216,9 +218,13 @@ public final class OpenAiServer implements AutoCloseable {
                     null, "client_closed_request");
         }
         HttpException h = HttpException.asHttpException(e);
-        return new ApiException(400, "invalid_request_error", "the request body is malformed"
-                + (h != null && h.getReason() != null ? ": " + h.getReason() : ""), null, null);
+        int status = h != null && h.getCode() >= 400 && h.getCode() < 500 ? h.getCode() : 400;     // 408 for a body too slow
+        return new ApiException(status, "invalid_request_error", (status == 408 ? "the request body arrives too slowly" : "the request body is malformed")
+                + (h != null && h.getReason() != null ? ": " + h.getReason() : ""), null, status == 408 ? "request_timeout" : null);
     }
+
+    /** A request body slower than this fails with 408: no real client uploads 4 MiB at less than 1 KiB/s. */
+    static final long MIN_BODY_BYTES_PER_SECOND = 1024;
 
     /** nginx's status for a client that closed its connection before the answer: only the metrics ever show it. */
     static final int CLIENT_CLOSED_REQUEST = 499;

@@ -80,7 +80,8 @@ class HostileCliTest {
         int max = RuntimeOptions.maxThreads();
         List<String> args = new ArrayList<>(List.of(command, "-m", MAIN, "--threads", "10000"));
         if (command.equals("generate")) args.addAll(List.of("-p", "x"));
-        CliRun run = CliRun.of(args.toArray(String[]::new));
+        if (command.equals("serve")) args.addAll(List.of("--port", "0"));
+        CliRun run = assertTimeoutPreemptively(HANG_GUARD, () -> CliRun.of(args.toArray(String[]::new)), "hang guard: a serve that starts runs until stopped");
         assertEquals(2, run.exitCode(), run.err());
         assertTrue(run.err().contains(Integer.toString(max)) && run.err().contains("10000"), run.err());
     }
@@ -107,7 +108,8 @@ class HostileCliTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Tandem.builder().model(Path.of(MAIN)).backend("cpu").threads(1).kvMemory(tooMuch).build().close());
         assertTrue(e.getMessage().contains("K/V") && e.getMessage().contains("heap"), e.getMessage());
-        CliRun run = CliRun.of("serve", "-m", MAIN, "--port", "0", "--backend", "cpu", "--kv-memory", "64G");
+        CliRun run = assertTimeoutPreemptively(HANG_GUARD, () -> CliRun.of("serve", "-m", MAIN, "--port", "0", "--backend", "cpu", "--kv-memory", "64G"),
+                "hang guard: a serve that starts runs until stopped");
         assertEquals(1, run.exitCode(), run.err());
         assertTrue(run.failedWithOneLine() && run.err().contains("64.0 GiB"), run.err());
     }

@@ -12,6 +12,9 @@ import java.net.Socket;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 import static dev.tandem.server.ServerFixture.*;
 import static org.junit.jupiter.api.Assertions.*;
@@ -138,6 +141,57 @@ class HostileRequestTest {
             assertTrue(r.status() == 0 || r.status() == 408 || r.status() == 400, name + ": " + r);
             if (r.status() != 0) error(r.status(), r.body());
             assertEquals(-1, in.read(), name + ": the connection is closed");
+        }
+    }
+
+    /**
+     * A client that trickles its headers or body a byte at a time, each byte well within the idle timeout, is
+     * still cut off: headers have a deadline of one to two idle timeouts, a body a minimum rate. The loop is bounded.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "headers | POST /v1/completions HTTP/1.1\\r\\nHost: x\\r\\nX-Slow: " + "a",
+            "body    | POST /v1/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: 100000\\r\\n\\r\\n{",
+    })
+    void aClientThatTricklesIsCutOff(String name, String start) throws Exception {
+        try (Socket s = new Socket("127.0.0.1", KJV.server().port())) {
+            s.setSoTimeout(300);
+            OutputStream out = s.getOutputStream();
+            out.write(start.replace("\\r\\n", "\r\n").getBytes(StandardCharsets.ISO_8859_1));
+            boolean cut = false;
+            for (int i = 0; i < 100 && !cut; i++) {          // 100 bytes, one each 300 ms: 30 s at most
+                try {
+                    out.write(name.equals("body") ? ' ' : 'a');
+                    out.flush();
+                    int b = s.getInputStream().read();
+                    cut = b == -1 || b == 'H';               // closed, or an answer ("HTTP/1.1 408 ...")
+                } catch (java.net.SocketTimeoutException stillOpen) {
+                    // the server is still waiting for more: go on trickling
+                } catch (java.io.IOException reset) {
+                    cut = true;
+                }
+            }
+            assertTrue(cut, name + ": the server never cut off a client sending a byte every 300 ms");
+        }
+    }
+
+    /**
+     * The idle timeout (1 s here) closes connections that stall while sending, not those waiting for an answer:
+     * three long non-streamed generations on two batch slots, the third waiting for the others, all complete.
+     */
+    @Test
+    void answersThatTakeLongerThanTheIdleTimeoutStillArrive() throws Exception {
+        String body = completionBody("And the LORD said", ",\"max_tokens\":600,\"ignore_eos\":true");
+        List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            calls.add(HTTP.sendAsync(java.net.http.HttpRequest.newBuilder(KJV.uri("/v1/completions"))
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).header("Content-Type", "application/json").build(),
+                    HttpResponse.BodyHandlers.ofString()));
+        }
+        for (CompletableFuture<HttpResponse<String>> c : calls) {
+            HttpResponse<String> r = c.get(HANG_GUARD_MILLIS * 3, java.util.concurrent.TimeUnit.MILLISECONDS);
+            assertEquals(200, r.statusCode(), r.body());
+            assertEquals(600, json(r).get("usage").get("completion_tokens").asInt());
         }
     }
 
