@@ -43,6 +43,10 @@ import java.util.concurrent.TimeoutException;
  * (5xx only for the server's own faults, without details). The API key, when set, guards {@code /v1/} only:
  * health checks and Prometheus scrapers usually carry no key.
  *
+ * <p>Hostile clients: every error, Jetty's own included, is JSON ({@link JsonErrorHandler}); the body must be one
+ * UTF-8 JSON object ({@link RequestReader}); a connection that stalls or trickles before its request is read is
+ * closed (idle timeout, {@link HeaderDeadline}, a minimum body rate), while an answer may take as long as it takes.
+ *
  * <p>Streams: each chunk is written and flushed as the engine produces it; when a write fails (the client went
  * away) the generation is cancelled, which frees its batch slot and K/V blocks. A non-streamed request watches its
  * connection while it waits ({@link HangUpProbe}) and cancels its generation the same way when the client hangs up.
@@ -53,8 +57,8 @@ public final class OpenAiServer implements AutoCloseable {
      * @param port         0 for any free port
      * @param apiKey       when set, requests to /v1 need {@code Authorization: Bearer <key>} (/health and /metrics stay open)
      * @param maxBodyBytes larger request bodies get 413
-     * @param idleTimeout  a connection that sends nothing for this long while its request line, headers or body are
-     *                     due is closed (also between keep-alive requests)
+     * @param idleTimeout  a connection that sends nothing for this long while its request is due is closed (also
+     *                     between keep-alive requests); its request line and headers must arrive within twice this
      */
     public record Options(String host, int port, String apiKey, long maxBodyBytes, Duration idleTimeout) {
         public static Options defaults() { return new Options("127.0.0.1", 8080, null, 4L << 20, Duration.ofSeconds(30)); }
@@ -335,7 +339,7 @@ public final class OpenAiServer implements AutoCloseable {
         String message = switch (status) {
             case 404 -> "no route for " + ctx.method() + " " + ctx.path();
             case 405 -> "method " + ctx.method() + " is not allowed on " + ctx.path();
-            case 413 -> "the request body is larger than " + options.maxBodyBytes() + " bytes";
+            case 413 -> tooLarge().getMessage();
             case 500 -> "internal server error";
             default -> "bad request";
         };
@@ -362,7 +366,7 @@ public final class OpenAiServer implements AutoCloseable {
             case EngineOverloadedException o -> new ApiException(503, "server_error", o.getMessage(), null, "server_overloaded");
             case EngineFailedException f -> new ApiException(503, "server_error", f.getMessage(), null, "engine_failed");
             case HttpResponseException h -> new ApiException(h.getStatus(), "invalid_request_error",
-                    h.getStatus() == 413 ? "the request body is larger than " + options.maxBodyBytes() + " bytes" : h.getMessage(), null, null);
+                    h.getStatus() == 413 ? tooLarge().getMessage() : h.getMessage(), null, null);
             default -> new ApiException(500, "server_error", "internal server error (" + innermost(e).getClass().getSimpleName() + ")", null, null);
         };
         return new Failure(a.status, responses.error(a.getMessage(), a.type, a.param, a.code));
@@ -379,7 +383,6 @@ public final class OpenAiServer implements AutoCloseable {
             System.err.println("tandem serve: internal error on " + ctx.method() + " " + ctx.path() + ": " + innermost(e));
         }
         if (e instanceof EngineOverloadedException) ctx.header("Retry-After", "1");
-        if (e instanceof EngineFailedException) ctx.header("Connection", "close");
         try {
             send(ctx, f.status, f.body);
         } catch (JsonProcessingException impossible) {

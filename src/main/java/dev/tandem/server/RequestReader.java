@@ -160,26 +160,15 @@ final class RequestReader {
         }
         Long seed = longValue(root, "seed");
         SamplingSettings s = SamplingSettings.defaults(seed != null ? seed : ThreadLocalRandom.current().nextLong());
+        // Ranges are SamplingSettings' to check (400s naming the field), as the floats the samplers use.
         Double temperature = number(root, "temperature");
-        if (temperature != null) {
-            if (temperature < 0) throw ApiException.invalid("'temperature' must be at least 0, got " + temperature, "temperature");
-            s = s.withTemperature(temperature);
-        }
+        if (temperature != null) s = s.withTemperature(temperature);
         Double topP = number(root, "top_p");
-        if (topP != null) {
-            if (!(topP > 0 && topP <= 1)) throw ApiException.invalid("'top_p' must be in (0, 1], got " + topP, "top_p");
-            s = s.withTopP(topP);
-        }
+        if (topP != null) s = s.withTopP(topP);
         Integer topK = integer(root, "top_k");
-        if (topK != null) {
-            if (topK < 0) throw ApiException.invalid("'top_k' must be at least 0, got " + topK, "top_k");
-            s = s.withTopK(topK);
-        }
+        if (topK != null) s = s.withTopK(topK);
         Double minP = number(root, "min_p");
-        if (minP != null) {
-            if (!(minP >= 0 && minP <= 1)) throw ApiException.invalid("'min_p' must be in [0, 1], got " + minP, "min_p");
-            s = s.withMinP(minP);
-        }
+        if (minP != null) s = s.withMinP(minP);
         b.sampling(s);
         b.stop(stops(root.get("stop")));
         Boolean ignoreEos = bool(root, "ignore_eos");
