@@ -101,6 +101,9 @@ public final class OpenAiServer implements AutoCloseable {
                 http.setIdleTimeout(idleMillis);           // a blocked body read gives up after this long
                 http.setMinRequestDataRate(MIN_BODY_BYTES_PER_SECOND);     // and so does a body that trickles in
                 http.setSendServerVersion(false);
+                // Jetty caches header fields per connection and matches values ignoring case by default: on a
+                // keep-alive connection "Bearer SESAME" then read as the "Bearer sesame" seen before, and the key passed.
+                http.setHeaderCacheCaseSensitive(true);
             });
             // The connector's idle timeout closes a connection that stalls before or while sending its request.
             config.jetty.addConnector((server, http) -> {

@@ -211,6 +211,28 @@ class HostileRequestTest {
         assertEquals(before.get(series499) + 1, after.get(series499), "counted as a client that closed the request:\n" + after.text());
     }
 
+    /**
+     * Keys that differ from the right one only in case, on one keep-alive connection: Jetty's header cache once
+     * matched them ignoring case, so a wrong key sent after the right one was read as the right one, and the other
+     * way round.
+     */
+    @Test
+    void onAKeepAliveConnectionEachRequestsOwnKeyIsChecked() throws Exception {
+        try (OpenAiServer keyed = KJV.another(o -> o.withApiKey("sesame"));
+             Socket s = new Socket("127.0.0.1", keyed.port())) {
+            s.setSoTimeout(HANG_GUARD_MILLIS);
+            String body = completionBody("And", ",\"max_tokens\":1");
+            for (String key : new String[] {"sesame", "SESAME", "sesame", "Sesame", "SESAME", "sesame"}) {
+                String request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer " + key
+                        + "\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;
+                s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+                s.getOutputStream().flush();
+                RawHttp.Response r = RawHttp.read(s.getInputStream());
+                assertEquals(key.equals("sesame") ? 200 : 401, r.status(), "key " + key + ": " + r.body());
+            }
+        }
+    }
+
     @Test
     void theApiKeyIsStillCheckedAndAWrongOneOfAnyLengthIsRefused() throws Exception {
         try (OpenAiServer keyed = KJV.another(o -> o.withApiKey("sesame"))) {
