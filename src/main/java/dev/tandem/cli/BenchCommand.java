@@ -76,6 +76,7 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (maxTokens < 1) throw new UsageException("--max-tokens must be at least 1, got " + maxTokens);
         if (repeats < 1) throw new UsageException("--repeats must be at least 1, got " + repeats);
+        if (!(draftPMin >= 0 && draftPMin <= 1)) throw new UsageException("--draft-p-min must be in [0, 1], got " + draftPMin);
         for (int k : draftMax) {
             if (k < 1 || k > DraftPolicy.MAX_DRAFT) throw new UsageException("--draft-max values must be in [1, " + DraftPolicy.MAX_DRAFT + "], got " + k);
         }
@@ -88,7 +89,7 @@ final class BenchCommand implements Callable<Integer> {
             List<int[]> tokens = new ArrayList<>();
             for (String p : promptTexts()) {
                 int[] t = s.tokenizer.encode(p, true, true);
-                s.checkPrompt(t.length + maxTokens);
+                s.checkFits(t.length, maxTokens);
                 tokens.add(t);
             }
             java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };

@@ -1,6 +1,5 @@
 package dev.tandem.cli;
 
-import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.GenerationResult;
 import dev.tandem.decode.Generator;
 import dev.tandem.engine.ChatMessage;
@@ -67,7 +66,7 @@ final class ChatCommand implements Callable<Integer> {
                 s.checkPrompt(prompt.length);
                 StreamDecoder decoder = s.tokenizer.streamDecoder();
                 StringBuilder reply = new StringBuilder();
-                GenerationResult r = generator.generate(prompt, new GenerationLimits(maxTokens, s.tokenizer::isEndOfGeneration), (token, fromDraft) -> {
+                GenerationResult r = generator.generate(prompt, s.limits(prompt.length, maxTokens), (token, fromDraft) -> {
                     String piece = decoder.feed(token);
                     reply.append(piece);
                     out.print(draft.color && fromDraft ? "\u001b[32m" + piece + "\u001b[0m" : piece);

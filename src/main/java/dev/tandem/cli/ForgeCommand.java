@@ -13,6 +13,7 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -163,6 +164,9 @@ public final class ForgeCommand implements Callable<Integer> {
         Path parent = out.toAbsolutePath().getParent();
         if (parent != null && !Files.isDirectory(parent)) throw new BadFlag("--out: folder " + parent + " does not exist");
         if (Files.isDirectory(out)) throw new BadFlag("--out: " + out + " is a folder");
+        if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isRegularFile(out, LinkOption.NOFOLLOW_LINKS)) {
+            throw new BadFlag("--out: " + out + " is not a regular file (a device, FIFO or link); forge replaces only regular files");
+        }
     }
 
     private ForgeType parseType() {

@@ -1,6 +1,5 @@
 package dev.tandem.cli;
 
-import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.GenerationResult;
 import dev.tandem.decode.Generator;
 import dev.tandem.decode.SamplerSettings;
@@ -46,7 +45,7 @@ final class GenerateCommand implements Callable<Integer> {
             StreamDecoder text = s.tokenizer.streamDecoder();
             StringBuilder all = new StringBuilder();
             Generator generator = s.generator(settings);
-            GenerationResult r = generator.generate(promptTokens, new GenerationLimits(maxTokens, s.tokenizer::isEndOfGeneration), (token, fromDraft) -> {
+            GenerationResult r = generator.generate(promptTokens, s.limits(promptTokens.length, maxTokens), (token, fromDraft) -> {
                 String piece = text.feed(token);
                 all.append(piece);
                 if (!json && !piece.isEmpty()) {

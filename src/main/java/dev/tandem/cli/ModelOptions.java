@@ -22,6 +22,17 @@ final class ModelOptions {
             Path home = Path.of(System.getProperty("tandem.home", ".")).resolve(DEFAULT_MODEL);
             if (Files.exists(home)) return home;
         }
-        return model;
+        return requireFileOrFolder(model);
+    }
+
+    /**
+     * {@code path} when it is missing (the loader names it), a regular file or a folder; anything else (a FIFO,
+     * a device, a socket) would block or never end when read as a model, and is refused.
+     */
+    static Path requireFileOrFolder(Path path) {
+        if (Files.exists(path) && !Files.isRegularFile(path) && !Files.isDirectory(path)) {
+            throw new UserInputException(path + " is not a regular file or a folder (a FIFO, device or socket cannot be a model)");
+        }
+        return path;
     }
 }

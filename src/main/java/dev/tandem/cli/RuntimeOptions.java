@@ -31,7 +31,21 @@ final class RuntimeOptions {
     }
 
     int threads() {
-        if (threads != null && threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
-        return threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        return threads != null ? checkThreads(threads) : Runtime.getRuntime().availableProcessors();
+    }
+
+    /** Threads beyond this only add switching (a worker per core is what the kernels use): 4 per available core. */
+    static int maxThreads() {
+        return 4 * Runtime.getRuntime().availableProcessors();
+    }
+
+    /** {@code --threads n} checked against [1, {@link #maxThreads()}]. */
+    static int checkThreads(int n) {
+        int max = maxThreads();
+        if (n < 1 || n > max) {
+            throw new UsageException("--threads must be in [1, " + max + "] (4 per available core, "
+                    + Runtime.getRuntime().availableProcessors() + " cores), got " + n);
+        }
+        return n;
     }
 }

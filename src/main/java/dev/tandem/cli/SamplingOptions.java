@@ -27,11 +27,16 @@ final class SamplingOptions {
     Long seed;
 
     SamplerSettings settings() {
-        if (temperature < 0) throw new UsageException("--temperature must be at least 0, got " + temperature);
+        // NaN fails every comparison; infinities are refused as NaN is (a float flag parses "Infinity" too).
+        if (!(temperature >= 0) || Float.isInfinite(temperature)) {
+            throw new UsageException("--temperature must be a finite number at least 0, got " + temperature);
+        }
         if (topK < 0) throw new UsageException("--top-k must be at least 0, got " + topK);
         if (!(topP > 0 && topP <= 1)) throw new UsageException("--top-p must be in (0, 1], got " + topP);
         if (!(minP >= 0 && minP <= 1)) throw new UsageException("--min-p must be in [0, 1], got " + minP);
-        if (repeatPenalty <= 0) throw new UsageException("--repeat-penalty must be positive, got " + repeatPenalty);
+        if (!(repeatPenalty > 0) || Float.isInfinite(repeatPenalty)) {
+            throw new UsageException("--repeat-penalty must be a finite positive number, got " + repeatPenalty);
+        }
         if (repeatLastN < 0) throw new UsageException("--repeat-last-n must be at least 0, got " + repeatLastN);
         long s = seed != null ? seed : new java.util.Random().nextLong();
         return new SamplerSettings(temperature, topK, topP, minP, repeatPenalty, repeatLastN, s);

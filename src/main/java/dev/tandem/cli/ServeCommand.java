@@ -9,11 +9,16 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -52,24 +57,32 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
     int threads = Runtime.getRuntime().availableProcessors();
 
-    @Option(names = "--api-key", paramLabel = "KEY", description = "Require 'Authorization: Bearer KEY' on /v1 requests.")
+    @Option(names = "--api-key", paramLabel = "KEY", description = "Require 'Authorization: Bearer KEY' on /v1 requests "
+            + "(visible in the process list: prefer --api-key-file or the " + API_KEY_VARIABLE + " environment variable).")
     String apiKey;
+
+    @Option(names = "--api-key-file", paramLabel = "FILE", description = "Read the API key from the first line of FILE.")
+    Path apiKeyFile;
+
+    /** The environment variable that gives the API key when neither flag does. */
+    static final String API_KEY_VARIABLE = "TANDEM_API_KEY";
 
     @Override
     public Integer call() throws InterruptedException {
         if (port < 0 || port > 65535) throw new UsageException("--port must be in 0..65535, got " + port);
         if (parallel < 1) throw new UsageException("--parallel must be at least 1, got " + parallel);
         if (queue < 0) throw new UsageException("--queue must be at least 0, got " + queue);
-        if (threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
+        RuntimeOptions.checkThreads(threads);
         if (contextLength < 0) throw new UsageException("--ctx must be positive, got " + contextLength);
+        String key = apiKey(apiKey, apiKeyFile, System.getenv());
         Tandem.Builder builder = Tandem.builder().model(model.model()).backend(backend).contextLength(contextLength)
                 .threads(threads).parallel(parallel).maxQueue(queue);
         if (kvMemory != null) builder.kvMemory(parseSize(kvMemory));
-        for (Path d : drafts) builder.draft(d);
+        for (Path d : drafts) builder.draft(ModelOptions.requireFileOrFolder(d));
         Engine engine = builder.build();
         OpenAiServer server;
         try {
-            server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withHost(host).withPort(port).withApiKey(apiKey)).start();
+            server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withHost(host).withPort(port).withApiKey(key)).start();
         } catch (RuntimeException e) {
             engine.close();
             throw new UserInputException("cannot listen on " + host + ":" + port + ": " + rootMessage(e));
@@ -83,6 +96,32 @@ public final class ServeCommand implements Callable<Integer> {
         }, "tandem-serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The API key: {@code --api-key}, else the first line of {@code --api-key-file}, else {@value #API_KEY_VARIABLE};
+     * null when none is given. Both flags at once, or an empty key, are errors rather than a server without a key.
+     */
+    static String apiKey(String flag, Path file, Map<String, String> environment) {
+        if (flag != null && file != null) throw new UsageException("--api-key and --api-key-file exclude each other");
+        if (flag != null) {
+            if (flag.isBlank()) throw new UsageException("--api-key must not be empty");
+            return flag;
+        }
+        if (file != null) {
+            if (!Files.isRegularFile(file)) throw new UserInputException("--api-key-file: " + file + " is not a regular file");
+            String first;
+            try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+                first = in.readLine();
+            } catch (IOException e) {
+                throw new UserInputException("--api-key-file: cannot read " + file + ": " + e.getMessage());
+            }
+            if (first == null || first.isBlank()) throw new UserInputException("--api-key-file: " + file + " has no key on its first line");
+            return first.strip();
+        }
+        String variable = environment.get(API_KEY_VARIABLE);
+        if (variable != null && variable.isBlank()) throw new UsageException(API_KEY_VARIABLE + " is set but empty");
+        return variable;
     }
 
     /**

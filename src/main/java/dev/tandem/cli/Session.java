@@ -2,6 +2,7 @@ package dev.tandem.cli;
 
 import dev.tandem.decode.DraftAheadGenerator;
 import dev.tandem.decode.DraftPolicy;
+import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.Generator;
 import dev.tandem.decode.ModelDrafter;
 import dev.tandem.decode.NgramDrafter;
@@ -26,15 +27,18 @@ final class Session implements AutoCloseable {
     final Tokenizer tokenizer;
     final Backend backend;
     final LoadedModel main;
+    /** Positions per sequence: the model's context, capped by --ctx (default 8192). */
+    final int context;
     ModelFile draftFile;
     LoadedModel draft;
     private final DraftOptions draftOptions;
 
-    private Session(ModelFile mainFile, Tokenizer tokenizer, Backend backend, LoadedModel main, DraftOptions draftOptions) {
+    private Session(ModelFile mainFile, Tokenizer tokenizer, Backend backend, LoadedModel main, int context, DraftOptions draftOptions) {
         this.mainFile = mainFile;
         this.tokenizer = tokenizer;
         this.backend = backend;
         this.main = main;
+        this.context = context;
         this.draftOptions = draftOptions;
     }
 
@@ -71,9 +75,9 @@ final class Session implements AutoCloseable {
             // K/V for one sequence of the session's context, so that a GPU too small says so before any upload.
             int context = Math.min(mainFile.config().contextLength(), runtime.context != null ? runtime.context : 8192);
             options = options.withKvPositions(context);
-            s = new Session(mainFile, tokenizer, backend, backend.load(mainFile, options), draftOptions);
+            s = new Session(mainFile, tokenizer, backend, backend.load(mainFile, options), context, draftOptions);
             if (draftOptions.enabled() && !draftOptions.ngram()) {
-                s.draftFile = ModelFile.open(Path.of(draftOptions.draft));
+                s.draftFile = ModelFile.open(ModelOptions.requireFileOrFolder(Path.of(draftOptions.draft)));
                 VocabularyCheck.requireCompatible(tokenizer, Tokenizers.forModel(s.draftFile));
                 LoadProgress.warmUp(s.draftFile, quiet);
                 s.draft = backend.load(s.draftFile, options.asDraft());
@@ -109,11 +113,23 @@ final class Session implements AutoCloseable {
 
     /** A prompt that leaves no room to generate is an error naming both numbers. */
     void checkPrompt(int promptTokens) {
-        int context = main.config().contextLength();
         if (promptTokens >= context) {
             throw new UserInputException("the prompt has " + promptTokens + " tokens but the context holds " + context
-                    + " (nothing left to generate)");
+                    + " (nothing left to generate; --ctx sets the context, up to the model's)");
         }
+    }
+
+    /** Generation that must run to {@code maxTokens} (benchmarks): prompt and tokens must fit the context. */
+    void checkFits(int promptTokens, int maxTokens) {
+        if ((long) promptTokens + maxTokens > context) {
+            throw new UserInputException("a prompt of " + promptTokens + " tokens and " + maxTokens + " new tokens need "
+                    + ((long) promptTokens + maxTokens) + " positions but the context holds " + context);
+        }
+    }
+
+    /** At most {@code maxTokens}, and no more than the context has room for after the prompt. */
+    GenerationLimits limits(int promptTokens, int maxTokens) {
+        return new GenerationLimits(Math.min(maxTokens, context - promptTokens), tokenizer::isEndOfGeneration);
     }
 
     @Override

@@ -17,10 +17,10 @@ package dev.tandem.decode;
 public record SamplerSettings(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                               int repeatLastN, long seed) {
     public SamplerSettings {
-        if (!(temperature >= 0)) throw new IllegalArgumentException("temperature must be 0 or more, got " + temperature);
+        if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be finite and 0 or more, got " + temperature);
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
         if (!(minP >= 0 && minP <= 1)) throw new IllegalArgumentException("min-p must be in [0, 1], got " + minP);
-        if (!(repetitionPenalty > 0)) throw new IllegalArgumentException("repetition penalty must be positive, got " + repetitionPenalty);
+        if (!(repetitionPenalty > 0) || Float.isInfinite(repetitionPenalty)) throw new IllegalArgumentException("repetition penalty must be finite and positive, got " + repetitionPenalty);
         if (repeatLastN < -1) throw new IllegalArgumentException("repeat-last-n must be -1, 0 or positive, got " + repeatLastN);
     }
 

@@ -109,15 +109,12 @@ public final class ChatTemplate {
         return jinjava;
     }
 
-    private static final Pattern TRIM_BEFORE_EXPRESSION = Pattern.compile("\\s*\\{\\{-");
-    private static final Pattern TRIM_AFTER_EXPRESSION = Pattern.compile("-}}\\s*");
     private static final Pattern REVERSED = Pattern.compile("\\[\\s*:\\s*:\\s*-1\\s*]");
     private static final Pattern NAMESPACE = Pattern.compile("namespace\\(");
 
     /** The two rewrites described in the class comment. */
     static String rewrite(String template) {
-        String s = TRIM_BEFORE_EXPRESSION.matcher(template).replaceAll("{{");
-        s = TRIM_AFTER_EXPRESSION.matcher(s).replaceAll("}}");
+        String s = trimAroundExpressions(template);
         s = REVERSED.matcher(s).replaceAll("|reverse");
         StringBuilder out = new StringBuilder();
         Matcher m = NAMESPACE.matcher(s);
@@ -125,7 +122,7 @@ public final class ChatTemplate {
         while (m.find(done)) {
             int open = m.end();
             out.append(s, done, open);
-            int close = matchingParen(s, open);
+            int close = matchingParen(s, open, Math.min(s.length(), open + MAX_NAMESPACE_ARGUMENTS));
             if (close < 0) {
                 done = open;
                 continue;
@@ -137,11 +134,50 @@ public final class ChatTemplate {
         return out.toString();
     }
 
-    /** Index of the ')' closing the '(' before {@code from}, skipping nested brackets and quoted strings; -1 if none. */
-    private static int matchingParen(String s, int from) {
+    /**
+     * {@code {{-} drops the whitespace before it and {@code -}}} the whitespace after it, in one pass. (A regex
+     * {@code \\s*\\{\\{-} backtracks over every run of whitespace from each of its characters: 22 s for 100k spaces.)
+     * Whitespace is the regex {@code \\s}: space, tab, newline, vertical tab, form feed, carriage return.
+     */
+    private static String trimAroundExpressions(String s) {
+        StringBuilder out = new StringBuilder(s.length());
+        int i = 0;
+        while (i < s.length()) {
+            if (s.startsWith("{{-", i)) {
+                int end = out.length();
+                while (end > 0 && isSpace(out.charAt(end - 1))) end--;
+                out.setLength(end);
+                out.append("{{");
+                i += 3;
+            } else if (s.startsWith("-}}", i)) {
+                out.append("}}");
+                i += 3;
+                while (i < s.length() && isSpace(s.charAt(i))) i++;
+            } else {
+                out.append(s.charAt(i++));
+            }
+        }
+        return out.toString();
+    }
+
+    private static boolean isSpace(char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == 0x0B || c == '\f' || c == '\r';
+    }
+
+    /**
+     * How far the arguments of one {@code namespace(...)} call are looked for: real templates pass a few short
+     * keyword arguments, and an unclosed call in a hostile template must not make the rewrite quadratic.
+     */
+    private static final int MAX_NAMESPACE_ARGUMENTS = 4096;
+
+    /**
+     * Index of the ')' closing the '(' before {@code from}, skipping nested brackets and quoted strings; -1 if none
+     * before {@code limit}.
+     */
+    private static int matchingParen(String s, int from, int limit) {
         int depth = 0;
         char quote = 0;
-        for (int i = from; i < s.length(); i++) {
+        for (int i = from; i < limit; i++) {
             char c = s.charAt(i);
             if (quote != 0) {
                 if (c == '\\') i++;

@@ -142,6 +142,7 @@ public final class Engine implements AutoCloseable {
             PagedKvCache tables = b.kvMemory > 0
                     ? PagedKvCache.forBudget(b.kvMemory, bytesPerPosition, BLOCK_SIZE)
                     : new PagedKvCache(BLOCK_SIZE, b.parallel * ((contextLength + BLOCK_SIZE - 1) / BLOCK_SIZE));
+            if (backend.name().equals("cpu")) checkHeapHolds((long) tables.totalBlocks() * BLOCK_SIZE * bytesPerPosition, b);
             for (Loaded l : loaded) caches.add(l.model.createKvCache(tables));
             return new Loadout(loaded, tokenizer, contextLength, tables, caches);
         } catch (RuntimeException e) {
@@ -151,6 +152,25 @@ public final class Engine implements AutoCloseable {
     }
 
     static Engine open(Tandem.Builder b) { return new Engine(b); }
+
+    /**
+     * The CPU backend keeps the K/V cache in Java arrays: a pool larger than the heap has free would end in an
+     * OutOfMemoryError half way through loading, so it is refused first, naming both numbers.
+     */
+    private static void checkHeapHolds(long kvBytes, Tandem.Builder b) {
+        Runtime rt = Runtime.getRuntime();
+        long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        if (kvBytes > free) {
+            System.gc();       // what looked used may be garbage: count again before refusing
+            free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        }
+        if (kvBytes > free) {
+            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
+                    "the K/V cache needs %.1f GiB (%s) but the Java heap has %.1f GiB free; lower %s or raise the heap (-Xmx)",
+                    kvBytes / (double) (1L << 30), b.kvMemory > 0 ? "the K/V memory asked for" : b.parallel + " sequences of the context",
+                    free / (double) (1L << 30), b.kvMemory > 0 ? "the K/V memory (--kv-memory)" : "the context (--ctx) or parallel sequences (--parallel)"));
+        }
+    }
 
     /** Opens and loads one model, with the options {@code options} gives for its configuration. */
     private static Loaded load(Backend backend, Tandem.ModelSource source, ModelInfo.Role role, Function<ModelConfig, LoadOptions> options) {
@@ -203,6 +223,13 @@ public final class Engine implements AutoCloseable {
     public Optional<ChatTemplate> chatTemplate() { return chatTemplate; }
 
     public EngineStats stats() { return scheduler.stats(); }
+
+    /**
+     * Why the engine can no longer generate (an error that left it unusable, such as an {@link InternalError} or
+     * the scheduler's thread ending), or empty while it can. A failure of one request's work is not one: that
+     * request fails alone.
+     */
+    public Optional<String> failure() { return Optional.ofNullable(scheduler.failure()); }
 
     /** The prompt text the model's chat template makes of {@code messages}, ending where the reply starts. */
     public String renderChat(List<ChatMessage> messages) {

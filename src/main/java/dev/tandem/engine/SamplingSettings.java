@@ -10,12 +10,20 @@ import dev.tandem.decode.SamplerSettings;
  */
 public record SamplingSettings(double temperature, int topK, double topP, double minP,
                                double repetitionPenalty, int repeatLastN, long seed) {
+    /**
+     * Each value is checked as the float the samplers use ({@link #samplerSettings()}): a top-p of 1e-320 passes as
+     * a double but is 0 as a float, and a temperature of 1e39 becomes infinite.
+     */
     public SamplingSettings {
-        if (!(temperature >= 0)) throw new InvalidRequestException("temperature must be at least 0, got " + temperature, "temperature");
+        if (!(temperature >= 0) || !Float.isFinite((float) temperature)) {
+            throw new InvalidRequestException("temperature must be a finite number at least 0, got " + temperature, "temperature");
+        }
         if (topK < 0) throw new InvalidRequestException("top_k must be at least 0, got " + topK, "top_k");
-        if (!(topP > 0 && topP <= 1)) throw new InvalidRequestException("top_p must be in (0, 1], got " + topP, "top_p");
+        if (!((float) topP > 0 && topP <= 1)) throw new InvalidRequestException("top_p must be in (0, 1] (as a 32-bit float), got " + topP, "top_p");
         if (!(minP >= 0 && minP <= 1)) throw new InvalidRequestException("min_p must be in [0, 1], got " + minP, "min_p");
-        if (!(repetitionPenalty > 0)) throw new InvalidRequestException("repetition penalty must be positive, got " + repetitionPenalty, "repeat_penalty");
+        if (!((float) repetitionPenalty > 0) || !Float.isFinite((float) repetitionPenalty)) {
+            throw new InvalidRequestException("repetition penalty must be a finite positive number, got " + repetitionPenalty, "repeat_penalty");
+        }
         if (repeatLastN < 0) throw new InvalidRequestException("repeat_last_n must be at least 0, got " + repeatLastN, "repeat_last_n");
     }
 

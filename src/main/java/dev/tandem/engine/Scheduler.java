@@ -51,6 +51,8 @@ final class Scheduler implements AutoCloseable {
     private int committedBlocks;
     private final Thread thread;
     private volatile boolean closing;
+    /** Why the engine can no longer generate; null while it can. */
+    private volatile String failure;
 
     Scheduler(LoadedModel model, KvCache kv, Tokenizer tokenizer, int parallel, int maxQueue) {
         this.model = model;
@@ -71,6 +73,8 @@ final class Scheduler implements AutoCloseable {
 
     /** Queues a sequence, or throws {@link EngineOverloadedException} when every slot and queue place is taken. */
     void submit(Sequence s) {
+        String unusable = failure;
+        if (unusable != null) throw new EngineFailedException(unusable);
         if (closing) throw new IllegalStateException("the engine is closed");
         int n = inFlight.incrementAndGet();
         if (n > parallel + maxQueue) {
@@ -107,14 +111,38 @@ final class Scheduler implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (Throwable e) {
+            // Not one sequence's fault (those are caught where each sequence's work runs): nothing would run later requests.
+            markUnusable(e);
         } finally {
-            IllegalStateException closed = new IllegalStateException("the engine was closed");
+            String unusable = failure;
+            RuntimeException closed = unusable != null ? new EngineFailedException(unusable) : new IllegalStateException("the engine was closed");
             inbox.drainTo(waiting);
             for (Sequence s : active) fail(s, closed);
             for (Sequence s : waiting) fail(s, closed);
             active.clear();
             waiting.clear();
         }
+    }
+
+    /** Why the engine can no longer generate, or null while it can. */
+    String failure() { return failure; }
+
+    private void markUnusable(Throwable e) {
+        if (failure == null) {
+            failure = "the engine is unusable after " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
+                    + "; restart it";
+        }
+    }
+
+    /**
+     * Errors after which the JVM or this engine's state cannot be trusted: the virtual machine's own failures other
+     * than running out of memory or stack (which the failed sequence's release undoes), and classes that cannot
+     * be linked or initialised (every later sequence would meet them too).
+     */
+    static boolean leavesEngineUnusable(Throwable e) {
+        return (e instanceof VirtualMachineError && !(e instanceof OutOfMemoryError) && !(e instanceof StackOverflowError))
+                || (e instanceof LinkageError && !(e instanceof ExceptionInInitializerError));
     }
 
     /** Cancelled or expired before they ran. */
@@ -165,7 +193,7 @@ final class Scheduler implements AutoCloseable {
                 FinishReason end = take(s, first);
                 if (end == null) active.add(s);
                 else finish(s, end);
-            } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+            } catch (Throwable e) {
                 fail(s, e);
             }
             activeCount.set(active.size());
@@ -184,7 +212,7 @@ final class Scheduler implements AutoCloseable {
             try {
                 s.draftLength = s.step == null ? 0 : s.step.propose(s.context, s.contextLength(), s.maxTokens - s.generatedCount);
                 tables.reserve(s.kvSequence, s.contextLength() + s.draftLength);
-            } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+            } catch (Throwable e) {
                 it.remove();
                 fail(s, e);
                 continue;
@@ -210,7 +238,7 @@ final class Scheduler implements AutoCloseable {
         long t0 = System.nanoTime();
         try {
             r = model.forward(batch, kv);
-        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+        } catch (Throwable e) {
             for (Sequence s : active) fail(s, e);
             active.clear();
             activeCount.set(0);
@@ -223,7 +251,7 @@ final class Scheduler implements AutoCloseable {
             FinishReason end;
             try {
                 end = s.draftLength > 0 ? acceptDraft(s, r, passNanos) : takePlain(s, r, passNanos);
-            } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+            } catch (Throwable e) {
                 fail(s, e);
                 continue;
             }
@@ -252,7 +280,7 @@ final class Scheduler implements AutoCloseable {
             SampledVerdict v = verdict.toCompletableFuture().join();
             passes.incrementAndGet();
             end = emitAgreed(s, s.step.verified(v, s.context, s.contextLength(), System.nanoTime() - t0));
-        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+        } catch (Throwable e) {
             active.clear();
             activeCount.set(0);
             fail(s, e instanceof CompletionException c && c.getCause() instanceof RuntimeException cause ? cause : e);
@@ -319,12 +347,16 @@ final class Scheduler implements AutoCloseable {
 
     /**
      * Ends one sequence with its failure and frees what it held. The loop calls this for whatever one sequence's
-     * work throws, a RuntimeException or running out of memory or stack on it, so that the others and later
-     * requests are still served.
+     * work throws, any {@link Throwable}, so that the others and later requests are still served; an error that
+     * leaves the engine unusable ({@link #leavesEngineUnusable}) also marks it so, and later requests are refused.
      */
     private void fail(Sequence s, Throwable e) {
-        release(s);
-        s.generation.fail(e);
+        if (leavesEngineUnusable(e)) markUnusable(e);
+        try {
+            release(s);
+        } finally {
+            s.generation.fail(e);
+        }
     }
 
     private void release(Sequence s) {

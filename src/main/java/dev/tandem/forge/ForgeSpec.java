@@ -58,14 +58,14 @@ public record ForgeSpec(
     public ForgeSpec {
         if (architecture == null) throw new IllegalArgumentException("--arch is required (llama or qwen2)");
         if (type == null) throw new IllegalArgumentException("--type is required");
-        positive("--vocab", vocab);
-        positive("--hidden", hidden);
-        positive("--layers", layers);
-        positive("--heads", heads);
-        positive("--kv-heads", kvHeads);
-        positive("--head-dim", headDim);
-        positive("--ffn", ffn);
-        positive("--context", context);
+        inRange("--vocab", vocab, MAX_VOCAB);
+        inRange("--hidden", hidden, MAX_WIDTH);
+        inRange("--layers", layers, MAX_LAYERS);
+        inRange("--heads", heads, MAX_HEADS);
+        inRange("--kv-heads", kvHeads, MAX_HEADS);
+        inRange("--head-dim", headDim, MAX_HEAD_DIM);
+        inRange("--ffn", ffn, MAX_WIDTH * 8);
+        inRange("--context", context, MAX_CONTEXT);
         if (heads % kvHeads != 0) throw new IllegalArgumentException("--heads " + heads + " is not a multiple of --kv-heads " + kvHeads);
         if (headDim % 2 != 0) throw new IllegalArgumentException("--head-dim " + headDim + " must be even (RoPE rotates pairs)");
         if (tokenizerFrom == null && vocab < SyntheticVocabulary.MIN_SIZE) {
@@ -94,8 +94,16 @@ public record ForgeSpec(
         }
     }
 
-    private static void positive(String flag, int value) {
-        if (value <= 0) throw new IllegalArgumentException(flag + " must be positive, got " + value);
+    /**
+     * Upper bounds, a few times the largest real models' (vocabularies of 256k, widths of 16k and FFNs of 53k,
+     * 126 layers, 128 heads of 256): beyond them a forged file would be made of nothing but one tensor, and the
+     * synthetic vocabulary or the RoPE tables would not fit in memory.
+     */
+    public static final int MAX_VOCAB = 1 << 20, MAX_WIDTH = 1 << 16, MAX_LAYERS = 1024, MAX_HEADS = 1024, MAX_HEAD_DIM = 1024,
+            MAX_CONTEXT = 1 << 20;
+
+    private static void inRange(String flag, int value, int max) {
+        if (value <= 0 || value > max) throw new IllegalArgumentException(flag + " must be in [1, " + max + "], got " + value);
     }
 
     /**

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineFailedException;
 import dev.tandem.engine.EngineOverloadedException;
 import dev.tandem.engine.Generation;
 import dev.tandem.engine.GenerationEvent;
@@ -16,11 +17,18 @@ import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
 import jakarta.servlet.http.HttpServletResponse;
+import org.eclipse.jetty.http.HttpException;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.ServerConnector;
 
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.util.HexFormat;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadLocalRandom;
@@ -35,6 +43,10 @@ import java.util.concurrent.TimeoutException;
  * (5xx only for the server's own faults, without details). The API key, when set, guards {@code /v1/} only:
  * health checks and Prometheus scrapers usually carry no key.
  *
+ * <p>Hostile clients: every error, Jetty's own included, is JSON ({@link JsonErrorHandler}); the body must be one
+ * UTF-8 JSON object ({@link RequestReader}); a connection that stalls or trickles before its request is read is
+ * closed (idle timeout, {@link HeaderDeadline}, a minimum body rate), while an answer may take as long as it takes.
+ *
  * <p>Streams: each chunk is written and flushed as the engine produces it; when a write fails (the client went
  * away) the generation is cancelled, which frees its batch slot and K/V blocks. A non-streamed request watches its
  * connection while it waits ({@link HangUpProbe}) and cancels its generation the same way when the client hangs up.
@@ -45,17 +57,21 @@ public final class OpenAiServer implements AutoCloseable {
      * @param port         0 for any free port
      * @param apiKey       when set, requests to /v1 need {@code Authorization: Bearer <key>} (/health and /metrics stay open)
      * @param maxBodyBytes larger request bodies get 413
+     * @param idleTimeout  a connection that sends nothing for this long while its request is due is closed (also
+     *                     between keep-alive requests); its request line and headers must arrive within twice this
      */
-    public record Options(String host, int port, String apiKey, long maxBodyBytes) {
-        public static Options defaults() { return new Options("127.0.0.1", 8080, null, 4L << 20); }
+    public record Options(String host, int port, String apiKey, long maxBodyBytes, Duration idleTimeout) {
+        public static Options defaults() { return new Options("127.0.0.1", 8080, null, 4L << 20, Duration.ofSeconds(30)); }
 
-        public Options withPort(int p) { return new Options(host, p, apiKey, maxBodyBytes); }
+        public Options withPort(int p) { return new Options(host, p, apiKey, maxBodyBytes, idleTimeout); }
 
-        public Options withHost(String h) { return new Options(h, port, apiKey, maxBodyBytes); }
+        public Options withHost(String h) { return new Options(h, port, apiKey, maxBodyBytes, idleTimeout); }
 
-        public Options withApiKey(String k) { return new Options(host, port, k, maxBodyBytes); }
+        public Options withApiKey(String k) { return new Options(host, port, k, maxBodyBytes, idleTimeout); }
 
-        public Options withMaxBodyBytes(long n) { return new Options(host, port, apiKey, n); }
+        public Options withMaxBodyBytes(long n) { return new Options(host, port, apiKey, n, idleTimeout); }
+
+        public Options withIdleTimeout(Duration d) { return new Options(host, port, apiKey, maxBodyBytes, d); }
     }
 
     private final Engine engine;
@@ -78,9 +94,29 @@ public final class OpenAiServer implements AutoCloseable {
             config.http.maxRequestSize = options.maxBodyBytes();
             config.http.compressionStrategy = CompressionStrategy.NONE;
             config.http.prefer405over404 = true;       // a known path with the wrong method says so
+            long idleMillis = options.idleTimeout().toMillis();
+            config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler(responses)));
+            config.jetty.modifyServletContextHandler(context -> context.setErrorHandler(new JsonErrorHandler(responses)));
+            config.jetty.modifyHttpConfiguration(http -> {
+                http.setIdleTimeout(idleMillis);           // a blocked body read gives up after this long
+                http.setMinRequestDataRate(MIN_BODY_BYTES_PER_SECOND);     // and so does a body that trickles in
+                http.setSendServerVersion(false);
+                // Jetty caches header fields per connection and matches values ignoring case by default: on a
+                // keep-alive connection "Bearer SESAME" then read as the "Bearer sesame" seen before, and the key passed.
+                http.setHeaderCacheCaseSensitive(true);
+            });
+            // The connector's idle timeout closes a connection that stalls before or while sending its request.
+            config.jetty.addConnector((server, http) -> {
+                ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+                connector.setHost(options.host());
+                connector.setPort(options.port());
+                connector.setIdleTimeout(idleMillis);
+                connector.addEventListener(new HeaderDeadline(connector.getScheduler(), idleMillis));
+                return connector;
+            });
             config.routes.before(this::checkApiKey);
             config.routes.after(ctx -> metrics.request(ctx.path(), ctx.statusCode()));
-            config.routes.get("/health", ctx -> send(ctx, 200, health()));
+            config.routes.get("/health", this::health);
             config.routes.get("/metrics", ctx -> ctx.contentType(metrics.contentType()).result(metrics.scrape()));
             config.routes.get("/v1/models", ctx -> send(ctx, 200, responses.models(engine.models(), started)));
             config.routes.post("/v1/chat/completions", ctx -> complete(ctx, true));
@@ -94,7 +130,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     /** Binds and starts serving; returns this. */
     public OpenAiServer start() {
-        app.start(options.host(), options.port());
+        app.start();
         return this;
     }
 
@@ -114,14 +150,29 @@ public final class OpenAiServer implements AutoCloseable {
     private void checkApiKey(Context ctx) {
         if (options.apiKey() == null || !ctx.path().startsWith("/v1/")) return;
         String header = ctx.header("Authorization");
-        if (header == null || !header.equals("Bearer " + options.apiKey())) {
+        if (header == null || !sameKey(header, "Bearer " + options.apiKey())) {
             throw new ApiException(401, "invalid_request_error",
                     header == null ? "missing API key: send 'Authorization: Bearer <key>'" : "incorrect API key", null, "invalid_api_key");
         }
     }
 
+    /**
+     * Compares in constant time: the SHA-256 digests of both, so that neither the position of the first difference
+     * nor the key's length shows in the time a wrong guess takes.
+     */
+    static boolean sameKey(String given, String expected) {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            byte[] a = sha.digest(given.getBytes(StandardCharsets.UTF_8));
+            byte[] b = sha.digest(expected.getBytes(StandardCharsets.UTF_8));
+            return MessageDigest.isEqual(a, b);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform has SHA-256", e);
+        }
+    }
+
     private void complete(Context ctx, boolean chat) throws IOException {
-        JsonNode root = reader.parse(ctx.bodyAsBytes());
+        JsonNode root = reader.parse(body(ctx));
         RequestReader.Parsed p = chat ? reader.chat(root) : reader.completion(root);
         Generation g = engine.generate(p.request());
         g.result().thenAccept(metrics::finished);     // also when cancelled: its tokens were computed
@@ -136,6 +187,57 @@ public final class OpenAiServer implements AutoCloseable {
             return;
         }
         stream(ctx, g, chat, id, created, model, p.includeUsage());
+    }
+
+    /**
+     * The request body, at most {@code maxBodyBytes} (413 beyond, before reading when Content-Length says so). A
+     * read that fails is the client's doing: it hung up (a cancellation, status {@value #CLIENT_CLOSED_REQUEST} in
+     * the metrics) or sent nothing for the idle timeout (408); neither is a server error.
+     */
+    private byte[] body(Context ctx) {
+        long max = options.maxBodyBytes();
+        long declared = ctx.req().getContentLengthLong();
+        if (declared > max) throw tooLarge();
+        byte[] body;
+        try {
+            body = ctx.req().getInputStream().readNBytes((int) Math.min(max + 1, Integer.MAX_VALUE - 8));
+        } catch (IOException e) {
+            throw unreadBody(ctx, e);
+        }
+        if (body.length > max) throw tooLarge();
+        return body;
+    }
+
+    /**
+     * Why a body could not be read: the client hung up (a cancellation), sent a malformed body (a bad chunk, which
+     * Jetty reports as an early end of stream too, so the socket is asked whether the client is really gone), or
+     * sent nothing for the idle timeout (408).
+     */
+    private ApiException unreadBody(Context ctx, IOException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof TimeoutException) {
+                return new ApiException(408, "invalid_request_error", "the request body did not arrive within the idle timeout of "
+                        + options.idleTimeout().toMillis() + " ms", null, "request_timeout");
+            }
+        }
+        if (HangUpProbe.of(ctx.req()).clientGone()) {
+            return new ApiException(CLIENT_CLOSED_REQUEST, "invalid_request_error", "the client closed the connection before sending the whole body",
+                    null, "client_closed_request");
+        }
+        HttpException h = HttpException.asHttpException(e);
+        int status = h != null && h.getCode() >= 400 && h.getCode() < 500 ? h.getCode() : 400;     // 408 for a body too slow
+        return new ApiException(status, "invalid_request_error", (status == 408 ? "the request body arrives too slowly" : "the request body is malformed")
+                + (h != null && h.getReason() != null ? ": " + h.getReason() : ""), null, status == 408 ? "request_timeout" : null);
+    }
+
+    /** A request body slower than this fails with 408: no real client uploads 4 MiB at less than 1 KiB/s. */
+    static final long MIN_BODY_BYTES_PER_SECOND = 1024;
+
+    /** nginx's status for a client that closed its connection before the answer: only the metrics ever show it. */
+    static final int CLIENT_CLOSED_REQUEST = 499;
+
+    private ApiException tooLarge() {
+        return new ApiException(413, "invalid_request_error", "the request body is larger than " + options.maxBodyBytes() + " bytes", null, null);
     }
 
     /**
@@ -214,12 +316,18 @@ public final class OpenAiServer implements AutoCloseable {
 
     private static final String ANSWERED = "tandem.answered";
 
-    /** {"status":"ok","backend":"cuda","device":"NVIDIA H200, ..."}, plus "backend_fallback" when auto fell back to the CPU. */
-    private ObjectNode health() {
+    /**
+     * {"status":"ok","backend":"cuda","device":"NVIDIA H200, ..."}, plus "backend_fallback" when auto fell back to the
+     * CPU; {"status":"error","error":...} with 503 once the engine is unusable, so that an orchestrator restarts it.
+     */
+    private void health(Context ctx) throws JsonProcessingException {
         Engine.BackendInfo backend = engine.backend();
-        ObjectNode o = json.createObjectNode().put("status", "ok").put("backend", backend.name()).put("device", backend.description());
+        Optional<String> failure = engine.failure();
+        ObjectNode o = json.createObjectNode().put("status", failure.isPresent() ? "error" : "ok")
+                .put("backend", backend.name()).put("device", backend.description());
         if (backend.fallbackReason() != null) o.put("backend_fallback", backend.fallbackReason());
-        return o;
+        failure.ifPresent(reason -> o.put("error", reason));
+        send(ctx, failure.isPresent() ? 503 : 200, o);
     }
 
     private void send(Context ctx, int status, ObjectNode body) throws JsonProcessingException {
@@ -234,7 +342,7 @@ public final class OpenAiServer implements AutoCloseable {
         String message = switch (status) {
             case 404 -> "no route for " + ctx.method() + " " + ctx.path();
             case 405 -> "method " + ctx.method() + " is not allowed on " + ctx.path();
-            case 413 -> "the request body is larger than " + options.maxBodyBytes() + " bytes";
+            case 413 -> tooLarge().getMessage();
             case 500 -> "internal server error";
             default -> "bad request";
         };
@@ -259,17 +367,23 @@ public final class OpenAiServer implements AutoCloseable {
             case UnknownModelException u -> new ApiException(404, "invalid_request_error", u.getMessage(), u.param(), u.code());
             case InvalidRequestException i -> new ApiException(400, "invalid_request_error", i.getMessage(), i.param(), i.code());
             case EngineOverloadedException o -> new ApiException(503, "server_error", o.getMessage(), null, "server_overloaded");
+            case EngineFailedException f -> new ApiException(503, "server_error", f.getMessage(), null, "engine_failed");
             case HttpResponseException h -> new ApiException(h.getStatus(), "invalid_request_error",
-                    h.getStatus() == 413 ? "the request body is larger than " + options.maxBodyBytes() + " bytes" : h.getMessage(), null, null);
-            default -> new ApiException(500, "server_error", "internal server error (" + e.getClass().getSimpleName() + ")", null, null);
+                    h.getStatus() == 413 ? tooLarge().getMessage() : h.getMessage(), null, null);
+            default -> new ApiException(500, "server_error", "internal server error (" + innermost(e).getClass().getSimpleName() + ")", null, null);
         };
         return new Failure(a.status, responses.error(a.getMessage(), a.type, a.param, a.code));
     }
 
+    /** The error the engine's wrapping exception carries (an OutOfMemoryError in a sequence, say), else {@code e}. */
+    private static Throwable innermost(Throwable e) {
+        return e instanceof IllegalStateException && e.getCause() instanceof Error cause ? cause : e;
+    }
+
     private void onException(Exception e, Context ctx) {
         Failure f = errorBody(e);
-        if (f.status >= 500 && !(e instanceof EngineOverloadedException)) {
-            System.err.println("tandem serve: internal error on " + ctx.method() + " " + ctx.path() + ": " + e);
+        if (f.status >= 500 && !(e instanceof EngineOverloadedException) && !(e instanceof EngineFailedException)) {
+            System.err.println("tandem serve: internal error on " + ctx.method() + " " + ctx.path() + ": " + innermost(e));
         }
         if (e instanceof EngineOverloadedException) ctx.header("Retry-After", "1");
         try {

@@ -2,13 +2,19 @@ package dev.tandem.server;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import dev.tandem.decode.DraftPolicy;
 import dev.tandem.engine.ChatMessage;
 import dev.tandem.engine.DraftSettings;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.SamplingSettings;
 
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
@@ -25,21 +31,42 @@ final class RequestReader {
     /** A parsed request and how to answer it. */
     record Parsed(GenerationRequest request, boolean stream, boolean includeUsage) {}
 
+    /** Most chat messages in one request. */
+    static final int MAX_MESSAGES = 1024;
+    /** Most characters in one message's content (the body limit bounds their sum). */
+    static final int MAX_MESSAGE_CHARS = 1 << 20;
+    /** Most stop strings, and most characters in one. */
+    static final int MAX_STOPS = 16, MAX_STOP_CHARS = 256;
+
     private final ObjectMapper json;
+    private final ObjectReader objectReader;
 
     RequestReader(ObjectMapper json) {
         this.json = json;
+        this.objectReader = json.readerFor(JsonNode.class).with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     }
 
+    /**
+     * The body as one JSON object: UTF-8 without a byte order mark (JSON text exchanged between systems is UTF-8,
+     * RFC 8259), nothing but whitespace after the object. Jackson alone would guess UTF-16 or UTF-32 from the
+     * first bytes and ignore what follows the first value.
+     */
     JsonNode parse(byte[] body) {
         if (body.length == 0) throw ApiException.invalid("the request body is empty; send a JSON object", null);
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(body)).toString();
+        } catch (CharacterCodingException e) {
+            throw ApiException.invalid("the request body is not UTF-8; send a JSON object in UTF-8", null);
+        }
+        if (text.startsWith("\uFEFF")) throw ApiException.invalid("the request body starts with a byte order mark; send UTF-8 JSON without one", null);
+        if (text.indexOf('\0') >= 0) throw ApiException.invalid("the request body contains NUL bytes (UTF-16 or UTF-32?); send a JSON object in UTF-8", null);
         JsonNode root;
         try {
-            root = json.readTree(body);
+            root = objectReader.readValue(text);
         } catch (JsonProcessingException e) {
-            throw ApiException.invalid("the request body is not valid JSON: " + e.getOriginalMessage(), null);
-        } catch (java.io.IOException e) {
-            throw ApiException.invalid("the request body could not be read: " + e.getMessage(), null);
+            throw ApiException.invalid("the request body is not one valid JSON value: " + e.getOriginalMessage(), null);
         }
         if (root == null || !root.isObject()) throw ApiException.invalid("the request body must be a JSON object", null);
         return root;
@@ -50,6 +77,9 @@ final class RequestReader {
         if (messages == null || messages.isNull()) throw ApiException.invalid("'messages' is required", "messages");
         if (!messages.isArray()) throw ApiException.invalid("'messages' must be an array of {role, content} objects", "messages");
         if (messages.isEmpty()) throw ApiException.invalid("'messages' must not be empty", "messages");
+        if (messages.size() > MAX_MESSAGES) {
+            throw ApiException.invalid("at most " + MAX_MESSAGES + " messages, got " + messages.size(), "messages");
+        }
         List<ChatMessage> list = new ArrayList<>();
         for (int i = 0; i < messages.size(); i++) {
             JsonNode m = messages.get(i);
@@ -89,7 +119,7 @@ final class RequestReader {
     /** A message's content: a string, or a list of {"type":"text","text":...} parts. */
     private static String content(JsonNode c, String where) {
         if (c == null || c.isNull()) return "";
-        if (c.isTextual()) return c.asText();
+        if (c.isTextual()) return checkLength(c.asText(), where);
         if (c.isArray()) {
             StringBuilder text = new StringBuilder();
             for (JsonNode part : c) {
@@ -97,10 +127,18 @@ final class RequestReader {
                     throw ApiException.invalid(where + " parts must be {\"type\":\"text\",\"text\":...}; other kinds are not supported", where);
                 }
                 text.append(part.get("text").asText());
+                checkLength(text, where);
             }
             return text.toString();
         }
         throw ApiException.invalid(where + " must be a string or a list of text parts", where);
+    }
+
+    private static <T extends CharSequence> T checkLength(T content, String where) {
+        if (content.length() > MAX_MESSAGE_CHARS) {
+            throw ApiException.invalid(where + " has more than " + MAX_MESSAGE_CHARS + " characters", where);
+        }
+        return content;
     }
 
     private Parsed common(JsonNode root, GenerationRequest.Builder b, boolean chat) {
@@ -122,26 +160,15 @@ final class RequestReader {
         }
         Long seed = longValue(root, "seed");
         SamplingSettings s = SamplingSettings.defaults(seed != null ? seed : ThreadLocalRandom.current().nextLong());
+        // Ranges are SamplingSettings' to check (400s naming the field), as the floats the samplers use.
         Double temperature = number(root, "temperature");
-        if (temperature != null) {
-            if (temperature < 0) throw ApiException.invalid("'temperature' must be at least 0, got " + temperature, "temperature");
-            s = s.withTemperature(temperature);
-        }
+        if (temperature != null) s = s.withTemperature(temperature);
         Double topP = number(root, "top_p");
-        if (topP != null) {
-            if (!(topP > 0 && topP <= 1)) throw ApiException.invalid("'top_p' must be in (0, 1], got " + topP, "top_p");
-            s = s.withTopP(topP);
-        }
+        if (topP != null) s = s.withTopP(topP);
         Integer topK = integer(root, "top_k");
-        if (topK != null) {
-            if (topK < 0) throw ApiException.invalid("'top_k' must be at least 0, got " + topK, "top_k");
-            s = s.withTopK(topK);
-        }
+        if (topK != null) s = s.withTopK(topK);
         Double minP = number(root, "min_p");
-        if (minP != null) {
-            if (!(minP >= 0 && minP <= 1)) throw ApiException.invalid("'min_p' must be in [0, 1], got " + minP, "min_p");
-            s = s.withMinP(minP);
-        }
+        if (minP != null) s = s.withMinP(minP);
         b.sampling(s);
         b.stop(stops(root.get("stop")));
         Boolean ignoreEos = bool(root, "ignore_eos");
@@ -170,8 +197,11 @@ final class RequestReader {
         } else {
             throw ApiException.invalid("'stop' must be a string or a list of strings", "stop");
         }
-        for (String s : out) if (s.isEmpty()) throw ApiException.invalid("'stop' strings must not be empty", "stop");
-        if (out.size() > 16) throw ApiException.invalid("at most 16 stop strings, got " + out.size(), "stop");
+        for (String s : out) {
+            if (s.isEmpty()) throw ApiException.invalid("'stop' strings must not be empty", "stop");
+            if (s.length() > MAX_STOP_CHARS) throw ApiException.invalid("'stop' strings have at most " + MAX_STOP_CHARS + " characters, got " + s.length(), "stop");
+        }
+        if (out.size() > MAX_STOPS) throw ApiException.invalid("at most " + MAX_STOPS + " stop strings, got " + out.size(), "stop");
         return out;
     }
 
@@ -254,6 +284,7 @@ final class RequestReader {
         JsonNode v = o.get(name);
         if (v == null || v.isNull()) return null;
         if (!v.isNumber()) throw ApiException.invalid("'" + param + "' must be a number", param);
+        if (!Double.isFinite(v.doubleValue())) throw ApiException.invalid("'" + param + "' is out of range: " + v.asText(), param);
         return v.doubleValue();
     }
 

@@ -1,5 +1,6 @@
 package dev.tandem.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -25,6 +26,11 @@ final class ResponseJson {
         e.put("param", param);
         e.put("code", code);
         return root;
+    }
+
+    /** {@link #error} as text. */
+    String errorText(String message, String type, String param, String code) throws JsonProcessingException {
+        return json.writeValueAsString(error(message, type, param, code));
     }
 
     ObjectNode models(List<ModelInfo> models, long created) {

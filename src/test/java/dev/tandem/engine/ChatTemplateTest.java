@@ -80,4 +80,25 @@ class ChatTemplateTest {
         ChatTemplate t = new ChatTemplate("{{ messages[0].content.split('|') | length }}:{{ messages[0].content.strip('|') }}:{{ messages[0].content.startswith('|a') }}", "", "");
         assertEquals("5:a||b:true", t.render(List.of(user("|a||b|")), false).replace("True", "true"));
     }
+
+    /** Issue 14, defect 8: the whitespace control was a regex that took 22 s on 100k spaces (quadratic backtracking). */
+    @Test
+    void longWhitespaceRunsAreRewrittenInLinearTime() {
+        String spaces = " ".repeat(200_000);
+        String rewritten = assertTimeoutPreemptively(java.time.Duration.ofSeconds(10), () -> ChatTemplate.rewrite(spaces + "x" + spaces),
+                "hang guard: a linear rewrite takes milliseconds, the quadratic one minutes");
+        assertEquals(spaces + "x" + spaces, rewritten, "whitespace not beside {{- or -}} stays");
+        String trimmed = assertTimeoutPreemptively(java.time.Duration.ofSeconds(10),
+                () -> ChatTemplate.rewrite("a" + spaces + "\n{{- x -}}\t" + spaces + "b{{-y}}"));
+        assertEquals("a{{ x }}b{{y}}", trimmed);
+        String namespaces = assertTimeoutPreemptively(java.time.Duration.ofSeconds(10), () -> ChatTemplate.rewrite("namespace(".repeat(20_000)));
+        assertEquals("namespace(".repeat(20_000), namespaces, "unclosed calls stay as they are");
+    }
+
+    @Test
+    void whitespaceControlOfExpressionsIsAppliedAsBefore() {
+        assertEquals("x{{ a }}y", ChatTemplate.rewrite("x \n {{- a -}} \n y"));
+        assertEquals("{{ a }}{{ b }}", ChatTemplate.rewrite("{{- a -}}  {{- b -}}"));
+        assertEquals("{% if x -%} {{ a }}", ChatTemplate.rewrite("{% if x -%} {{ a }}"), "statements are Jinjava's own");
+    }
 }

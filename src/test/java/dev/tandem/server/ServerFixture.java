@@ -69,6 +69,11 @@ final class ServerFixture implements BeforeAllCallback, AfterAllCallback {
         return server;
     }
 
+    /** A second server over the same engine, with {@code options} applied to the defaults (port 0); close it. */
+    OpenAiServer another(UnaryOperator<OpenAiServer.Options> options) {
+        return new OpenAiServer(engine, options.apply(OpenAiServer.Options.defaults().withPort(0))).start();
+    }
+
     URI uri(String path) {
         return uri(server, path);
     }

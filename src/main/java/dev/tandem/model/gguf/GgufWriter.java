@@ -10,6 +10,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -275,34 +276,62 @@ public final class GgufWriter {
 
     /**
      * Writes the file to {@code path} (replacing it), calling {@code progress} with the number of bytes written
-     * so far after each piece of tensor data.
+     * so far after each piece of tensor data. Only a regular file is replaced: a device, FIFO, folder or symbolic
+     * link at {@code path} or at its {@code .partial} name is refused (as root, moving the partial file over
+     * {@code /dev/full} would replace the device node). The partial file is removed when the write fails and when
+     * the JVM is stopped by a signal meanwhile (a shutdown hook; SIGKILL leaves it, as nothing runs then).
      */
     public void write(Path path, LongConsumer progress) throws IOException {
-        byte[] header = headerBytes();
         Path partial = path.resolveSibling(path.getFileName() + ".partial");
+        requireReplaceable(path);
+        requireReplaceable(partial);
+        byte[] header = headerBytes();
+        Thread removePartial = new Thread(() -> {
+            try {
+                Files.deleteIfExists(partial);
+            } catch (IOException ignored) {
+                // the JVM is stopping; nothing else can be done about it
+            }
+        }, "gguf-partial-cleanup");
+        Runtime.getRuntime().addShutdownHook(removePartial);
         boolean done = false;
-        try (FileChannel out = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            Output o = new Output(out, progress);
-            o.write(MemorySegment.ofArray(header));
-            o.padTo(align(header.length));
-            for (TensorEntry t : tensors) {
-                o.padTo(align(o.position));
-                long start = o.position;
-                t.data.writeTo(o::write);
-                if (o.position - start != t.bytes) {
-                    throw new IllegalStateException("tensor '" + t.name + "' produced " + (o.position - start)
-                            + " bytes, its " + t.type + " shape " + Arrays.toString(t.shape) + " needs " + t.bytes);
+        try {
+            try (FileChannel out = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS)) {
+                Output o = new Output(out, progress);
+                o.write(MemorySegment.ofArray(header));
+                o.padTo(align(header.length));
+                for (TensorEntry t : tensors) {
+                    o.padTo(align(o.position));
+                    long start = o.position;
+                    t.data.writeTo(o::write);
+                    if (o.position - start != t.bytes) {
+                        throw new IllegalStateException("tensor '" + t.name + "' produced " + (o.position - start)
+                                + " bytes, its " + t.type + " shape " + Arrays.toString(t.shape) + " needs " + t.bytes);
+                    }
                 }
+            }
+            requireReplaceable(path);
+            try {
+                Files.move(partial, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(partial, path, StandardCopyOption.REPLACE_EXISTING);
             }
             done = true;
         } finally {
             if (!done) Files.deleteIfExists(partial);
+            try {
+                Runtime.getRuntime().removeShutdownHook(removePartial);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running or has run
+            }
         }
-        try {
-            Files.move(partial, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(partial, path, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** Nothing, or a regular file (not through a link): what {@link #write} may replace. */
+    private static void requireReplaceable(Path p) {
+        if (Files.exists(p, LinkOption.NOFOLLOW_LINKS) && !Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IllegalArgumentException(p + " is not a regular file (a device, FIFO, folder or link); only a regular file is replaced");
         }
     }
 
