@@ -13,7 +13,8 @@
 # built before is still used, and exits 0.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-out="$root/target/native"
+# TANDEM_FATBIN_DIR: build there instead, and leave target/ alone (gpu-bundle.sh's sm_90-only copy).
+out="${TANDEM_FATBIN_DIR:-$root/target/native}"
 mkdir -p "$out"
 NVCC="${NVCC:-$(command -v nvcc || true)}"
 if [ -z "$NVCC" ]; then
@@ -24,6 +25,7 @@ PTX_ARCH="${TANDEM_CUDA_PTX:-90}"
 wanted="sass $(echo $ARCHS) ptx $PTX_ARCH"
 fatbin="$out/tandem_kernels.fatbin"
 classes="$root/target/classes/native"
+[ -n "${TANDEM_FATBIN_DIR:-}" ] && classes="$out/classes"
 if [ -z "$NVCC" ]; then
   if [ "${TANDEM_REQUIRE_NVCC:-0}" = 1 ]; then
     echo "build-fatbin: nvcc not found, and TANDEM_REQUIRE_NVCC=1 says this machine must build the CUDA fatbin (set NVCC or put nvcc on PATH)" >&2

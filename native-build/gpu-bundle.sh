@@ -14,7 +14,13 @@ cd "$root"
 mvn -B -q -ntp -o test-compile dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$out/deps" >/dev/null
 rm -rf "$out/lib" "$out/jre"
 mkdir -p "$out/lib"
-(cd target/classes && "$JAVA_HOME/bin/jar" --create --file "$out/lib/tandem.jar" .)
+# The jar carries an sm_90-only fatbin (the 4-target one is ~20 MB of already-compressed cubins, too much to
+# carry): gpu-check.sh builds its own for the device anyway and falls back to this one only when nvcc fails there.
+fatbin90="$root/target/gpu-bundle-fatbin"
+TANDEM_FATBIN_DIR="$fatbin90" TANDEM_CUDA_ARCHS="90" bash native-build/build-fatbin.sh >/dev/null
+rm -rf "$fatbin90/jar" && mkdir -p "$fatbin90/jar" && cp -r target/classes/. "$fatbin90/jar/"
+cp "$fatbin90/tandem_kernels.fatbin" "$fatbin90/tandem_kernels.fatbin.archs" "$fatbin90/tandem_kernels.fatbin.cuda" "$fatbin90/jar/native/"
+(cd "$fatbin90/jar" && "$JAVA_HOME/bin/jar" --create --file "$out/lib/tandem.jar" .)
 (cd target/test-classes && "$JAVA_HOME/bin/jar" --create --file "$out/lib/tandem-tests.jar" .)
 for j in "$out"/deps/*.jar; do
   case "$(basename "$j")" in
