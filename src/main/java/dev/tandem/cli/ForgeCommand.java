@@ -191,7 +191,8 @@ public final class ForgeCommand implements Callable<Integer> {
         onlyWith("--draft-of", "--layers");
         Integer planned;
         try (GgufFile main = GgufFile.open(draftOf)) {
-            planned = main.findLong("tandem.forge.draft_layers").map(Long::intValue).filter(n -> n > 0).orElse(null);
+            // A value outside 1..int range is not a plan this forge wrote: ignore it rather than narrow it.
+            planned = main.findLong("tandem.forge.draft_layers").filter(n -> n > 0 && n <= Integer.MAX_VALUE).map(Long::intValue).orElse(null);
         }
         if (layers == null) {
             if (planned == null) throw new BadFlag("--draft-of needs --layers N (the draft's layer count)");
