@@ -157,7 +157,20 @@ __device__ __forceinline__ bool locate(int o, int n0, int n1, int n2, OutputRow&
     return false;
 }
 
-// acc[r] += span s of the row times x row r, for the rows this instantiation takes.
+// a + w[0] x[0] + w[1] x[1] + ... + w[n-1] x[n-1], added in element order (n a multiple of 4; x 16-byte aligned).
+template <int n>
+__device__ __forceinline__ float dot_add(const float* w, const float4* __restrict__ x, float a) {
+#pragma unroll
+    for (int i = 0; i < n / 4; ++i) {
+        float4 v = x[i];
+        a += w[4 * i] * v.x;
+        a += w[4 * i + 1] * v.y;
+        a += w[4 * i + 2] * v.z;
+        a += w[4 * i + 3] * v.w;
+    }
+    return a;
+}
+
 // acc[r] += the span times its activations in row r (xs: the span's first element in row 0; rows K apart).
 template <class F, int T, bool kExact>
 __device__ __forceinline__ void flat_span(const typename F::Raw& raw, const float* __restrict__ xs, int K, int R, float* acc) {
@@ -169,27 +182,9 @@ __device__ __forceinline__ void flat_span(const typename F::Raw& raw, const floa
         if (kExact || r < R) {
             const float4* xr = reinterpret_cast<const float4*>(xs + (size_t) r * K);
             if (F::kScaled) {
-                float p = 0.0f;
-#pragma unroll
-                for (int i = 0; i < F::kSpan / 4; ++i) {
-                    float4 v = xr[i];
-                    p += w[4 * i] * v.x;
-                    p += w[4 * i + 1] * v.y;
-                    p += w[4 * i + 2] * v.z;
-                    p += w[4 * i + 3] * v.w;
-                }
-                acc[r] += scale * p;
+                acc[r] += scale * dot_add<F::kSpan>(w, xr, 0.0f);
             } else {
-                float a = acc[r];
-#pragma unroll
-                for (int i = 0; i < F::kSpan / 4; ++i) {
-                    float4 v = xr[i];
-                    a += w[4 * i] * v.x;
-                    a += w[4 * i + 1] * v.y;
-                    a += w[4 * i + 2] * v.z;
-                    a += w[4 * i + 3] * v.w;
-                }
-                acc[r] = a;
+                acc[r] = dot_add<F::kSpan>(w, xr, acc[r]);
             }
         }
     }
@@ -280,16 +275,7 @@ __device__ __forceinline__ void unit_rows(const uint8_t* const* rows, const floa
             for (int r = 0; r < T; ++r) {
                 if (kExact || r < R) {
                     const float4* xr = reinterpret_cast<const float4*>(x + (size_t) r * K + (size_t) u * F::kUnit);
-                    float s = 0.0f;
-#pragma unroll
-                    for (int i = 0; i < F::kUnit / 4; ++i) {
-                        float4 v = xr[i];
-                        s += w[4 * i] * v.x;
-                        s += w[4 * i + 1] * v.y;
-                        s += w[4 * i + 2] * v.z;
-                        s += w[4 * i + 3] * v.w;
-                    }
-                    acc[j][r] += s;
+                    acc[j][r] += dot_add<F::kUnit>(w, xr, 0.0f);
                 }
             }
         }
