@@ -1,14 +1,20 @@
 package dev.tandem.runtime.cpu;
 
+import dev.tandem.forge.Forge;
+import dev.tandem.forge.ForgeSpec;
+import dev.tandem.forge.ForgeType;
+import dev.tandem.model.Architecture;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,16 +25,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * A CPU forward pass allocates nothing once compiled: neither the calling thread nor the pool's workers, for
  * one-row decoding and for a five-row verification pass. Counted with the JVM's per-thread allocation counter
- * (not a timing), after enough passes for C2 to have compiled the hot code.
+ * (not a timing), after enough passes for C2 to have compiled the hot code. Q8_0 (the KJV model) and the Q4_K_M
+ * mix (a forged model whose rows span several super-blocks): the K-quant kernels are large methods, and where C2
+ * runs out of inlining budget in one it leaves Vector API calls un-intrinsified, which allocate on every call.
  */
 class DecodeAllocationTest {
     static final Path MAIN = Path.of("test-models/kjv-main-q8_0.gguf");
 
-    @ParameterizedTest(name = "{0} row(s) per pass")
-    @ValueSource(ints = {1, 5})
-    void forwardPassesAllocateNothing(int rowsPerPass) {
+    @TempDir
+    static Path forged;
+
+    @ParameterizedTest(name = "{0}, {1} row(s) per pass")
+    @CsvSource({"Q8_0, 1", "Q8_0, 5", "Q4_K_M, 1", "Q4_K_M, 5"})
+    void forwardPassesAllocateNothing(String weights, int rowsPerPass) throws IOException {
         var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        try (ModelFile file = ModelFile.open(MAIN);
+        try (ModelFile file = ModelFile.open(weights.equals("Q8_0") ? MAIN : q4km());
              LoadedModel model = new CpuBackend().load(file, LoadOptions.defaults().withThreads(2))) {
             int context = 512;
             PagedKvCache tables = new PagedKvCache(16, context / 16);
@@ -53,6 +64,16 @@ class DecodeAllocationTest {
                 assertEquals(0, allocated, "bytes allocated by the caller and the tandem-cpu workers over " + measured + " passes");
             }
         }
+    }
+
+    /** A small Q4_K_M llama with rows of 3 (hidden 768) and 8 (FFN 2048) super-blocks, forged once per class. */
+    private static synchronized Path q4km() throws IOException {
+        Path path = forged.resolve("q4km.gguf");
+        if (!java.nio.file.Files.exists(path)) {
+            Forge.write(new ForgeSpec(Architecture.LLAMA, 4096, 768, 2, 6, 2, 128, 2048, 1024, ForgeType.Q4_K_M,
+                    false, 10000f, 1, 1f, 0, null), path);
+        }
+        return path;
     }
 
     /** The calling thread and the CPU backend's workers. */
