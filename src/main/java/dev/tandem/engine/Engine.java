@@ -18,6 +18,7 @@ import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.tokenizer.Tokenizers;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -53,6 +54,7 @@ public final class Engine implements AutoCloseable {
     private final ExecutorService delivery = Executors.newVirtualThreadPerTaskExecutor();
     private final Backend ownedBackend;
     private final BackendInfo backend;
+    private final Duration drainTimeout;
 
     /**
      * The backend the models run on: its name ("cpu", "cuda", "cuda-host"), one line about it (the GPU, or the CPU
@@ -102,6 +104,7 @@ public final class Engine implements AutoCloseable {
                     tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : ""));
             this.models = List.copyOf(out.loaded());
             this.scheduler = new Scheduler(main.model, caches.get(0), tokenizer, b.parallel, b.maxQueue);
+            this.drainTimeout = b.drainTimeout;
         } catch (RuntimeException e) {
             out.close();
             if (ownedBackend != null) ownedBackend.close();
@@ -334,8 +337,53 @@ public final class Engine implements AutoCloseable {
         };
     }
 
+    /**
+     * Shuts down gracefully: from now on {@link #generate} refuses with {@link EngineDrainingException}, while the
+     * generations already taken (running or queued) go on for up to {@code timeout}; those still running then end
+     * with {@link FinishReason#SHUTDOWN}. Returns once none is left. A second call, from another thread say, may
+     * shorten the wait ({@code Duration.ZERO}: end them now), never lengthen it. The models stay loaded until
+     * {@link #close()}.
+     */
+    public void drain(Duration timeout) {
+        long nanos = (timeout.compareTo(LONGEST_DRAIN) > 0 ? LONGEST_DRAIN : timeout).toNanos();
+        scheduler.drain(System.nanoTime() + nanos);
+        try {
+            // Past the deadline the loop needs at most one pass (or one 200 ms poll) to end what is left.
+            scheduler.awaitDrained(nanos / 1_000_000 + DRAIN_GRACE_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** How long past a drain's deadline {@link #drain} waits for the last pass to end. */
+    private static final long DRAIN_GRACE_MILLIS = 10_000;
+    /** Longer drains are cut to this, which keeps the nanosecond deadline from overflowing. */
+    private static final Duration LONGEST_DRAIN = Duration.ofDays(365);
+
+    /** Whether {@link #drain} (or {@link #close()}) has begun: no new requests are taken. */
+    public boolean isDraining() { return scheduler.isDraining(); }
+
+    /**
+     * Runs a short generation (8 prompt tokens, 2 generated) plainly and with each loaded draft model, so that the
+     * first real request does not pay for compiling the decode paths or loading kernels. It goes through the
+     * scheduler like any request and counts in {@link #stats()}.
+     */
+    public void warmUp() {
+        int[] prompt = new int[8];
+        java.util.Arrays.fill(prompt, Math.max(0, tokenizer.bos()));
+        List<DraftSettings> modes = new ArrayList<>();
+        modes.add(DraftSettings.off());
+        for (String d : drafts.keySet()) modes.add(DraftSettings.model(d).withLimits(4, 0, 0));     // p-min 0: it drafts
+        for (DraftSettings mode : modes) {
+            generateBlocking(GenerationRequest.builder().promptTokens(prompt).maxTokens(2).ignoreEndOfGeneration(true)
+                    .sampling(SamplingSettings.greedy()).draft(mode).build());
+        }
+    }
+
+    /** {@link #drain} with the builder's drain timeout (30 s by default), then frees the models. */
     @Override
     public void close() {
+        drain(drainTimeout);
         scheduler.close();
         delivery.close();
         for (KvCache c : caches) c.close();
