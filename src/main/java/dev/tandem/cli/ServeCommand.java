@@ -85,7 +85,7 @@ public final class ServeCommand implements Callable<Integer> {
         RuntimeOptions.checkThreads(threads);
         if (contextLength < 0) throw new UsageException("--ctx must be positive, got " + contextLength);
         String key = apiKey(apiKey, apiKeyFile, System.getenv());
-        Duration drain = parseDuration("--drain-timeout", drainTimeout);
+        Duration drain = drainTimeout();
         Tandem.Builder builder = Tandem.builder().model(model.model()).backend(backend).contextLength(contextLength)
                 .threads(threads).parallel(parallel).maxQueue(queue).drainTimeout(drain);
         if (kvMemory != null) builder.kvMemory(parseSize(kvMemory));
@@ -134,6 +134,11 @@ public final class ServeCommand implements Callable<Integer> {
         err.flush();
         System.out.flush();
         Runtime.getRuntime().halt(0);
+    }
+
+    /** How long {@code --drain-timeout} lets requests in flight run on SIGTERM (the deployment manifests are checked against it). */
+    public Duration drainTimeout() {
+        return parseDuration("--drain-timeout", drainTimeout);
     }
 
     /** "30s", "500ms", "2m", or plain seconds ("30", "0.5"); zero or more. */
