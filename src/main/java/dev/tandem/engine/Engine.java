@@ -31,7 +31,8 @@ import java.util.function.Function;
 
 /**
  * Loaded models and the scheduler that runs requests on them. Thread-safe: any number of threads may call
- * {@link #generate} at once; their sequences are decoded together. Close it to free the models.
+ * {@link #generate} at once; their sequences are decoded together. Close it to free the models, after the
+ * generations in flight have finished or the drain timeout has passed ({@link #drain}).
  */
 public final class Engine implements AutoCloseable {
     static final int BLOCK_SIZE = 16;
@@ -74,6 +75,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private Engine(Tandem.Builder b) {
+        this.drainTimeout = b.drainTimeout;
         if (b.main == null) throw new IllegalArgumentException("no model given: call model(path) on the builder");
         if (b.threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + b.threads);
         if (b.parallel < 1) throw new IllegalArgumentException("parallel must be at least 1, got " + b.parallel);
@@ -104,7 +106,6 @@ public final class Engine implements AutoCloseable {
                     tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : ""));
             this.models = List.copyOf(out.loaded());
             this.scheduler = new Scheduler(main.model, caches.get(0), tokenizer, b.parallel, b.maxQueue);
-            this.drainTimeout = b.drainTimeout;
         } catch (RuntimeException e) {
             out.close();
             if (ownedBackend != null) ownedBackend.close();
