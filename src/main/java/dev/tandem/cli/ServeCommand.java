@@ -105,6 +105,7 @@ public final class ServeCommand implements Callable<Integer> {
         try {
             server.warmUp();
         } catch (RuntimeException e) {
+            if (engine.isDraining()) new CountDownLatch(1).await();     // a SIGTERM came during the warm-up: the hook ends the process
             Runtime.getRuntime().removeShutdownHook(hook);      // it would close both a second time and exit 0
             server.close();
             engine.close();

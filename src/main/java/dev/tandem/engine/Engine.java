@@ -365,18 +365,20 @@ public final class Engine implements AutoCloseable {
     public boolean isDraining() { return scheduler.isDraining(); }
 
     /**
-     * Runs a short generation (8 prompt tokens, 2 generated) plainly and with each loaded draft model, so that the
-     * first real request does not pay for compiling the decode paths or loading kernels. It goes through the
-     * scheduler like any request and counts in {@link #stats()}.
+     * Runs a short generation (8 prompt tokens, 2 generated; fewer in a tiny context) plainly and with each loaded
+     * draft model, so that the first real request does not pay for compiling the decode paths or loading kernels.
+     * It goes through the scheduler like any request and counts in {@link #stats()}.
      */
     public void warmUp() {
-        int[] prompt = new int[8];
+        if (contextLength < 2) return;        // no request fits such a context
+        int[] prompt = new int[Math.max(1, Math.min(8, contextLength - 2))];     // prompt + 2 within the context
         java.util.Arrays.fill(prompt, Math.max(0, tokenizer.bos()));
+        int maxTokens = Math.min(2, contextLength - prompt.length);
         List<DraftSettings> modes = new ArrayList<>();
         modes.add(DraftSettings.off());
         for (String d : drafts.keySet()) modes.add(DraftSettings.model(d).withLimits(4, 0, 0));     // p-min 0: it drafts
         for (DraftSettings mode : modes) {
-            generateBlocking(GenerationRequest.builder().promptTokens(prompt).maxTokens(2).ignoreEndOfGeneration(true)
+            generateBlocking(GenerationRequest.builder().promptTokens(prompt).maxTokens(maxTokens).ignoreEndOfGeneration(true)
                     .sampling(SamplingSettings.greedy()).draft(mode).build());
         }
     }

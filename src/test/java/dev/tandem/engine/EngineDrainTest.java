@@ -88,5 +88,10 @@ class EngineDrainTest {
             assertEquals(4, stats.generatedTokens());
             assertEquals(0, stats.kvBlocksInUse());
         }
+        try (Engine tiny = Tandem.builder().model(MAIN).threads(1).contextLength(3).build()) {
+            tiny.warmUp();
+            assertEquals(1, tiny.stats().completed(), "a warm-up fits a context of 3 positions");
+            assertEquals(2, tiny.stats().generatedTokens());
+        }
     }
 }
