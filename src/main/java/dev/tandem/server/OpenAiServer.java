@@ -42,8 +42,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The OpenAI-compatible HTTP API over an {@link Engine}: {@code GET /v1/models}, {@code POST /v1/chat/completions},
  * {@code POST /v1/completions} (streamed as server-sent events or not), {@code GET /health} (readiness),
  * {@code GET /health/live} (liveness) and {@code GET /metrics} (Prometheus text, see {@link ServerMetrics}). Every
- * failure is an OpenAI-style error object with a 4xx status (5xx only for the server's own faults, without details). The API key, when set, guards {@code /v1/} only:
- * health checks and Prometheus scrapers usually carry no key.
+ * failure is an OpenAI-style error object with a 4xx status (5xx only for the server's own faults, without
+ * details). The API key, when set, guards {@code /v1/} only: health checks and Prometheus scrapers usually carry no
+ * key.
  *
  * <p>Hostile clients: every error, Jetty's own included, is JSON ({@link JsonErrorHandler}); the body must be one
  * UTF-8 JSON object ({@link RequestReader}); a connection that stalls or trickles before its request is read is
