@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineStats;
 import dev.tandem.engine.Tandem;
 import dev.tandem.server.OpenAiServer;
 import picocli.CommandLine.Command;
@@ -15,6 +16,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -22,7 +24,11 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
-/** {@code tandem serve}: the OpenAI-compatible HTTP server. Runs until interrupted (Ctrl-C), then shuts down cleanly. */
+/**
+ * {@code tandem serve}: the OpenAI-compatible HTTP server. Runs until SIGTERM or Ctrl-C, then drains: new requests
+ * get 503 and {@code /health} says "draining" at once, the generations in flight finish (up to
+ * {@code --drain-timeout}, then they end with finish reason "shutdown"), and the process exits 0.
+ */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
 public final class ServeCommand implements Callable<Integer> {
@@ -54,6 +60,10 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--queue", paramLabel = "N", description = "Requests that may wait for a slot before new ones get 503 (default: ${DEFAULT-VALUE}).")
     int queue = 64;
 
+    @Option(names = "--drain-timeout", paramLabel = "TIME", description = "On SIGTERM or Ctrl-C, how long requests in flight may "
+            + "still run before they end with finish reason 'shutdown', e.g. 30s, 500ms, 2m (default: ${DEFAULT-VALUE}).")
+    String drainTimeout = "30s";
+
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
     int threads = Runtime.getRuntime().availableProcessors();
 
@@ -75,27 +85,75 @@ public final class ServeCommand implements Callable<Integer> {
         RuntimeOptions.checkThreads(threads);
         if (contextLength < 0) throw new UsageException("--ctx must be positive, got " + contextLength);
         String key = apiKey(apiKey, apiKeyFile, System.getenv());
+        Duration drain = drainTimeout();
         Tandem.Builder builder = Tandem.builder().model(model.model()).backend(backend).contextLength(contextLength)
-                .threads(threads).parallel(parallel).maxQueue(queue);
+                .threads(threads).parallel(parallel).maxQueue(queue).drainTimeout(drain);
         if (kvMemory != null) builder.kvMemory(parseSize(kvMemory));
         for (Path d : drafts) builder.draft(ModelOptions.requireFileOrFolder(d));
         Engine engine = builder.build();
-        OpenAiServer server;
+        OpenAiServer server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withHost(host).withPort(port).withApiKey(key));
+        PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         try {
-            server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withHost(host).withPort(port).withApiKey(key)).start();
+            server.startBeforeWarmUp();
         } catch (RuntimeException e) {
             engine.close();
             throw new UserInputException("cannot listen on " + host + ":" + port + ": " + rootMessage(e));
         }
-        announce(engine, server.url(), spec.commandLine().getOut(), spec.commandLine().getErr());
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        // Before the warm-up: a SIGTERM while it runs drains it like any request.
+        Thread hook = new Thread(() -> shutDown(engine, server, drain, err), "tandem-serve-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            server.warmUp();
+        } catch (RuntimeException e) {
+            if (engine.isDraining()) new CountDownLatch(1).await();     // a SIGTERM came during the warm-up: the hook ends the process
+            Runtime.getRuntime().removeShutdownHook(hook);      // it would close both a second time and exit 0
             server.close();
             engine.close();
-            stopped.countDown();
-        }, "tandem-serve-shutdown"));
-        stopped.await();
+            throw e;
+        }
+        announce(engine, server.url(), out, err);
+        new CountDownLatch(1).await();      // the shutdown hook ends the process
         return 0;
+    }
+
+    /**
+     * The shutdown hook (SIGTERM, Ctrl-C): drain the engine (new requests get 503 from this moment), let the
+     * streams write their last events, free everything, then end the process with status 0. A JVM that a signal
+     * shuts down would otherwise exit 128 + the signal's number, which an orchestrator reads as a crash;
+     * {@link Runtime#halt} is the one way to set the status from a shutdown hook, and nothing is left to run.
+     */
+    private static void shutDown(Engine engine, OpenAiServer server, Duration drain, PrintWriter err) {
+        EngineStats load = engine.stats();
+        if (load.active() + load.waiting() > 0) {
+            err.println("tandem serve: draining " + (load.active() + load.waiting()) + " requests (up to " + drain.toMillis() / 1000.0 + " s)");
+            err.flush();
+        }
+        engine.drain(drain);
+        server.close();
+        engine.close();
+        err.println("tandem serve: stopped");
+        err.flush();
+        System.out.flush();
+        Runtime.getRuntime().halt(0);
+    }
+
+    /** How long {@code --drain-timeout} lets requests in flight run on SIGTERM (the deployment manifests are checked against it). */
+    public Duration drainTimeout() {
+        return parseDuration("--drain-timeout", drainTimeout);
+    }
+
+    /** "30s", "500ms", "2m", or plain seconds ("30", "0.5"); zero or more. */
+    static Duration parseDuration(String option, String text) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("([0-9]+(?:\\.[0-9]+)?)(ms|s|m)?").matcher(text.trim());
+        if (!m.matches()) throw new UsageException(option + ": '" + text + "' is not a duration like 30s, 500ms or 2m");
+        double v = Double.parseDouble(m.group(1));
+        double millis = v * switch (m.group(2) == null ? "s" : m.group(2)) {
+            case "ms" -> 1;
+            case "m" -> 60_000;
+            default -> 1_000;
+        };
+        if (millis > Duration.ofDays(1).toMillis()) throw new UsageException(option + ": '" + text + "' is longer than a day");
+        return Duration.ofMillis(Math.round(millis));
     }
 
     /**

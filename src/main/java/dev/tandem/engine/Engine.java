@@ -18,6 +18,7 @@ import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.tokenizer.Tokenizers;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -30,7 +31,8 @@ import java.util.function.Function;
 
 /**
  * Loaded models and the scheduler that runs requests on them. Thread-safe: any number of threads may call
- * {@link #generate} at once; their sequences are decoded together. Close it to free the models.
+ * {@link #generate} at once; their sequences are decoded together. Close it to free the models, after the
+ * generations in flight have finished or the drain timeout has passed ({@link #drain}).
  */
 public final class Engine implements AutoCloseable {
     static final int BLOCK_SIZE = 16;
@@ -53,6 +55,7 @@ public final class Engine implements AutoCloseable {
     private final ExecutorService delivery = Executors.newVirtualThreadPerTaskExecutor();
     private final Backend ownedBackend;
     private final BackendInfo backend;
+    private final Duration drainTimeout;
 
     /**
      * The backend the models run on: its name ("cpu", "cuda", "cuda-host"), one line about it (the GPU, or the CPU
@@ -72,6 +75,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private Engine(Tandem.Builder b) {
+        this.drainTimeout = b.drainTimeout;
         if (b.main == null) throw new IllegalArgumentException("no model given: call model(path) on the builder");
         if (b.threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + b.threads);
         if (b.parallel < 1) throw new IllegalArgumentException("parallel must be at least 1, got " + b.parallel);
@@ -334,8 +338,55 @@ public final class Engine implements AutoCloseable {
         };
     }
 
+    /**
+     * Shuts down gracefully: from now on {@link #generate} refuses with {@link EngineDrainingException}, while the
+     * generations already taken (running or queued) go on for up to {@code timeout}; those still running then end
+     * with {@link FinishReason#SHUTDOWN}. Returns once none is left. A second call, from another thread say, may
+     * shorten the wait ({@code Duration.ZERO}: end them now), never lengthen it. The models stay loaded until
+     * {@link #close()}.
+     */
+    public void drain(Duration timeout) {
+        long nanos = (timeout.compareTo(LONGEST_DRAIN) > 0 ? LONGEST_DRAIN : timeout).toNanos();
+        scheduler.drain(System.nanoTime() + nanos);
+        try {
+            // Past the deadline the loop needs at most one pass (or one 200 ms poll) to end what is left.
+            scheduler.awaitDrained(nanos / 1_000_000 + DRAIN_GRACE_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** How long past a drain's deadline {@link #drain} waits for the last pass to end. */
+    private static final long DRAIN_GRACE_MILLIS = 10_000;
+    /** Longer drains are cut to this, which keeps the nanosecond deadline from overflowing. */
+    private static final Duration LONGEST_DRAIN = Duration.ofDays(365);
+
+    /** Whether {@link #drain} (or {@link #close()}) has begun: no new requests are taken. */
+    public boolean isDraining() { return scheduler.isDraining(); }
+
+    /**
+     * Runs a short generation (8 prompt tokens, 2 generated; fewer in a tiny context) plainly and with each loaded
+     * draft model, so that the first real request does not pay for compiling the decode paths or loading kernels.
+     * It goes through the scheduler like any request and counts in {@link #stats()}.
+     */
+    public void warmUp() {
+        if (contextLength < 2) return;        // no request fits such a context
+        int[] prompt = new int[Math.max(1, Math.min(8, contextLength - 2))];     // prompt + 2 within the context
+        java.util.Arrays.fill(prompt, Math.max(0, tokenizer.bos()));
+        int maxTokens = Math.min(2, contextLength - prompt.length);
+        List<DraftSettings> modes = new ArrayList<>();
+        modes.add(DraftSettings.off());
+        for (String d : drafts.keySet()) modes.add(DraftSettings.model(d).withLimits(4, 0, 0));     // p-min 0: it drafts
+        for (DraftSettings mode : modes) {
+            generateBlocking(GenerationRequest.builder().promptTokens(prompt).maxTokens(maxTokens).ignoreEndOfGeneration(true)
+                    .sampling(SamplingSettings.greedy()).draft(mode).build());
+        }
+    }
+
+    /** {@link #drain} with the builder's drain timeout (30 s by default), then frees the models. */
     @Override
     public void close() {
+        drain(drainTimeout);
         scheduler.close();
         delivery.close();
         for (KvCache c : caches) c.close();

@@ -51,6 +51,10 @@ final class Scheduler implements AutoCloseable {
     private int committedBlocks;
     private final Thread thread;
     private volatile boolean closing;
+    /** Set by {@link #drain}: no new sequences; the loop ends once none is in flight. */
+    private volatile boolean draining;
+    /** When the sequences still in flight during a drain end with {@link FinishReason#SHUTDOWN}. */
+    private volatile long drainDeadlineNanos;
     /** Why the engine can no longer generate; null while it can. */
     private volatile String failure;
 
@@ -75,8 +79,12 @@ final class Scheduler implements AutoCloseable {
     void submit(Sequence s) {
         String unusable = failure;
         if (unusable != null) throw new EngineFailedException(unusable);
-        if (closing) throw new IllegalStateException("the engine is closed");
+        // Counted before the drain check: a drain that the check missed then sees this sequence in flight and waits for it.
         int n = inFlight.incrementAndGet();
+        if (draining || closing) {
+            inFlight.decrementAndGet();
+            throw new EngineDrainingException();
+        }
         if (n > parallel + maxQueue) {
             inFlight.decrementAndGet();
             rejected.incrementAndGet();
@@ -96,6 +104,7 @@ final class Scheduler implements AutoCloseable {
     private void run() {
         try {
             while (!closing) {
+                if (draining && inFlight.get() == 0) break;
                 if (active.isEmpty() && waiting.isEmpty()) {
                     Sequence s = inbox.poll(200, TimeUnit.MILLISECONDS);
                     if (s != null) waiting.add(s);
@@ -128,6 +137,29 @@ final class Scheduler implements AutoCloseable {
     /** Why the engine can no longer generate, or null while it can. */
     String failure() { return failure; }
 
+    /**
+     * Takes no new sequences from now on; those in flight (running or queued) go on until {@code deadlineNanos}
+     * ({@link System#nanoTime()}), then end with {@link FinishReason#SHUTDOWN}. A second call may only bring the
+     * deadline forward. The loop ends once nothing is in flight: {@link #awaitDrained}.
+     */
+    synchronized void drain(long deadlineNanos) {
+        if (!draining || deadlineNanos - drainDeadlineNanos < 0) drainDeadlineNanos = deadlineNanos;
+        draining = true;
+    }
+
+    boolean isDraining() { return draining; }
+
+    /** Waits up to {@code millis} for the loop to end after {@link #drain}; true when it has. */
+    boolean awaitDrained(long millis) throws InterruptedException {
+        thread.join(Math.max(1, millis));
+        return !thread.isAlive();
+    }
+
+    /** Whether a drain's deadline has passed, so that what is still in flight ends now. */
+    private boolean drainExpired(long now) {
+        return draining && now - drainDeadlineNanos >= 0;
+    }
+
     private void markUnusable(Throwable e) {
         if (failure == null) {
             failure = "the engine is unusable after " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
@@ -148,9 +180,11 @@ final class Scheduler implements AutoCloseable {
     /** Cancelled or expired before they ran. */
     private void dropFinishedWaiting() {
         long now = System.nanoTime();
+        boolean shutdown = drainExpired(now);
         for (Iterator<Sequence> it = waiting.iterator(); it.hasNext(); ) {
             Sequence s = it.next();
-            FinishReason r = s.generation.isCancelRequested() ? FinishReason.CANCELLED : s.pastDeadline(now) ? FinishReason.DEADLINE : null;
+            FinishReason r = s.generation.isCancelRequested() ? FinishReason.CANCELLED : s.pastDeadline(now) ? FinishReason.DEADLINE
+                    : shutdown ? FinishReason.SHUTDOWN : null;
             if (r != null) {
                 it.remove();
                 finish(s, r);
@@ -160,9 +194,11 @@ final class Scheduler implements AutoCloseable {
 
     private void dropFinishedActive() {
         long now = System.nanoTime();
+        boolean shutdown = drainExpired(now);
         for (Iterator<Sequence> it = active.iterator(); it.hasNext(); ) {
             Sequence s = it.next();
-            FinishReason r = s.generation.isCancelRequested() ? FinishReason.CANCELLED : s.pastDeadline(now) ? FinishReason.DEADLINE : null;
+            FinishReason r = s.generation.isCancelRequested() ? FinishReason.CANCELLED : s.pastDeadline(now) ? FinishReason.DEADLINE
+                    : shutdown ? FinishReason.SHUTDOWN : null;
             if (r != null) {
                 it.remove();
                 finish(s, r);
@@ -339,7 +375,7 @@ final class Scheduler implements AutoCloseable {
         }
         GenerationStats stats = stats(s);     // before release: it reads the speculative step's counts
         release(s);
-        if (reason == FinishReason.CANCELLED) cancelled.incrementAndGet();
+        if (reason == FinishReason.CANCELLED || reason == FinishReason.SHUTDOWN) cancelled.incrementAndGet();
         else completed.incrementAndGet();
         s.generation.publish(new GenerationEvent.Finished(reason, stats));
         s.generation.complete(new GenerationOutput(s.text.toString(), s.generatedTokens(), reason, stats));

@@ -4,6 +4,7 @@ import dev.tandem.runtime.Backend;
 import dev.tandem.runtime.KvType;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -34,6 +35,7 @@ public final class Tandem {
         int parallel = 4;
         int maxQueue = 64;
         KvType kvType = KvType.F32;
+        Duration drainTimeout = Duration.ofSeconds(30);
 
         /** The main model: a GGUF file or a Hugging Face folder; its id is the file name without extension. */
         public Builder model(Path path) { return model(null, path); }
@@ -66,6 +68,16 @@ public final class Tandem {
 
         /** Most requests waiting for a batch slot; beyond it requests fail with {@link EngineOverloadedException}. */
         public Builder maxQueue(int n) { this.maxQueue = n; return this; }
+
+        /**
+         * How long {@link Engine#close()} lets the generations in flight finish (default 30 s) before it ends the
+         * rest with {@link FinishReason#SHUTDOWN}; zero ends them at once.
+         */
+        public Builder drainTimeout(Duration d) {
+            if (d.isNegative()) throw new IllegalArgumentException("the drain timeout must not be negative, got " + d);
+            this.drainTimeout = d;
+            return this;
+        }
 
         public Engine build() { return Engine.open(this); }
     }

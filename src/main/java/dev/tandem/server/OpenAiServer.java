@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineDrainingException;
 import dev.tandem.engine.EngineFailedException;
 import dev.tandem.engine.EngineOverloadedException;
 import dev.tandem.engine.Generation;
@@ -35,13 +36,15 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.Flow;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The OpenAI-compatible HTTP API over an {@link Engine}: {@code GET /v1/models}, {@code POST /v1/chat/completions},
- * {@code POST /v1/completions} (streamed as server-sent events or not), {@code GET /health} and {@code GET /metrics}
- * (Prometheus text, see {@link ServerMetrics}). Every failure is an OpenAI-style error object with a 4xx status
- * (5xx only for the server's own faults, without details). The API key, when set, guards {@code /v1/} only:
- * health checks and Prometheus scrapers usually carry no key.
+ * {@code POST /v1/completions} (streamed as server-sent events or not), {@code GET /health} (readiness),
+ * {@code GET /health/live} (liveness) and {@code GET /metrics} (Prometheus text, see {@link ServerMetrics}). Every
+ * failure is an OpenAI-style error object with a 4xx status (5xx only for the server's own faults, without
+ * details). The API key, when set, guards {@code /v1/} only: health checks and Prometheus scrapers usually carry no
+ * key.
  *
  * <p>Hostile clients: every error, Jetty's own included, is JSON ({@link JsonErrorHandler}); the body must be one
  * UTF-8 JSON object ({@link RequestReader}); a connection that stalls or trickles before its request is read is
@@ -50,6 +53,11 @@ import java.util.concurrent.TimeoutException;
  * <p>Streams: each chunk is written and flushed as the engine produces it; when a write fails (the client went
  * away) the generation is cancelled, which frees its batch slot and K/V blocks. A non-streamed request watches its
  * connection while it waits ({@link HangUpProbe}) and cancels its generation the same way when the client hangs up.
+ *
+ * <p>Shutting down: once the engine drains ({@link Engine#drain}), new completions get 503 with {@code Retry-After}
+ * and {@code /health} turns 503 "draining" so that load balancers stop sending, while the streams in flight go on to
+ * their end ("shutdown" as the finish reason where the drain timeout cut them, then {@code [DONE]});
+ * {@link #close()} lets them write their last events before it stops listening.
  */
 public final class OpenAiServer implements AutoCloseable {
     /**
@@ -82,6 +90,10 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerMetrics metrics;
     private final long started = System.currentTimeMillis() / 1000;
     private final Javalin app;
+    /** From {@link #startBeforeWarmUp()} until {@link #warmUp()} is done: not ready yet. */
+    private volatile boolean warmingUp;
+    /** Completion requests being answered, which {@link #close()} lets finish. */
+    private final AtomicInteger completionsInFlight = new AtomicInteger();
 
     public OpenAiServer(Engine engine, Options options) {
         this.engine = engine;
@@ -117,6 +129,7 @@ public final class OpenAiServer implements AutoCloseable {
             config.routes.before(this::checkApiKey);
             config.routes.after(ctx -> metrics.request(ctx.path(), ctx.statusCode()));
             config.routes.get("/health", this::health);
+            config.routes.get("/health/live", this::live);
             config.routes.get("/metrics", ctx -> ctx.contentType(metrics.contentType()).result(metrics.scrape()));
             config.routes.get("/v1/models", ctx -> send(ctx, 200, responses.models(engine.models(), started)));
             config.routes.post("/v1/chat/completions", ctx -> complete(ctx, true));
@@ -134,6 +147,21 @@ public final class OpenAiServer implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Binds and starts serving, but not ready: {@code /health} answers 503 "warming_up" until {@link #warmUp()} is
+     * done, while {@code /health/live} already says the process is alive. Returns this.
+     */
+    public OpenAiServer startBeforeWarmUp() {
+        warmingUp = true;
+        return start();
+    }
+
+    /** Runs {@link Engine#warmUp()}, after which {@code /health} reports ready. */
+    public void warmUp() {
+        engine.warmUp();
+        warmingUp = false;
+    }
+
     /** The bound port (useful with port 0). */
     public int port() { return app.port(); }
 
@@ -142,10 +170,22 @@ public final class OpenAiServer implements AutoCloseable {
         return "http://" + host + ":" + port();
     }
 
+    /**
+     * Stops serving. Completions still being answered get up to {@value #CLOSE_WAIT_MILLIS} ms to write their last
+     * events first (after {@link Engine#drain} they all have their end; without it they are cut off).
+     */
     @Override
     public void close() {
+        long until = System.nanoTime() + CLOSE_WAIT_MILLIS * 1_000_000;
+        try {
+            while (completionsInFlight.get() > 0 && System.nanoTime() - until < 0) Thread.sleep(10);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         app.stop();
     }
+
+    static final long CLOSE_WAIT_MILLIS = 5_000;
 
     private void checkApiKey(Context ctx) {
         if (options.apiKey() == null || !ctx.path().startsWith("/v1/")) return;
@@ -172,6 +212,15 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private void complete(Context ctx, boolean chat) throws IOException {
+        completionsInFlight.incrementAndGet();
+        try {
+            answer(ctx, chat);
+        } finally {
+            completionsInFlight.decrementAndGet();
+        }
+    }
+
+    private void answer(Context ctx, boolean chat) throws IOException {
         JsonNode root = reader.parse(body(ctx));
         RequestReader.Parsed p = chat ? reader.chat(root) : reader.completion(root);
         Generation g = engine.generate(p.request());
@@ -317,15 +366,29 @@ public final class OpenAiServer implements AutoCloseable {
     private static final String ANSWERED = "tandem.answered";
 
     /**
-     * {"status":"ok","backend":"cuda","device":"NVIDIA H200, ..."}, plus "backend_fallback" when auto fell back to the
-     * CPU; {"status":"error","error":...} with 503 once the engine is unusable, so that an orchestrator restarts it.
+     * Readiness, for load balancers: {"status":"ok","backend":"cuda","device":"NVIDIA H200, ..."} (plus
+     * "backend_fallback" when auto fell back to the CPU) with 200 while new requests are welcome; 503 with status
+     * "warming_up" before the engine's warm-up has run, "draining" from the first moment of a shutdown, and
+     * "error" (with "error": why) once the engine is unusable.
      */
     private void health(Context ctx) throws JsonProcessingException {
         Engine.BackendInfo backend = engine.backend();
         Optional<String> failure = engine.failure();
-        ObjectNode o = json.createObjectNode().put("status", failure.isPresent() ? "error" : "ok")
+        String status = failure.isPresent() ? "error" : engine.isDraining() ? "draining" : warmingUp ? "warming_up" : "ok";
+        ObjectNode o = json.createObjectNode().put("status", status)
                 .put("backend", backend.name()).put("device", backend.description());
         if (backend.fallbackReason() != null) o.put("backend_fallback", backend.fallbackReason());
+        failure.ifPresent(reason -> o.put("error", reason));
+        send(ctx, status.equals("ok") ? 200 : 503, o);
+    }
+
+    /**
+     * Liveness, for restarting a stuck process: 200 {"status":"alive"} while the process answers, also while it warms
+     * up or drains (restarting it then would only lose work); 503 {"status":"error"} once the engine is unusable.
+     */
+    private void live(Context ctx) throws JsonProcessingException {
+        Optional<String> failure = engine.failure();
+        ObjectNode o = json.createObjectNode().put("status", failure.isPresent() ? "error" : "alive");
         failure.ifPresent(reason -> o.put("error", reason));
         send(ctx, failure.isPresent() ? 503 : 200, o);
     }
@@ -368,6 +431,7 @@ public final class OpenAiServer implements AutoCloseable {
             case InvalidRequestException i -> new ApiException(400, "invalid_request_error", i.getMessage(), i.param(), i.code());
             case EngineOverloadedException o -> new ApiException(503, "server_error", o.getMessage(), null, "server_overloaded");
             case EngineFailedException f -> new ApiException(503, "server_error", f.getMessage(), null, "engine_failed");
+            case EngineDrainingException d -> new ApiException(503, "server_error", d.getMessage(), null, "server_shutting_down");
             case HttpResponseException h -> new ApiException(h.getStatus(), "invalid_request_error",
                     h.getStatus() == 413 ? tooLarge().getMessage() : h.getMessage(), null, null);
             default -> new ApiException(500, "server_error", "internal server error (" + innermost(e).getClass().getSimpleName() + ")", null, null);
@@ -382,10 +446,16 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void onException(Exception e, Context ctx) {
         Failure f = errorBody(e);
-        if (f.status >= 500 && !(e instanceof EngineOverloadedException) && !(e instanceof EngineFailedException)) {
+        if (f.status >= 500 && !(e instanceof EngineOverloadedException) && !(e instanceof EngineFailedException)
+                && !(e instanceof EngineDrainingException)) {
             System.err.println("tandem serve: internal error on " + ctx.method() + " " + ctx.path() + ": " + innermost(e));
         }
         if (e instanceof EngineOverloadedException) ctx.header("Retry-After", "1");
+        if (e instanceof EngineDrainingException) {
+            // Retry soon, on a new connection: through a load balancer that reaches another replica.
+            ctx.header("Retry-After", "1");
+            ctx.header("Connection", "close");
+        }
         try {
             send(ctx, f.status, f.body);
         } catch (JsonProcessingException impossible) {

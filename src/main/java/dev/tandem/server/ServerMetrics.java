@@ -22,7 +22,7 @@ import java.util.Set;
  */
 final class ServerMetrics {
     /** Endpoints named in the {@code endpoint} label; any other path counts as "other" (labels stay few). */
-    private static final Set<String> ENDPOINTS = Set.of("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/metrics");
+    private static final Set<String> ENDPOINTS = Set.of("/v1/models", "/v1/chat/completions", "/v1/completions", "/health", "/health/live", "/metrics");
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();

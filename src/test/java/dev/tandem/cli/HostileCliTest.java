@@ -114,6 +114,25 @@ class HostileCliTest {
         assertTrue(run.failedWithOneLine() && run.err().contains("64.0 GiB"), run.err());
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"soon", "-5s", "2d", "1e3s", "", "25h"})
+    void serveRefusesADrainTimeoutThatIsNotADuration(String value) {
+        CliRun run = assertTimeoutPreemptively(HANG_GUARD, () -> CliRun.of("serve", "-m", MAIN, "--port", "0", "--drain-timeout", value),
+                "hang guard: a serve that starts runs until stopped");
+        assertEquals(2, run.exitCode(), run.err());
+        assertTrue(run.failedWithOneLine() && run.err().contains("--drain-timeout") && run.err().contains("'" + value + "'"), run.err());
+    }
+
+    @Test
+    void drainTimeoutsReadAsSecondsMillisecondsOrMinutes() {
+        assertEquals(java.time.Duration.ofSeconds(30), ServeCommand.parseDuration("--drain-timeout", "30s"));
+        assertEquals(java.time.Duration.ofSeconds(30), ServeCommand.parseDuration("--drain-timeout", "30"));
+        assertEquals(java.time.Duration.ofMillis(500), ServeCommand.parseDuration("--drain-timeout", "500ms"));
+        assertEquals(java.time.Duration.ofMillis(1500), ServeCommand.parseDuration("--drain-timeout", "1.5s"));
+        assertEquals(java.time.Duration.ofMinutes(2), ServeCommand.parseDuration("--drain-timeout", "2m"));
+        assertEquals(java.time.Duration.ZERO, ServeCommand.parseDuration("--drain-timeout", "0"));
+    }
+
     @Test
     void serveTakesTheApiKeyFromAFileOrTheEnvironment() throws IOException {
         Path file = tmp.resolve("key");
