@@ -12,8 +12,15 @@ import java.util.Random;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 
-/** Native buffers and the host-emulation library for kernel tests; skips when the library could not be built. */
+/**
+ * Native buffers and the host-emulation library for kernel tests; skips when the library could not be built.
+ * Tagged {@code kernel}: {@code mvn verify} runs every kernel test again under the kernel sanitizers (AddressSanitizer,
+ * UBSan and the race check, see the pom's kernel-sanitizers execution), so a subclass holds kernel launches on
+ * buffers only, nothing that loads a model.
+ */
+@Tag("kernel")
 abstract class KernelTestSupport {
     protected HostKernels kernels;
     protected Arena arena;
