@@ -130,7 +130,7 @@ public final class HostKernels {
             throw new IllegalArgumentException(kernel.cudaName() + " takes " + kinds.size() + " arguments, got " + args.length);
         }
         Object[] call = new Object[7 + args.length];
-        List<MemorySegment> buffers = new ArrayList<>();
+        List<RaceCheck.Buffer> buffers = new ArrayList<>();
         call[0] = dims.gridX();
         call[1] = dims.gridY();
         call[2] = dims.gridZ();
@@ -154,7 +154,7 @@ public final class HostKernels {
                         } + ", got " + (a == null ? "null" : a.getClass().getSimpleName()));
             }
             call[7 + i] = a;
-            if (a instanceof MemorySegment s && !s.equals(MemorySegment.NULL)) buffers.add(s);
+            if (a instanceof MemorySegment s && !s.equals(MemorySegment.NULL)) buffers.add(new RaceCheck.Buffer("argument " + i, s));
         }
         MethodHandle handle = handles.get(kernel);
         IntSupplier run = () -> {

@@ -25,6 +25,9 @@ final class RaceCheck {
         String set(String order);
     }
 
+    /** A buffer a launch was given, and what to call it in a report (e.g. "argument 2"). */
+    record Buffer(String name, MemorySegment memory) {}
+
     private final List<String> orders;
     private final OrderSwitch orderSwitch;
 
@@ -49,7 +52,7 @@ final class RaceCheck {
      *
      * @throws KernelRaceException when some order leaves some buffer different from the forward order
      */
-    int launch(String what, List<MemorySegment> buffers, IntSupplier launch) {
+    int launch(String what, List<Buffer> buffers, IntSupplier launch) {
         // The order is the emulation's, process-wide: one checked launch at a time.
         synchronized (RaceCheck.class) {
             List<byte[]> inputs = contents(buffers);
@@ -59,11 +62,11 @@ final class RaceCheck {
                 if (status != 0) return status;
                 List<byte[]> forward = contents(buffers);
                 for (String order : orders) {
-                    for (int i = 0; i < buffers.size(); i++) MemorySegment.copy(MemorySegment.ofArray(inputs.get(i)), 0, buffers.get(i), 0, inputs.get(i).length);
+                    for (int i = 0; i < buffers.size(); i++) MemorySegment.copy(MemorySegment.ofArray(inputs.get(i)), 0, buffers.get(i).memory(), 0, inputs.get(i).length);
                     switchTo(order);
                     status = launch.getAsInt();
                     if (status != 0) return status;
-                    compare(what, order, forward, contents(buffers));
+                    compare(what, order, buffers, forward, contents(buffers));
                 }
                 return 0;
             } finally {
@@ -77,7 +80,7 @@ final class RaceCheck {
         if (error != null) throw new IllegalArgumentException(PROPERTY + ": " + error);
     }
 
-    private static void compare(String what, String order, List<byte[]> forward, List<byte[]> other) {
+    private static void compare(String what, String order, List<Buffer> buffers, List<byte[]> forward, List<byte[]> other) {
         for (int i = 0; i < forward.size(); i++) {
             byte[] f = forward.get(i), o = other.get(i);
             int first = Arrays.mismatch(f, o);
@@ -86,7 +89,7 @@ final class RaceCheck {
             for (int j = first; j < f.length; j++) if (f[j] != o[j]) differing++;
             int word = first & ~3;
             throw new KernelRaceException(what + ": results depend on the order its threads run in (a missing __syncthreads(), "
-                    + "a warp-synchronous assumption, or blocks reading each other's results): buffer " + i + " of " + forward.size()
+                    + "a warp-synchronous assumption, or blocks reading each other's results): " + buffers.get(i).name()
                     + " differs between the forward and " + order + " orders in " + differing + " of its " + f.length
                     + " bytes, first at byte " + first + word(" (forward word ", f, word) + word(", " + order + " word ", o, word) + ")");
         }
@@ -98,9 +101,9 @@ final class RaceCheck {
         return label + String.format("0x%08x", bits);
     }
 
-    private static List<byte[]> contents(List<MemorySegment> buffers) {
+    private static List<byte[]> contents(List<Buffer> buffers) {
         List<byte[]> out = new ArrayList<>(buffers.size());
-        for (MemorySegment b : buffers) out.add(b.toArray(ValueLayout.JAVA_BYTE));
+        for (Buffer b : buffers) out.add(b.memory().toArray(ValueLayout.JAVA_BYTE));
         return out;
     }
 }

@@ -64,10 +64,10 @@ class CudaGemmPrefillTest extends KernelTestSupport {
         for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian() * (i % 7 == 0 ? 1e-5f : 30f);
         for (int type : new int[] {F16, BF16}) {
             int bf16 = type == BF16 ? 1 : 0;
-            MemorySegment out = arena.allocate((long) x.length * 2, 64);
+            MemorySegment out = device((long) x.length * 2);
             kernels.launch(Kernel.NARROW16, LaunchGeometry.narrow16(x.length), floats(x), out, x.length, bf16);
             // An F32 weight matrix of 4 rows: rows 1..2 decoded and narrowed.
-            MemorySegment rowsOut = arena.allocate(2L * k * 2, 64);
+            MemorySegment rowsOut = device(2L * k * 2);
             kernels.launch(Kernel.DEQUANTIZE16_F32, LaunchGeometry.dequantize16(TensorType.F32, k, 2), floats(Arrays.copyOf(x, 4 * k)), rowsOut, k, 1, bf16);
             for (int i = 0; i < x.length; i++) assertEquals(narrow(x[i], type), out.getAtIndex(ValueLayout.JAVA_SHORT, i), "type " + type + " element " + i);
             for (int i = 0; i < 2 * k; i++) assertEquals(narrow(x[k + i], type), rowsOut.getAtIndex(ValueLayout.JAVA_SHORT, i), "dequantize16 type " + type + " element " + i);
@@ -75,7 +75,7 @@ class CudaGemmPrefillTest extends KernelTestSupport {
     }
 
     private MemorySegment shorts(short[] values) {
-        MemorySegment s = arena.allocate((long) values.length * 2, 64);
+        MemorySegment s = device((long) values.length * 2);
         MemorySegment.copy(values, 0, s, ValueLayout.JAVA_SHORT, 0, values.length);
         return s;
     }

@@ -67,8 +67,8 @@ class PlantedBugsTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment in = mirrorInput(arena), out = arena.allocate(PlantedKernels.MIRROR_THREADS * 4L, 4);
             KernelRaceException e = assertThrows(KernelRaceException.class,
-                    () -> check.launch("planted_mirrored_sums_no_barrier", List.of(in, out), () -> kernels.mirroredSums(false, in, out)));
-            assertTrue(e.getMessage().contains("buffer 1 of 2 differs between the forward and " + configuredOrders().getFirst()), e.getMessage());
+                    () -> check.launch("planted_mirrored_sums_no_barrier", buffers(in, out), () -> kernels.mirroredSums(false, in, out)));
+            assertTrue(e.getMessage().contains("out differs between the forward and " + configuredOrders().getFirst()), e.getMessage());
         }
     }
 
@@ -79,7 +79,7 @@ class PlantedBugsTest {
         try (Arena arena = Arena.ofConfined()) {
             int n = PlantedKernels.MIRROR_THREADS;
             MemorySegment in = mirrorInput(arena), out = arena.allocate(n * 4L, 4);
-            assertEquals(0, check.launch("planted_mirrored_sums", List.of(in, out), () -> kernels.mirroredSums(true, in, out)));
+            assertEquals(0, check.launch("planted_mirrored_sums", buffers(in, out), () -> kernels.mirroredSums(true, in, out)));
             for (int t = 0; t < n; t++) {
                 float expected = in.getAtIndex(ValueLayout.JAVA_FLOAT, t) + in.getAtIndex(ValueLayout.JAVA_FLOAT, n - 1 - t);
                 assertEquals(expected, out.getAtIndex(ValueLayout.JAVA_FLOAT, t), "out[" + t + "]");
@@ -92,6 +92,10 @@ class PlantedBugsTest {
         List<String> orders = RaceCheck.requestedOrders();
         assertFalse(orders.isEmpty(), "-D" + RaceCheck.PROPERTY + " should list the race check's orders in this execution");
         return orders;
+    }
+
+    private static List<RaceCheck.Buffer> buffers(MemorySegment in, MemorySegment out) {
+        return List.of(new RaceCheck.Buffer("in", in), new RaceCheck.Buffer("out", out));
     }
 
     private static MemorySegment mirrorInput(Arena arena) {
