@@ -87,6 +87,26 @@ class PlantedBugsTest {
         }
     }
 
+    @Test
+    void theKernelTestsBesideThisOneRunOnTheSanitizedEmulationWithTheRaceCheck() {
+        HostKernels kernels = HostKernels.get();
+        assertEquals(Path.of(System.getProperty("tandem.hostKernels")), kernels.library());
+        assertEquals(library.getParent(), kernels.library().getParent(), "the planted kernels and the kernels under test should be built alike");
+        assertEquals(configuredOrders(), kernels.raceCheckOrders());
+    }
+
+    @Test
+    void aMisspelledOrderIsRefusedByName() {
+        PlantedKernels kernels = new PlantedKernels(library);
+        RaceCheck check = new RaceCheck(List.of("backwards"), kernels.orderSwitch());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment in = mirrorInput(arena), out = arena.allocate(PlantedKernels.MIRROR_THREADS * 4L, 4);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> check.launch("planted_mirrored_sums", buffers(in, out), () -> kernels.mirroredSums(true, in, out)));
+            assertTrue(e.getMessage().contains("thread order backwards: expected forward, reversed or shuffled:<seed>"), e.getMessage());
+        }
+    }
+
     /** The orders the kernel tests of this execution are checked under: the planted bug must be caught by those. */
     private static List<String> configuredOrders() {
         List<String> orders = RaceCheck.requestedOrders();
