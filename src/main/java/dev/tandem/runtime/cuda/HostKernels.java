@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntSupplier;
 
 /**
  * The kernels of {@code kernels/*.cu} run on the CPU through the host-emulation library
@@ -25,6 +26,8 @@ import java.util.Map;
  * <p>"Device memory" here is any native {@link MemorySegment}. A launch returns when the whole grid has run.
  * The library is found at the system property {@code tandem.hostKernels}, else as the class-path resource
  * {@code /native/libtandem_host_kernels.so}, else at {@code target/native/libtandem_host_kernels.so}.
+ * With {@value RaceCheck#PROPERTY} set, every launch is run under each thread order it lists and checked for races
+ * ({@link RaceCheck}).
  */
 public final class HostKernels {
     public static final String LIBRARY = "libtandem_host_kernels.so";
@@ -36,6 +39,7 @@ public final class HostKernels {
     private final Map<Kernel, MethodHandle> handles = new HashMap<>();
     private final MethodHandle lastError, gemmEx, gemmError;
     private final Path library;
+    private final RaceCheck raceCheck;  // null unless asked for
 
     private HostKernels(Path library) {
         this.library = library;
@@ -54,7 +58,27 @@ public final class HostKernels {
         gemmEx = linker.downcallHandle(gemm, FunctionDescriptor.of(i, i, i, i, i, i, f, p, i, i, p, i, i, f, p, i));
         gemmError = linker.downcallHandle(lookup.find("tandem_host_gemm_error").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.ADDRESS.withTargetLayout(MemoryLayout.sequenceLayout(4096, ValueLayout.JAVA_BYTE))));
+        List<String> orders = RaceCheck.requestedOrders();
+        raceCheck = orders.isEmpty() ? null : new RaceCheck(orders, orderSwitch(linker, lookup, library, lastError));
     }
+
+    /** {@code tandem_host_set_order} of a host-emulation library (the kernels', or a test's), for {@link RaceCheck}. */
+    static RaceCheck.OrderSwitch orderSwitch(Linker linker, SymbolLookup lookup, Path library, MethodHandle lastError) {
+        MethodHandle set = linker.downcallHandle(lookup.find("tandem_host_set_order").orElseThrow(() -> new HostKernelsUnavailableException(
+                library + " has no entry point tandem_host_set_order (stale build? run native-build/build-host.sh)")),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+        return order -> {
+            try (Arena arena = Arena.ofConfined()) {
+                if ((int) set.invokeExact(arena.allocateFrom(order)) == 0) return null;
+                return ((MemorySegment) lastError.invokeExact()).getString(0);
+            } catch (Throwable t) {
+                throw new KernelLaunchException("tandem_host_set_order: native call failed: " + t, t);
+            }
+        };
+    }
+
+    /** The thread orders every launch is checked under besides the forward one; empty when the race check is off. */
+    public List<String> raceCheckOrders() { return raceCheck == null ? List.of() : raceCheck.orders(); }
 
     /** The library, loaded once; throws {@link HostKernelsUnavailableException} saying where it looked. */
     public static HostKernels get() {
@@ -106,6 +130,7 @@ public final class HostKernels {
             throw new IllegalArgumentException(kernel.cudaName() + " takes " + kinds.size() + " arguments, got " + args.length);
         }
         Object[] call = new Object[7 + args.length];
+        List<RaceCheck.Buffer> buffers = new ArrayList<>();
         call[0] = dims.gridX();
         call[1] = dims.gridY();
         call[2] = dims.gridZ();
@@ -129,13 +154,17 @@ public final class HostKernels {
                         } + ", got " + (a == null ? "null" : a.getClass().getSimpleName()));
             }
             call[7 + i] = a;
+            if (a instanceof MemorySegment s && !s.equals(MemorySegment.NULL)) buffers.add(new RaceCheck.Buffer("argument " + i, s));
         }
-        int status;
-        try {
-            status = (int) handles.get(kernel).invokeWithArguments(call);
-        } catch (Throwable t) {
-            throw new KernelLaunchException(kernel.cudaName() + ": native call failed: " + t, t);
-        }
+        MethodHandle handle = handles.get(kernel);
+        IntSupplier run = () -> {
+            try {
+                return (int) handle.invokeWithArguments(call);
+            } catch (Throwable t) {
+                throw new KernelLaunchException(kernel.cudaName() + ": native call failed: " + t, t);
+            }
+        };
+        int status = raceCheck == null ? run.getAsInt() : raceCheck.launch(kernel.cudaName() + " " + dims, buffers, run);
         if (status != 0) {
             throw new KernelLaunchException(kernel.cudaName() + " " + dims + ": " + lastError());
         }

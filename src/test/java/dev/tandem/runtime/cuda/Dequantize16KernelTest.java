@@ -28,7 +28,7 @@ class Dequantize16KernelTest extends KernelTestSupport {
         type.dequantize(MemorySegment.ofArray(w), FIRST * type.bytesFor(K), cpu, 0, cpu.length);
         MemorySegment device = weights(type, w, ROWS, K);
         for (int precision : new int[] {CudaGemmPrefillTest.F16, CudaGemmPrefillTest.BF16}) {
-            MemorySegment out = arena.allocate(2L * cpu.length, 64);
+            MemorySegment out = device(2L * cpu.length);
             int bf16 = precision == CudaGemmPrefillTest.BF16 ? 1 : 0;
             kernels.launch(Kernel.dequantize16(type), LaunchGeometry.dequantize16(type, K, COUNT), device, out, K, FIRST, bf16);
             for (int i = 0; i < cpu.length; i++) {

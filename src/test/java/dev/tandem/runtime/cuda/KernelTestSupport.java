@@ -12,8 +12,15 @@ import java.util.Random;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 
-/** Native buffers and the host-emulation library for kernel tests; skips when the library could not be built. */
+/**
+ * Native buffers and the host-emulation library for kernel tests; skips when the library could not be built.
+ * Tagged {@code kernel}: {@code mvn verify} runs every kernel test again under the kernel sanitizers (AddressSanitizer,
+ * UBSan and the race check, see the pom's kernel-sanitizers execution), so a subclass holds kernel launches on
+ * buffers only, nothing that loads a model.
+ */
+@Tag("kernel")
 abstract class KernelTestSupport {
     protected HostKernels kernels;
     protected Arena arena;
@@ -30,22 +37,29 @@ abstract class KernelTestSupport {
         if (arena != null) arena.close();
     }
 
+    /**
+     * {@code bytes} of "device memory": aligned to 16 bytes, the widest load a kernel makes, and no more, so the JVM
+     * mallocs exactly {@code bytes} (a larger alignment pads the block) and AddressSanitizer's redzone starts right
+     * at the buffer's end: a kernel reading or writing one element past it fails the kernel-sanitizers run.
+     */
+    protected MemorySegment device(long bytes) { return arena.allocate(bytes, 16); }
+
     protected MemorySegment floats(float[] values) {
-        MemorySegment s = arena.allocate((long) values.length * Float.BYTES, 64);
+        MemorySegment s = device((long) values.length * Float.BYTES);
         MemorySegment.copy(values, 0, s, ValueLayout.JAVA_FLOAT, 0, values.length);
         return s;
     }
 
-    protected MemorySegment floats(int count) { return arena.allocate((long) count * Float.BYTES, 64); }
+    protected MemorySegment floats(int count) { return device((long) count * Float.BYTES); }
 
     protected MemorySegment ints(int[] values) {
-        MemorySegment s = arena.allocate((long) Math.max(1, values.length) * Integer.BYTES, 64);
+        MemorySegment s = device((long) Math.max(1, values.length) * Integer.BYTES);
         MemorySegment.copy(values, 0, s, ValueLayout.JAVA_INT, 0, values.length);
         return s;
     }
 
     protected MemorySegment bytes(byte[] values) {
-        MemorySegment s = arena.allocate(values.length, 64);
+        MemorySegment s = device(values.length);
         MemorySegment.copy(values, 0, s, ValueLayout.JAVA_BYTE, 0, values.length);
         return s;
     }
@@ -53,7 +67,7 @@ abstract class KernelTestSupport {
     /** {@code rows} rows of {@code k} elements of {@code type}, given as the file stores them, in the device layout. */
     protected MemorySegment weights(TensorType type, byte[] stored, int rows, int k) {
         long storedRow = type.bytesFor(k), deviceRow = WeightLayout.rowBytes(type, k);
-        MemorySegment in = MemorySegment.ofArray(stored), out = arena.allocate(rows * deviceRow, 64);
+        MemorySegment in = MemorySegment.ofArray(stored), out = device(rows * deviceRow);
         for (int r = 0; r < rows; r++) WeightLayout.repackRow(type, in, r * storedRow, out, r * deviceRow, k);
         return out;
     }

@@ -57,12 +57,12 @@ class RopeKernelTest extends KernelTestSupport {
         long poolBytes = (long) poolBlocks * block * kvRow * elementBytes;
         MemorySegment positions = ints(POSITIONS), factorSeg = floats(factors), tableSeg = ints(table);
 
-        MemorySegment q1 = floats(q), k1 = floats(k), kc1 = arena.allocate(poolBytes, 64), vc1 = arena.allocate(poolBytes, 64);
+        MemorySegment q1 = floats(q), k1 = floats(k), kc1 = device(poolBytes), vc1 = device(poolBytes);
         kernels.launch(Kernel.ROPE, LaunchGeometry.rope(rows, HEADS, rotDim), q1, positions, factorSeg, rows, HEADS, HEAD_DIM, rotDim, base, neox ? 1 : 0);
         kernels.launch(Kernel.ROPE, LaunchGeometry.rope(rows, kvHeads, rotDim), k1, positions, factorSeg, rows, kvHeads, HEAD_DIM, rotDim, base, neox ? 1 : 0);
         kernels.launch(Kernel.kvAppend(type), LaunchGeometry.kvAppend(rows), k1, floats(v), kc1, vc1, tableSeg, positions, kvHeads, HEAD_DIM, block);
 
-        MemorySegment q2 = floats(q), k2 = floats(k), v2 = floats(v), kc2 = arena.allocate(poolBytes, 64), vc2 = arena.allocate(poolBytes, 64);
+        MemorySegment q2 = floats(q), k2 = floats(k), v2 = floats(v), kc2 = device(poolBytes), vc2 = device(poolBytes);
         kernels.launch(Kernel.ropeKvAppend(type), LaunchGeometry.ropeKvAppend(rows), q2, k2, v2, kc2, vc2, tableSeg, positions, factorSeg,
                 HEADS, kvHeads, HEAD_DIM, rotDim, base, neox ? 1 : 0, block);
 
