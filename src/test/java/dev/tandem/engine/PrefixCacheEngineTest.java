@@ -218,6 +218,8 @@ class PrefixCacheEngineTest {
         assertTrue(expectedHits >= 31L * systemBlocks * BLOCK);
         assertEquals(expectedHits, shared.after().prefixCacheHitTokens(), "every request after the first shares the system prompt");
         assertEquals(0, apart.after().prefixCacheHitTokens());
+        System.out.printf("32 requests, system prompt of %d tokens (%d blocks): peak K/V blocks in use %d shared, %d apart%n",
+                system.length, systemBlocks, shared.peakBlocksInUse(), apart.peakBlocksInUse());
         // Apart, each of the 32 holds the system prompt's blocks; shared, they are held once.
         assertTrue(apart.peakBlocksInUse() >= 32 * systemBlocks, "apart: " + apart.peakBlocksInUse());
         assertTrue(shared.peakBlocksInUse() <= apart.peakBlocksInUse() - 31 * systemBlocks,

@@ -85,6 +85,21 @@ class PrefixCacheTest {
     }
 
     @Test
+    void theContentKeyDependsOnTheIdentityOfTheModelsAndKvTypeAndOnTheWholePrefix() {
+        int[] t = tokens(8, 1);
+        PrefixIndex f32 = new PrefixIndex(4, 8, "kv=F32;main.gguf:100"), f16 = new PrefixIndex(4, 8, "kv=F16;main.gguf:100");
+        PrefixIndex other = new PrefixIndex(4, 8, "kv=F32;other.gguf:100");
+        assertNotEquals(f32.key(null, t, 0), f16.key(null, t, 0));
+        assertNotEquals(f32.key(null, t, 0), other.key(null, t, 0));
+        int[] displaced = new int[1];
+        PrefixIndex.Entry first = f32.publish(null, t, 0, 0, MAIN, displaced);
+        int[] u = t.clone();
+        u[0]++;
+        PrefixIndex.Entry firstOfU = f32.publish(null, u, 0, 1, MAIN, displaced);
+        assertNotEquals(f32.key(first, t, 4), f32.key(firstOfU, t, 4), "the same tokens after another prefix");
+    }
+
+    @Test
     void publishingPastWhatTheSequenceHoldsIsRefused() {
         PagedKvCache kv = new PagedKvCache(4, 16, "model");
         int[] t = tokens(12, 1);
