@@ -138,6 +138,28 @@ class PrefixCacheEngineTest {
         assertEquals((prompt.length - 1) / BLOCK * BLOCK, cached.generateBlocking(greedy(prompt, 2, DraftSettings.off())).stats().cachedPromptTokens());
     }
 
+    @Test
+    void aFullPoolEvictsCachedPrefixesNobodyHoldsInsteadOfMakingRequestsWait() throws Exception {
+        // A pool of exactly one request: 64 positions, 4 blocks.
+        try (Engine tight = Tandem.builder().model(EngineTest.MAIN).threads(1).parallel(1).contextLength(64).build()) {
+            assertEquals(4, tight.stats().kvBlocksTotal());
+            int[] p1 = Arrays.copyOf(tokens(tight, "Of the full pool. " + HISTORY), 40), p2 = Arrays.copyOf(tokens(tight, "Of another. " + HISTORY), 40);
+            GenerationOutput one = tight.generate(greedy(p1, 20, DraftSettings.off())).result().get(60, TimeUnit.SECONDS);
+            assertTrue(tight.stats().kvBlocksCached() >= 2, tight.stats().toString());
+            GenerationOutput two = tight.generate(greedy(p2, 20, DraftSettings.off())).result().get(60, TimeUnit.SECONDS);
+            assertEquals(0, two.stats().cachedPromptTokens());
+            GenerationOutput twoAgain = tight.generate(greedy(p2, 20, DraftSettings.off())).result().get(60, TimeUnit.SECONDS);
+            assertEquals(32, twoAgain.stats().cachedPromptTokens(), "p2's blocks, the most recently used, were kept");
+            GenerationOutput oneAgain = tight.generate(greedy(p1, 20, DraftSettings.off())).result().get(60, TimeUnit.SECONDS);
+            assertEquals(0, oneAgain.stats().cachedPromptTokens(), "p1's blocks were evicted for p2");
+            assertArrayEquals(uncached.generateBlocking(greedy(p1, 20, DraftSettings.off())).tokenIds(), one.tokenIds());
+            assertArrayEquals(one.tokenIds(), oneAgain.tokenIds());
+            assertArrayEquals(uncached.generateBlocking(greedy(p2, 20, DraftSettings.off())).tokenIds(), twoAgain.tokenIds());
+            assertArrayEquals(two.tokenIds(), twoAgain.tokenIds());
+            assertEquals(0, tight.stats().kvBlocksInUse());
+        }
+    }
+
     /**
      * The CPU backend, holding the main model's first pass (the first request's prefill) until {@link #release}, and
      * noting the engine's blocks-in-use gauge at every main-model pass.
