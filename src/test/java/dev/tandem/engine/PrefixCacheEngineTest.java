@@ -219,7 +219,7 @@ class PrefixCacheEngineTest {
 
     @Test
     void thirtyTwoRequestsSharingASystemPromptHoldItsBlocksOnceAndEachGivesItsSoloOutput() throws Exception {
-        int[] system = tokens(uncached, HISTORY + " " + HISTORY);
+        int[] system = tokens(uncached, HISTORY);
         List<int[]> prompts = new ArrayList<>();
         for (int i = 0; i < 32; i++) prompts.add(concat(system, uncached.tokenizer().encode(" Question " + (i + 1) + ":", false, false)));
         Run shared = thirtyTwo(true, prompts), apart = thirtyTwo(false, prompts);
