@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.bench.BenchPlot;
+import dev.tandem.bench.ChatTurnBench;
 import dev.tandem.bench.ReadBandwidth;
 import dev.tandem.bench.SpeculativeBench;
 import dev.tandem.decode.DraftPolicy;
@@ -11,6 +12,8 @@ import dev.tandem.decode.ModelDrafter;
 import dev.tandem.decode.NgramDrafter;
 import dev.tandem.decode.PlainGenerator;
 import dev.tandem.decode.SamplerSettings;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.Tandem;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -72,6 +75,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--plot", paramLabel = "PNG", description = "Draw speed-up and acceptance against draft length.")
     Path plot;
 
+    @Option(names = "--chat-turns", paramLabel = "TOKENS", description = "Instead: time to first token of a conversation's second turn "
+            + "with the prefix cache and without, one conversation per prompt, its first turn filled to TOKENS prompt tokens; "
+            + "-n tokens per reply. Prints a Markdown table.")
+    Integer chatTurns;
+
     @Override
     public Integer call() throws IOException {
         if (maxTokens < 1) throw new UsageException("--max-tokens must be at least 1, got " + maxTokens);
@@ -82,6 +90,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (chatTurns != null) return chatTurns(out, err);
         DraftOptions options = new DraftOptions();
         options.draft = draft;
         options.draftMax = 16;
@@ -124,6 +133,25 @@ final class BenchCommand implements Callable<Integer> {
                 if (!json) err.println("plot: " + plot);
             }
         }
+        return 0;
+    }
+
+    /** {@code --chat-turns}: the second turn's time to first token with and without the prefix cache, plain greedy decoding. */
+    private int chatTurns(PrintWriter out, PrintWriter err) throws IOException {
+        if (chatTurns < 1) throw new UsageException("--chat-turns must be at least 1 token, got " + chatTurns);
+        if (draft != null) throw new UsageException("--chat-turns times plain prefill; leave out --draft");
+        List<String> texts = promptTexts();
+        if (texts.size() < 2) throw new UsageException("--chat-turns needs at least two prompts (the next one is the second turn's message)");
+        java.util.function.Function<Boolean, Engine> engines = cache -> {
+            Tandem.Builder b = Tandem.builder().model(model.model()).backend(runtime.backend).threads(runtime.threads()).kvType(runtime.kv())
+                    .parallel(1).prefixCache(cache);
+            // Room for the conversation (the message is a prompt line), not the model's whole trained context.
+            return b.contextLength(runtime.context != null ? runtime.context : chatTurns + 2 * maxTokens + 256).build();
+        };
+        List<ChatTurnBench.Row> rows = new ChatTurnBench(json ? line -> {} : line -> { err.println(line); err.flush(); })
+                .run(engines, texts, chatTurns, maxTokens);
+        out.print(ChatTurnBench.table(rows));
+        out.flush();
         return 0;
     }
 

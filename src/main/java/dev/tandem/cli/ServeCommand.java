@@ -67,6 +67,10 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: all cores).")
     int threads = Runtime.getRuntime().availableProcessors();
 
+    @Option(names = "--no-prefix-cache", description = "Prefill every prompt in full instead of sharing the K/V of "
+            + "prompt prefixes the cache already holds (outputs are the same either way).")
+    boolean noPrefixCache;
+
     @Option(names = "--api-key", paramLabel = "KEY", description = "Require 'Authorization: Bearer KEY' on /v1 requests "
             + "(visible in the process list: prefer --api-key-file or the " + API_KEY_VARIABLE + " environment variable).")
     String apiKey;
@@ -89,6 +93,7 @@ public final class ServeCommand implements Callable<Integer> {
         Tandem.Builder builder = Tandem.builder().model(model.model()).backend(backend).contextLength(contextLength)
                 .threads(threads).parallel(parallel).maxQueue(queue).drainTimeout(drain);
         if (kvMemory != null) builder.kvMemory(parseSize(kvMemory));
+        builder.prefixCache(!noPrefixCache);
         for (Path d : drafts) builder.draft(ModelOptions.requireFileOrFolder(d));
         Engine engine = builder.build();
         OpenAiServer server = new OpenAiServer(engine, OpenAiServer.Options.defaults().withHost(host).withPort(port).withApiKey(key));

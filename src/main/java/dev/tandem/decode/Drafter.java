@@ -25,6 +25,21 @@ public interface Drafter {
         void prefill(int[] tokens, int length);
 
         /**
+         * {@link #prefill(int[], int)} where positions {@code [0, cached)} of this drafter's K/V storage already hold
+         * the prompt's first tokens (a prefix cache shared them): only {@code tokens[cached, length)} run. Drafters
+         * without K/V storage of their own need not tell the two apart.
+         */
+        default void prefill(int[] tokens, int cached, int length) {
+            prefill(tokens, length);
+        }
+
+        /**
+         * Positions {@code [0, n)} of this drafter's own K/V storage hold the context's tokens (what a prefix cache
+         * may keep of its work when the generation ends); 0 for a drafter without storage.
+         */
+        default int storedLength() { return 0; }
+
+        /**
          * Proposes up to {@code max} tokens continuing {@code context[0..length)} into {@code out} (cleared
          * first), stopping early when the drafter's top probability falls below {@code pMin}. May use
          * {@code context[length..length+max)} as scratch. Shared K/V tables may be reserved beyond

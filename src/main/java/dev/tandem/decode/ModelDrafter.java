@@ -83,10 +83,18 @@ public final class ModelDrafter implements Drafter {
 
         @Override
         public void prefill(int[] tokens, int length) {
+            prefill(tokens, 0, length);
+        }
+
+        @Override
+        public void prefill(int[] tokens, int cached, int length) {
             tables.reserve(c.sequence(), length);
-            join(draft.forwardAsync(batches.of(tokens, 0, length, 0, false), kv));
+            join(draft.forwardAsync(batches.of(tokens, cached, length - cached, cached, false), kv));
             valid = length;
         }
+
+        @Override
+        public int storedLength() { return valid; }
 
         @Override
         public void propose(int[] context, int length, int max, float pMin, Draft out) {

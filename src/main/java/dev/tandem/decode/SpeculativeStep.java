@@ -67,6 +67,14 @@ public final class SpeculativeStep implements AutoCloseable {
         drafts.prefill(tokens, length);
     }
 
+    /** The prompt {@code tokens[0, length)} of which the first {@code cached} positions' K/V a prefix cache shared. */
+    public void prefill(int[] tokens, int cached, int length) {
+        drafts.prefill(tokens, cached, length);
+    }
+
+    /** Positions {@code [0, n)} of the drafter's own K/V storage hold the context's tokens (0: it has none). */
+    public int draftStoredLength() { return drafts.storedLength(); }
+
     /**
      * Drafts the continuation of {@code context[0, n)} with at most {@code remaining} tokens still allowed (a
      * draft of k leads to k+1 tokens at most), writes it into {@code context[n, n+k)} (the array must hold

@@ -143,9 +143,10 @@ public final class Engine implements AutoCloseable {
             }
             long bytesPerPosition = 0;
             for (Loaded l : loaded) bytesPerPosition += l.model.kvBytesPerPosition();
+            String prefixIdentity = b.prefixCache ? prefixIdentity(loaded, options) : null;
             PagedKvCache tables = b.kvMemory > 0
-                    ? PagedKvCache.forBudget(b.kvMemory, bytesPerPosition, BLOCK_SIZE)
-                    : new PagedKvCache(BLOCK_SIZE, b.parallel * ((contextLength + BLOCK_SIZE - 1) / BLOCK_SIZE));
+                    ? PagedKvCache.forBudget(b.kvMemory, bytesPerPosition, BLOCK_SIZE, prefixIdentity)
+                    : new PagedKvCache(BLOCK_SIZE, b.parallel * ((contextLength + BLOCK_SIZE - 1) / BLOCK_SIZE), prefixIdentity);
             if (backend.name().equals("cpu")) checkHeapHolds((long) tables.totalBlocks() * BLOCK_SIZE * bytesPerPosition, b);
             for (Loaded l : loaded) caches.add(l.model.createKvCache(tables));
             return new Loadout(loaded, tokenizer, contextLength, tables, caches);
@@ -156,6 +157,17 @@ public final class Engine implements AutoCloseable {
     }
 
     static Engine open(Tandem.Builder b) { return new Engine(b); }
+
+    /**
+     * What a cached block's values depend on besides its tokens: each model (file and size, in storage-bit order)
+     * and the K/V type. Null, turning prefix caching off, when there are more models than storage bits.
+     */
+    private static String prefixIdentity(List<Loaded> loaded, LoadOptions options) {
+        if (loaded.size() > 31) return null;
+        StringBuilder id = new StringBuilder("kv=").append(options.kvType());
+        for (Loaded l : loaded) id.append(';').append(l.info.path().toAbsolutePath().normalize()).append(':').append(l.info.weightBytes());
+        return id.toString();
+    }
 
     /**
      * The CPU backend keeps the K/V cache in Java arrays: a pool larger than the heap has free would end in an
@@ -312,7 +324,9 @@ public final class Engine implements AutoCloseable {
         DraftPolicy policy = d.adaptive()
                 ? new DraftPolicy.Adaptive(d.draftMax(), (float) d.draftPMin(), ADAPTIVE_PROBE_INTERVAL)
                 : new DraftPolicy.Fixed(d.draftMax(), d.draftMin(), (float) d.draftPMin());
-        return new Sequence.Speculation(draftName, drafters.get(draftName), policy);
+        Loaded draft = drafts.get(draftName);
+        int storage = draft == null ? 0 : 1 << models.indexOf(draft);
+        return new Sequence.Speculation(draftName, drafters.get(draftName), policy, storage);
     }
 
     /** The draft a request asks for, checked; null without speculation. */

@@ -7,10 +7,11 @@ package dev.tandem.engine;
  * @param timeToFirstToken seconds from submission to the first generated token (queueing and prefill included)
  * @param tokensPerSecond  generated tokens per second after the first one
  * @param draftModel       the draft used ("ngram" for prompt lookup), or null
+ * @param cachedPromptTokens prompt tokens whose K/V came from the prefix cache instead of a prefill
  */
 public record GenerationStats(int promptTokens, int completionTokens, double timeToFirstToken, double tokensPerSecond,
                               int draftTokens, int acceptedDraftTokens, int rejectedDraftTokens, int ignoredDraftTokens,
-                              String draftModel) {
+                              String draftModel, int cachedPromptTokens) {
     public int totalTokens() { return promptTokens + completionTokens; }
 
     /** Accepted / verified draft tokens, or 0 without speculation. */

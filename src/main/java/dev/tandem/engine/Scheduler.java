@@ -12,6 +12,7 @@ import dev.tandem.tokenizer.Tokenizer;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletionException;
@@ -32,6 +33,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>K/V admission: a sequence is admitted only when the pool can hold its prompt plus all the tokens it may
  * generate, so a running sequence never meets an exhausted cache. Because the CPU backend's rows are
  * batch-invariant, a sequence's tokens do not depend on what else is in the batch.
+ *
+ * <p>Prefix caching (when the pool does it): at admission a sequence shares the cached blocks its prompt starts
+ * with and prefills only the rest (at least its last token, whose logits choose the first token); after the
+ * prefill it publishes its prompt's full blocks, so sequences admitted after it share them, and when it ends
+ * normally (not when it fails) it publishes every full block its models wrote, so a conversation's next turn
+ * finds its whole history. A block is published for the storages that wrote it: the main model's, and the draft
+ * model's when the sequence drafted with one, so a speculative sequence only shares blocks its draft can read.
+ * Because each position's K/V is what a prefill of its prefix writes (the bitwise contract), outputs are the
+ * same with and without the cache.
  */
 final class Scheduler implements AutoCloseable {
     private final LoadedModel model;
@@ -47,8 +57,7 @@ final class Scheduler implements AutoCloseable {
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger activeCount = new AtomicInteger();
     private final AtomicLong completed = new AtomicLong(), cancelled = new AtomicLong(), rejected = new AtomicLong();
-    private final AtomicLong generatedTokens = new AtomicLong(), passes = new AtomicLong();
-    private int committedBlocks;
+    private final AtomicLong generatedTokens = new AtomicLong(), passes = new AtomicLong(), prefixHitTokens = new AtomicLong();
     private final Thread thread;
     private volatile boolean closing;
     /** Set by {@link #drain}: no new sequences; the loop ends once none is in flight. */
@@ -97,8 +106,9 @@ final class Scheduler implements AutoCloseable {
     EngineStats stats() {
         int running = activeCount.get();
         int blocks = tables.totalBlocks();
-        return new EngineStats(running, Math.max(0, inFlight.get() - running), blocks - tables.freeBlocks(), blocks,
-                completed.get(), cancelled.get(), rejected.get(), generatedTokens.get(), passes.get());
+        return new EngineStats(running, Math.max(0, inFlight.get() - running), tables.blocksInUse(), blocks,
+                completed.get(), cancelled.get(), rejected.get(), generatedTokens.get(), passes.get(),
+                tables.cachedBlocks(), prefixHitTokens.get());
     }
 
     private void run() {
@@ -211,21 +221,34 @@ final class Scheduler implements AutoCloseable {
     private void admit() {
         while (active.size() < parallel && !waiting.isEmpty()) {
             Sequence s = waiting.peek();
-            if (committedBlocks + s.committedBlocks > tables.totalBlocks()) break;
+            int seq = tables.createSequence();
+            int cached;
+            try {
+                cached = tables.shareCachedPrefix(seq, s.prompt, s.prompt.length - 1, s.storages());
+            } catch (RuntimeException e) {
+                tables.release(seq);
+                throw e;
+            }
+            if (!fits(s, cached)) {
+                tables.release(seq);
+                break;
+            }
             waiting.poll();
-            committedBlocks += s.committedBlocks;
-            s.kvSequence = tables.createSequence();
+            s.kvSequence = seq;
+            s.cachedPromptTokens = cached;
+            prefixHitTokens.addAndGet(cached);
             activeCount.set(active.size() + 1);
             try {
                 tables.reserve(s.kvSequence, s.prompt.length);
-                ForwardResult r = model.forward(Batch.of(s.kvSequence, 0, s.prompt, false), kv);
+                ForwardResult r = model.forward(Batch.of(s.kvSequence, cached, Arrays.copyOfRange(s.prompt, cached, s.prompt.length), false), kv);
                 passes.incrementAndGet();
                 int first = s.choice.choose(r, 0, s.context, s.prompt.length);
                 if (s.speculation != null) {
                     Sequence.Speculation spec = s.speculation;
                     s.step = new SpeculativeStep(spec.drafter(), spec.policy(), s.choice, tables, s.kvSequence);
-                    s.step.prefill(s.prompt, s.prompt.length);
+                    s.step.prefill(s.prompt, cached, s.prompt.length);
                 }
+                tables.publish(s.kvSequence, s.prompt, s.prompt.length, s.storages());
                 FinishReason end = take(s, first);
                 if (end == null) active.add(s);
                 else finish(s, end);
@@ -234,6 +257,17 @@ final class Scheduler implements AutoCloseable {
             }
             activeCount.set(active.size());
         }
+    }
+
+    /**
+     * Whether the pool can hold {@code s} (holding {@code cached} shared positions already) beside the active
+     * sequences when each grows to all it may generate: the blocks held now, plus what every sequence may still
+     * take. Cached blocks nobody holds count as room: allocation evicts them.
+     */
+    private boolean fits(Sequence s, int cached) {
+        long mayTake = s.committedBlocks - blocksFor(cached);
+        for (Sequence a : active) mayTake += Math.max(0, a.committedBlocks - blocksFor(tables.length(a.kvSequence)));
+        return tables.blocksInUse() + mayTake <= tables.totalBlocks();
     }
 
     /**
@@ -374,6 +408,7 @@ final class Scheduler implements AutoCloseable {
             }
         }
         GenerationStats stats = stats(s);     // before release: it reads the speculative step's counts
+        keepComputedPrefix(s);
         release(s);
         if (reason == FinishReason.CANCELLED || reason == FinishReason.SHUTDOWN) cancelled.incrementAndGet();
         else completed.incrementAndGet();
@@ -395,6 +430,20 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
+    /**
+     * Publishes the full blocks of what {@code s}'s models wrote before it ends: the main model holds the context but
+     * its last token, the draft model (when there is one) as far as it ran. Not for a failed sequence, whose last
+     * pass may have left anything.
+     */
+    private void keepComputedPrefix(Sequence s) {
+        if (s.kvSequence < 0 || !tables.cachesPrefixes()) return;
+        int written = Math.min(tables.length(s.kvSequence), s.contextLength() - 1);
+        if (s.step != null && s.speculation.storage() != 0) {
+            tables.publish(s.kvSequence, s.context, Math.min(written, s.step.draftStoredLength()), s.storages());
+        }
+        tables.publish(s.kvSequence, s.context, written, Sequence.MAIN_STORAGE);
+    }
+
     private void release(Sequence s) {
         if (s.step != null) {
             s.step.close();
@@ -403,7 +452,6 @@ final class Scheduler implements AutoCloseable {
         if (s.kvSequence >= 0) {
             tables.release(s.kvSequence);
             s.kvSequence = -1;
-            committedBlocks -= s.committedBlocks;
         }
         inFlight.decrementAndGet();
     }
@@ -416,9 +464,9 @@ final class Scheduler implements AutoCloseable {
         double tps = count > 1 && decodeSeconds > 0 ? (count - 1) / decodeSeconds : count == 1 && ttft > 0 ? 1 / ttft : 0;
         SpeculativeStep d = s.step;
         String draft = s.speculation == null ? null : s.speculation.name();
-        if (d == null) return new GenerationStats(s.prompt.length, count, ttft, tps, 0, 0, 0, 0, draft);
+        if (d == null) return new GenerationStats(s.prompt.length, count, ttft, tps, 0, 0, 0, 0, draft, s.cachedPromptTokens);
         return new GenerationStats(s.prompt.length, count, ttft, tps, (int) d.draftedTokens(), (int) d.acceptedTokens(),
-                (int) d.rejectedTokens(), (int) d.ignoredTokens(), draft);
+                (int) d.rejectedTokens(), (int) d.ignoredTokens(), draft, s.cachedPromptTokens);
     }
 
     @Override

@@ -16,8 +16,14 @@ import java.util.Arrays;
  * model's K/V holds positions [0, contextLength() - 1): the last token is the next pass's input.
  */
 final class Sequence {
-    /** Speculation for this sequence: which drafter, with which draft-length policy; its name for the stats. */
-    record Speculation(String name, Drafter drafter, DraftPolicy policy) {}
+    /**
+     * Speculation for this sequence: which drafter, with which draft-length policy; its name for the stats; the bit
+     * of the drafter's K/V storage over the shared pool (0: it has none).
+     */
+    record Speculation(String name, Drafter drafter, DraftPolicy policy, int storage) {}
+
+    /** The main model's K/V storage bit for {@link dev.tandem.runtime.PagedKvCache#publish}. */
+    static final int MAIN_STORAGE = 1;
 
     final Generation generation;
     final int[] prompt;
@@ -37,6 +43,8 @@ final class Sequence {
     final int[] context;
 
     int kvSequence = -1;
+    /** Prompt positions whose K/V the prefix cache shared at admission. */
+    int cachedPromptTokens;
     /** Opened at admission when {@code speculation} is set. */
     SpeculativeStep step;
     int generatedCount;
@@ -64,6 +72,9 @@ final class Sequence {
     }
 
     int contextLength() { return prompt.length + generatedCount; }
+
+    /** The K/V storages this sequence reads and writes: the main model's, and its draft model's if it has one. */
+    int storages() { return MAIN_STORAGE | (speculation == null ? 0 : speculation.storage()); }
 
     void addGenerated(int token) {
         context[prompt.length + generatedCount++] = token;

@@ -36,6 +36,7 @@ public final class Tandem {
         int maxQueue = 64;
         KvType kvType = KvType.F32;
         Duration drainTimeout = Duration.ofSeconds(30);
+        boolean prefixCache = true;
 
         /** The main model: a GGUF file or a Hugging Face folder; its id is the file name without extension. */
         public Builder model(Path path) { return model(null, path); }
@@ -60,6 +61,12 @@ public final class Tandem {
         public Builder kvMemory(long bytes) { this.kvMemory = bytes; return this; }
 
         public Builder kvType(KvType t) { this.kvType = t; return this; }
+
+        /**
+         * Whether requests share the K/V of prompt prefixes the cache already holds (on by default): a prompt that
+         * starts with cached blocks prefills only the rest. Outputs are the same either way.
+         */
+        public Builder prefixCache(boolean on) { this.prefixCache = on; return this; }
 
         public Builder threads(int n) { this.threads = n; return this; }
 

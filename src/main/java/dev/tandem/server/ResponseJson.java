@@ -117,6 +117,7 @@ final class ResponseJson {
         u.put("prompt_tokens", s.promptTokens());
         u.put("completion_tokens", s.completionTokens());
         u.put("total_tokens", s.totalTokens());
+        u.putObject("prompt_tokens_details").put("cached_tokens", s.cachedPromptTokens());
         ObjectNode details = u.putObject("completion_tokens_details");
         details.put("accepted_prediction_tokens", s.acceptedDraftTokens());
         details.put("rejected_prediction_tokens", s.rejectedDraftTokens());

@@ -5,6 +5,7 @@ import dev.tandem.engine.EngineStats;
 import dev.tandem.engine.GenerationOutput;
 import dev.tandem.engine.GenerationStats;
 import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -59,8 +60,13 @@ final class ServerMetrics {
                 }).register(registry);
         gauge("tandem_queue_depth", "Requests waiting for a batch slot", engine, EngineStats::waiting);
         gauge("tandem_active_sequences", "Sequences in the running batch", engine, EngineStats::active);
-        gauge("tandem_kv_blocks_in_use", "K/V cache blocks held by sequences", engine, EngineStats::kvBlocksInUse);
+        gauge("tandem_kv_blocks_in_use", "K/V cache blocks held by sequences (a block shared by several counts once)", engine, EngineStats::kvBlocksInUse);
         gauge("tandem_kv_blocks_total", "K/V cache blocks in the pool", engine, EngineStats::kvBlocksTotal);
+        gauge("tandem_kv_blocks_cached", "K/V cache blocks of cached prompt prefixes that no sequence holds (evicted when the pool needs room)",
+                engine, EngineStats::kvBlocksCached);
+        CounterWithCallback.builder().name("tandem_prefix_cache_hit_tokens")
+                .help("Prompt tokens whose K/V came from the prefix cache instead of a prefill")
+                .callback(cb -> cb.call(engine.stats().prefixCacheHitTokens())).register(registry);
     }
 
     private void gauge(String name, String help, Engine engine, java.util.function.ToIntFunction<EngineStats> read) {

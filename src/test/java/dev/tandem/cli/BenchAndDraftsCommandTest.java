@@ -41,6 +41,19 @@ class BenchAndDraftsCommandTest {
     }
 
     @Test
+    void benchChatTurnsTimesTheSecondTurnWithAndWithoutThePrefixCache() throws IOException {
+        Path prompts = tmp.resolve("prompts.txt");
+        Files.writeString(prompts, "In the beginning\nAnd it came to pass\n");
+        CliRun run = CliRun.of("bench", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "--prompts", prompts.toString(),
+                "--chat-turns", "40", "-n", "4", "-t", "1");
+        assertEquals(0, run.exitCode(), run.err());
+        Matcher row = Pattern.compile("\\| 1 \\| 40 \\| (\\d+) \\| (\\d+) \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+x \\| yes \\|").matcher(run.out());
+        assertTrue(row.find(), run.out());
+        assertEquals(32, Integer.parseInt(row.group(2)), "the first turn's 40 prompt and 3 of its 4 reply tokens, in whole blocks: " + run.out());
+        assertTrue(run.out().contains("median time to first token of the second turn"), run.out());
+    }
+
+    @Test
     void benchWithADraftReportsEveryDraftLength() throws IOException {
         Path prompts = tmp.resolve("prompts.txt");
         Files.writeString(prompts, "In the beginning\nAnd it came to pass\n");

@@ -9,7 +9,7 @@ import dev.tandem.runtime.PagedKvCache;
  * values, where the slot of position {@code p} is {@code block * blockSize + p % blockSize} and {@code block}
  * comes from the sequence's block table. F32 values are stored as floats; F16/BF16 as their 16-bit patterns.
  */
-final class CpuKvCache implements KvCache {
+final class CpuKvCache implements KvCache, PagedKvCache.BlockStorage {
     final PagedKvCache tables;
     final KvType type;
     final int kvDim;
@@ -32,6 +32,22 @@ final class CpuKvCache implements KvCache {
             keys16 = new short[layers][(int) perLayer];
             values16 = new short[layers][(int) perLayer];
             keys = values = null;
+        }
+        tables.attachStorage(this);
+    }
+
+    /** Copy-on-write of a shared block: slots are block-major, so a block's first positions are one run per layer. */
+    @Override
+    public void copyPositions(int from, int to, int positions) {
+        int src = from * tables.blockSize() * kvDim, dst = to * tables.blockSize() * kvDim, n = positions * kvDim;
+        for (int l = 0; l < (keys != null ? keys.length : keys16.length); l++) {
+            if (keys != null) {
+                System.arraycopy(keys[l], src, keys[l], dst, n);
+                System.arraycopy(values[l], src, values[l], dst, n);
+            } else {
+                System.arraycopy(keys16[l], src, keys16[l], dst, n);
+                System.arraycopy(values16[l], src, values16[l], dst, n);
+            }
         }
     }
 
@@ -67,5 +83,5 @@ final class CpuKvCache implements KvCache {
         return type == KvType.F16 ? Float.float16ToFloat(s) : Float.intBitsToFloat(s << 16);
     }
 
-    @Override public void close() {}
+    @Override public void close() { tables.detachStorage(this); }
 }
