@@ -4,6 +4,7 @@ import jcuda.Pointer;
 import jcuda.jcublas.JCublas2;
 import jcuda.jcublas.cublasGemmAlgo;
 import jcuda.jcublas.cublasHandle;
+import jcuda.jcublas.cublasStatus;
 import jcuda.runtime.cudaStream_t;
 
 /**
@@ -28,8 +29,27 @@ public final class JCublasGemm implements Gemm {
             JCublas2.setExceptionsEnabled(true);
             return null;
         } catch (Throwable t) {
-            return "cuBLAS 12 not found (JCublas 12.6 needs libcublas.so.12 and libcublasLt.so.12 on the library path): " + t.getMessage();
+            return "cuBLAS 12 not found (JCublas 12.6 needs libcublas.so.12 and libcublasLt.so.12 on the library path): " + firstLine(t);
         }
+    }
+
+    /**
+     * JCuda's loading failure is a multi-line dump (every attempt, nested stack traces): its first line, and the
+     * innermost cause's, say what was missing.
+     */
+    static String firstLine(Throwable t) {
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+        String first = line(t.getMessage());
+        String inner = root == t ? "" : line(root.getMessage());
+        return inner.isEmpty() || first.contains(inner) ? first : first + " (" + inner + ")";
+    }
+
+    private static String line(String message) {
+        if (message == null) return "";
+        String s = message.strip();
+        int end = s.indexOf('\n');
+        return (end < 0 ? s : s.substring(0, end)).strip();
     }
 
     /** cuBLAS on {@code driver}'s device; throws {@link IllegalStateException} with {@link #probe()}'s reason when it cannot. */
@@ -55,9 +75,15 @@ public final class JCublasGemm implements Gemm {
     public void multiply(GpuStream stream, Precision precision, int m, int n, int k, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int ldc) {
         driver.call(() -> {
             JCublas2.cublasSetStream(handle, new cudaStream_t(JCudaGpuDriver.handle(stream)));
-            JCublas2.cublasGemmEx(handle, OP_T, OP_N, n, m, k, ONE, JCudaGpuDriver.ptr(b), precision.cudaType, k,
+            // cublasGemmEx_new is cuBLAS's cublasGemmEx (a cublasComputeType_t): JCublas2's cublasGemmEx takes the
+            // CUDA 10 form (a cudaDataType) and answers NOT_SUPPORTED for COMPUTE_32F without throwing or calling
+            // cuBLAS, leaving C as it was; the status is checked here for the same reason.
+            int status = JCublas2.cublasGemmEx_new(handle, OP_T, OP_N, n, m, k, ONE, JCudaGpuDriver.ptr(b), precision.cudaType, k,
                     JCudaGpuDriver.ptr(a), precision.cudaType, k, ZERO, JCudaGpuDriver.ptr(c), CUDA_R_32F, ldc,
                     COMPUTE_32F, cublasGemmAlgo.CUBLAS_GEMM_DEFAULT);
+            if (status != cublasStatus.CUBLAS_STATUS_SUCCESS) {
+                throw new KernelLaunchException("cublasGemmEx " + m + "x" + n + "x" + k + " (" + precision + "): " + cublasStatus.stringFor(status));
+            }
             return null;
         });
     }
