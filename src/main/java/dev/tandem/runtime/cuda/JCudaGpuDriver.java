@@ -180,6 +180,26 @@ public final class JCudaGpuDriver implements GpuDriver {
         });
     }
 
+    /**
+     * The CUDA errors after which the context is lost (a device fault): every later call returns them, frees
+     * included. Freeing then cannot fail in any way that matters (the context takes its memory with it), so
+     * {@link #release} lets closing go on instead of replacing the fault a caller is reporting.
+     */
+    private static final java.util.Set<String> CONTEXT_LOST = java.util.Set.of("CUDA_ERROR_ILLEGAL_ADDRESS", "CUDA_ERROR_LAUNCH_FAILED",
+            "CUDA_ERROR_MISALIGNED_ADDRESS", "CUDA_ERROR_ILLEGAL_INSTRUCTION", "CUDA_ERROR_HARDWARE_STACK_ERROR", "CUDA_ERROR_ASSERT",
+            "CUDA_ERROR_LAUNCH_TIMEOUT", "CUDA_ERROR_INVALID_PC", "CUDA_ERROR_ECC_UNCORRECTABLE", "CUDA_ERROR_CONTEXT_IS_DESTROYED");
+
+    /** Frees or destroys: a failure because the context was lost to a device fault is not a failure to free. */
+    private void release(Runnable free) {
+        run(() -> {
+            try {
+                free.run();
+            } catch (jcuda.CudaException e) {
+                if (!CONTEXT_LOST.contains(e.getMessage())) throw e;
+            }
+        });
+    }
+
     private final class Buffer implements DeviceBuffer {
         final CUdeviceptr pointer;
         final long bytes;
@@ -201,7 +221,7 @@ public final class JCudaGpuDriver implements GpuDriver {
             return new Buffer(pointer.withByteOffset(offset), length, false);
         }
 
-        @Override public void close() { if (owns) run(() -> JCudaDriver.cuMemFree(pointer)); }
+        @Override public void close() { if (owns) release(() -> JCudaDriver.cuMemFree(pointer)); }
     }
 
     private final class Pinned implements PinnedBuffer {
@@ -215,19 +235,19 @@ public final class JCudaGpuDriver implements GpuDriver {
 
         @Override public MemorySegment segment() { return segment; }
 
-        @Override public void close() { run(() -> JCudaDriver.cuMemFreeHost(pointer)); }
+        @Override public void close() { release(() -> JCudaDriver.cuMemFreeHost(pointer)); }
     }
 
     private final class Stream implements GpuStream {
         final CUstream handle = new CUstream();
 
-        @Override public void close() { run(() -> JCudaDriver.cuStreamDestroy(handle)); }
+        @Override public void close() { release(() -> JCudaDriver.cuStreamDestroy(handle)); }
     }
 
     private final class Event implements GpuEvent {
         final CUevent handle = new CUevent();
 
-        @Override public void close() { run(() -> JCudaDriver.cuEventDestroy(handle)); }
+        @Override public void close() { release(() -> JCudaDriver.cuEventDestroy(handle)); }
     }
 
     @Override
@@ -321,10 +341,8 @@ public final class JCudaGpuDriver implements GpuDriver {
 
         @Override
         public void close() {
-            run(() -> {
-                JCudaDriver.cuGraphExecDestroy(exec);
-                JCudaDriver.cuGraphDestroy(graph);
-            });
+            release(() -> JCudaDriver.cuGraphExecDestroy(exec));
+            release(() -> JCudaDriver.cuGraphDestroy(graph));
         }
     }
 
