@@ -199,6 +199,7 @@ struct Event {
 
 struct Module {
     void* library;
+    std::map<std::string, int> maxThreads;   // per kernel: its __launch_bounds__ (.maxntid in the fatbin's PTX)
 };
 
 struct Function {
@@ -206,6 +207,7 @@ struct Function {
     int (*params)(void* const*, uint64_t*, int);
     int (*bound)(unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, const uint64_t*);
     int maxDynamicShared = kDefaultSharedPerBlock;
+    int maxThreads = kMaxThreadsPerBlock;
 };
 
 // ----- checks shared by the entry points -----
@@ -371,9 +373,49 @@ void* open_host_kernels() {
 
 // The fatbin header (fatbinary.h's wrapper): magic, version, header size, then the size of the entries.
 constexpr uint32_t kFatbinMagic = 0xBA55ED50u;
+constexpr uint32_t kZstdMagic = 0xFD2FB528u;
 
-// Whether `image` is a fatbin holding code for sm_90 (SASS for 90, or PTX 90 or older that the driver could JIT).
-CUresult check_image(const void* image, std::string& why) {
+// nvcc 12.8+ compresses fatbin entries with zstd: libzstd (a system library nearly everywhere) is opened when
+// present; without it the kernels' launch bounds are not known and only the device limit is checked.
+std::string decompress(const unsigned char* p, size_t bytes, size_t plain) {
+    uint32_t magic;
+    std::memcpy(&magic, p, 4);
+    if (magic != kZstdMagic) return std::string((const char*) p, bytes);
+    static void* zstd = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!zstd) return {};
+    using Decompress = size_t (*)(void*, size_t, const void*, size_t);
+    using IsError = unsigned (*)(size_t);
+    auto run = (Decompress) dlsym(zstd, "ZSTD_decompress");
+    auto failed = (IsError) dlsym(zstd, "ZSTD_isError");
+    if (!run || !failed || plain == 0 || plain > ((size_t) 1 << 31)) return {};
+    std::string out(plain, '\0');
+    size_t n = run(&out[0], plain, p, bytes);
+    if (failed(n)) return {};
+    out.resize(n);
+    return out;
+}
+
+// Each kernel's .maxntid (its __launch_bounds__) from PTX text: ".entry NAME(params)\n.maxntid X, Y, Z\n{".
+void read_launch_bounds(const std::string& ptx, std::map<std::string, int>& out) {
+    for (size_t at = ptx.find(".entry "); at != std::string::npos; at = ptx.find(".entry ", at + 7)) {
+        size_t name = at + 7, open = ptx.find('(', name);
+        if (open == std::string::npos) break;
+        size_t close = ptx.find(')', open), body = ptx.find('{', open);
+        if (close == std::string::npos || body == std::string::npos) break;
+        size_t bound = ptx.find(".maxntid", close);
+        if (bound == std::string::npos || bound > body) continue;
+        unsigned x = 1, y = 1, z = 1;
+        if (std::sscanf(ptx.c_str() + bound, ".maxntid %u, %u, %u", &x, &y, &z) >= 1) {
+            std::string kernel = ptx.substr(name, open - name);
+            while (!kernel.empty() && kernel.back() == ' ') kernel.pop_back();
+            out[kernel] = (int) (x * y * z);
+        }
+    }
+}
+
+// Whether `image` is a fatbin holding code for sm_90 (SASS for 90, or PTX 90 or older that the driver could JIT);
+// the launch bounds of its kernels from its PTX.
+CUresult check_image(const void* image, std::string& why, std::map<std::string, int>& maxThreads) {
     const unsigned char* p = (const unsigned char*) image;
     uint32_t magic;
     std::memcpy(&magic, p, 4);
@@ -399,6 +441,14 @@ CUresult check_image(const void* image, std::string& why) {
         if (entryHeader < 32 || entryHeader > 4096) break;
         seen += std::string(seen.empty() ? "" : " ") + (kind == 1 ? "ptx " : "sass ") + std::to_string(arch);
         if ((kind == 2 && arch == 90) || (kind == 1 && arch <= 90)) usable = true;
+        if (kind == 1 && maxThreads.empty()) {
+            uint32_t stored;
+            uint64_t plain;
+            std::memcpy(&stored, p + off + 16, 4);
+            std::memcpy(&plain, p + off + 56, 8);
+            if (stored == 0 || stored > payload) stored = (uint32_t) payload;
+            read_launch_bounds(decompress(p + off + entryHeader, stored, plain), maxThreads);
+        }
         off += entryHeader + payload;
     }
     if (!usable) {
@@ -1028,13 +1078,15 @@ EXPORT CUresult cuModuleLoadData(CUmodule* out, const void* image) {
     (void) c;
     if (!out || !image) return CUDA_ERROR_INVALID_VALUE;
     std::string why;
-    if (CUresult r = check_image(image, why)) {
+    std::map<std::string, int> maxThreads;
+    if (CUresult r = check_image(image, why, maxThreads)) {
         say("cuModuleLoadData: " + why);
         return r;
     }
+    if (maxThreads.empty()) say("the fatbin's launch bounds cannot be read (no libzstd.so.1?): only the device's thread limit is checked");
     void* lib = open_host_kernels();
     if (!lib) return CUDA_ERROR_INVALID_IMAGE;
-    *out = (CUmodule) new Module{lib};
+    *out = (CUmodule) new Module{lib, std::move(maxThreads)};
     return CUDA_SUCCESS;
 }
 
@@ -1055,7 +1107,8 @@ EXPORT CUresult cuModuleGetFunction(CUfunction* out, CUmodule hm, const char* na
         say(std::string("cuModuleGetFunction: no kernel named ") + name);
         return CUDA_ERROR_NOT_FOUND;
     }
-    *out = (CUfunction) new Function{name, params, bound, kDefaultSharedPerBlock};
+    auto bounds = m->maxThreads.find(name);
+    *out = (CUfunction) new Function{name, params, bound, kDefaultSharedPerBlock, bounds == m->maxThreads.end() ? kMaxThreadsPerBlock : bounds->second};
     return CUDA_SUCCESS;
 }
 
@@ -1065,7 +1118,7 @@ EXPORT CUresult cuFuncGetAttribute(int* value, int attribute, CUfunction hf) {
     Function* f = (Function*) hf;
     if (!value || !f) return CUDA_ERROR_INVALID_VALUE;
     switch (attribute) {
-        case 0: *value = kMaxThreadsPerBlock; break;   // MAX_THREADS_PER_BLOCK
+        case 0: *value = f->maxThreads; break;         // MAX_THREADS_PER_BLOCK
         case 4: *value = 32; break;                    // NUM_REGS
         case 5: case 6: *value = 90; break;            // PTX_VERSION, BINARY_VERSION
         case 8: *value = f->maxDynamicShared; break;   // MAX_DYNAMIC_SHARED_SIZE_BYTES
@@ -1102,8 +1155,8 @@ EXPORT CUresult cuLaunchKernel(CUfunction hf, unsigned gx, unsigned gy, unsigned
             + std::to_string(by) + "," + std::to_string(bz) + ") is outside the device's limits");
         return CUDA_ERROR_INVALID_VALUE;
     }
-    if (threads > (unsigned long) kMaxThreadsPerBlock) {
-        say(f->name + ": " + std::to_string(threads) + " threads a block, more than the kernel's limit of " + std::to_string(kMaxThreadsPerBlock));
+    if (threads > (unsigned long) f->maxThreads) {
+        say(f->name + ": " + std::to_string(threads) + " threads a block, more than its __launch_bounds__ of " + std::to_string(f->maxThreads));
         return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
     }
     if ((int) shared > f->maxDynamicShared) {

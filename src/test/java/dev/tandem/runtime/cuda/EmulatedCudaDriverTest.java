@@ -157,6 +157,16 @@ class EmulatedCudaDriverTest {
         }
     }
 
+    /** swiglu is compiled with __launch_bounds__(256): the driver reads that from the fatbin and refuses a larger block. */
+    @Test
+    void aBlockAboveTheKernelsLaunchBoundsIsRefused() {
+        try (DeviceBuffer a = driver.allocate(FLOATS * 4)) {
+            KernelLaunchException e = assertThrows(KernelLaunchException.class,
+                    () -> driver.launch(Kernel.SWIGLU, LaunchDims.of(1, 1, 1, 512, 0), stream, a, a, a, FLOATS));
+            assertTrue(e.getMessage().contains("CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"), e.getMessage());
+        }
+    }
+
     /** cuLaunchHostFunc is not called after a fault: whenDone must not depend on one, or it never completes. */
     @Test
     void aDeviceFaultFailsWhenDoneWithTheCudaErrorAndSkipsHostFunctions() throws Exception {
