@@ -26,31 +26,13 @@ public final class JCublasGemm implements Gemm {
      */
     public static String probe() {
         try {
-            JCublas2.setExceptionsEnabled(true);
+            JCudaNatives.load(() -> JCublas2.setExceptionsEnabled(true));
             return null;
         } catch (Throwable t) {
-            return "cuBLAS 12 not found (JCublas 12.6 needs libcublas.so.12 and libcublasLt.so.12 on the library path): " + firstLine(t);
+            return "cuBLAS 12 not found (JCublas 12.6 needs libcublas.so.12 and libcublasLt.so.12 on the library path): " + JCudaNatives.firstLine(t);
         }
     }
 
-    /**
-     * JCuda's loading failure is a multi-line dump (every attempt, nested stack traces): its first line, and the
-     * innermost cause's, say what was missing.
-     */
-    static String firstLine(Throwable t) {
-        Throwable root = t;
-        while (root.getCause() != null && root.getCause() != root) root = root.getCause();
-        String first = line(t.getMessage());
-        String inner = root == t ? "" : line(root.getMessage());
-        return inner.isEmpty() || first.contains(inner) ? first : first + " (" + inner + ")";
-    }
-
-    private static String line(String message) {
-        if (message == null) return "";
-        String s = message.strip();
-        int end = s.indexOf('\n');
-        return (end < 0 ? s : s.substring(0, end)).strip();
-    }
 
     /** cuBLAS on {@code driver}'s device; throws {@link IllegalStateException} with {@link #probe()}'s reason when it cannot. */
     public static JCublasGemm open(JCudaGpuDriver driver) {

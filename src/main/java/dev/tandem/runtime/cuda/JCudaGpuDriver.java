@@ -51,10 +51,10 @@ public final class JCudaGpuDriver implements GpuDriver {
         String reason = CudaProbe.unavailableReason();
         if (reason != null) return reason;
         try {
-            JCudaDriver.setExceptionsEnabled(true);
+            JCudaNatives.load(() -> JCudaDriver.setExceptionsEnabled(true));
             return null;
         } catch (Throwable t) {
-            return "JCuda's driver binding cannot be loaded: " + t;
+            return "JCuda's driver binding cannot be loaded: " + JCudaNatives.firstLine(t);
         }
     }
 

@@ -157,6 +157,14 @@ class EmulatedCudaDriverTest {
         }
     }
 
+    /** Not java.io.tmpdir (a noexec /tmp breaks JCuda): the pom asks for target/jcuda-natives. */
+    @Test
+    void jcudaNativesAreUnpackedWhereAsked() throws Exception {
+        try (var files = java.nio.file.Files.walk(JCudaNatives.directory())) {
+            assertTrue(files.anyMatch(p -> p.getFileName().toString().startsWith("libJCudaDriver")), "no libJCudaDriver under " + JCudaNatives.directory());
+        }
+    }
+
     /** swiglu is compiled with __launch_bounds__(256): the driver reads that from the fatbin and refuses a larger block. */
     @Test
     void aBlockAboveTheKernelsLaunchBoundsIsRefused() {
