@@ -1,4 +1,4 @@
-// An emulated CUDA driver, libcuda.so.1, over the host emulation of kernels/host (see README.md beside this file).
+// An emulated CUDA driver, libcuda.so.1, over the host emulation of kernels/host (native-build/README.md).
 //
 // JCuda's libJCudaDriver names libcuda.so.1 as a needed library and binds ~300 cu* symbols lazily; this library
 // implements the ~60 that Tandem (JCudaGpuDriver, CudaProbe, JCublasGemm through libcublas.so.12) calls, with
