@@ -60,7 +60,7 @@ long env_long(const char* name, long fallback) {
 struct Stream;
 struct Capture;
 
-// One context; the device's primary context is the only one Tandem uses (cuCtxCreate makes others).
+// A context: the device's primary context, the only one Tandem uses (cuCtxCreate is not emulated).
 struct Context {
     int refs = 0;
     std::atomic<int> sticky{0};          // a fault's CUresult: every later call on this context returns it
@@ -71,8 +71,7 @@ struct Context {
     size_t allocated = 0;
     std::set<Stream*> streams;
     Stream* nullStream = nullptr;
-    std::condition_variable faulted;     // wakes stream waits when the context faults
-    std::mutex faultedLock;
+    std::mutex faultedLock;              // stickyWhat
 };
 
 std::mutex global_lock;
@@ -94,11 +93,8 @@ void fault(Context* c, CUresult code, const std::string& what) {
         }
         say("device fault (" + std::string(error_name(code)) + "): " + what + "; the context is unusable from now on");
     }
-    std::lock_guard<std::mutex> l(c->faultedLock);
-    c->faulted.notify_all();
+    // Stream waits on events poll the sticky error, so they end too.
 }
-
-struct Capture;
 
 // Work on a stream: runs on the stream's thread, or is recorded into a graph while capturing.
 using Task = std::function<void()>;
@@ -993,7 +989,7 @@ EXPORT CUresult cuEventRecord(CUevent he, CUstream hs) {
         // Inside a graph an event record is a node; replays mark it again.
         enqueue(s, mark);
     } else {
-        s->push(mark);   // also after a fault: waiters are woken by the fault itself
+        s->push(mark);   // also after a fault (waiters also stop at the fault itself)
     }
     return CUDA_SUCCESS;
 }

@@ -7,10 +7,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -19,10 +16,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * {@code tandem generate} and {@code bench} with {@code --backend cuda}: JCudaGpuDriver through JCuda on the emulated CUDA driver (the pom's
+ * {@code tandem generate --backend cuda}: JCudaGpuDriver through JCuda on the emulated CUDA driver (the pom's
  * emulated-cuda run), on the tracked KJV Q8_0 pair. A speculative run gives the host emulation's tokens; a device
  * fault in a pass ends the command with one line naming the CUDA error and the pass, never a hang. (The time
- * limits are hang guards, generous on 2 loaded cores; nothing here measures speed.)
+ * limits are hang guards, generous on 2 loaded cores; nothing here measures speed.) {@code tandem bench --backend
+ * cuda} runs over the emulated driver in {@code gpu-check.sh --rehearse}: its pass-cost sweep on this pair takes
+ * minutes on the host emulation, too long for every build.
  */
 @Tag("emulated-cuda")
 class EmulatedCudaCliTest {
@@ -47,25 +46,13 @@ class EmulatedCudaCliTest {
     @Test
     void aSpeculativeRunGivesTheHostEmulationsTokens() throws Exception {
         String[] speculative = {"--draft", DRAFT, "--draft-max", "3", "--draft-p-min", "0"};
-        CliRun device = CliRun.of(generate("cuda", "10", speculative));
+        CliRun device = CliRun.of(generate("cuda", "6", speculative));
         assertEquals(0, device.exitCode(), device.err());
-        CliRun host = CliRun.of(generate("cuda-host", "10", speculative));
+        CliRun host = CliRun.of(generate("cuda-host", "6", speculative));
         assertEquals(0, host.exitCode(), host.err());
         JsonNode d = JSON.readTree(device.out()), h = JSON.readTree(host.out());
         assertEquals(h.get("tokens"), d.get("tokens"));
         assertTrue(d.get("stats").get("total_draft_tokens_count").asInt() > 0, device.out());
-    }
-
-    @Test
-    void benchRunsPlainAndSpeculativeOnTheDevicePath(@TempDir Path tmp) throws Exception {
-        Path prompts = tmp.resolve("prompts.txt");
-        Files.writeString(prompts, "In the beginning\n");
-        CliRun run = CliRun.of("bench", "--backend", "cuda", "-m", MAIN, "--draft", DRAFT, "--prompts", prompts.toString(), "-n", "4",
-                "--draft-max", "2", "--no-adaptive", "-t", "1", "--json");
-        assertEquals(0, run.exitCode(), run.err());
-        JsonNode report = JSON.readTree(run.out());
-        assertEquals(1, report.get("runs").size(), run.out());
-        assertTrue(report.get("runs").get(0).get("spec_tokens_per_second").asDouble() > 0, run.out());
     }
 
     @Test
