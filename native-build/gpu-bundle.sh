@@ -4,14 +4,17 @@
 #   target/gpu-bundle/lib/*.jar   main and test classes, runtime dependencies (JCuda without its unused natives)
 #                                 and the JUnit console launcher
 #   target/gpu-bundle.tgz         the same, packed: what a device run carries (gpu-check.sh unpacks it there)
-# Run here (the script runs `mvn test-compile`). What travels to the device machine, the tracked working tree plus
+# Run here (the script runs `mvn test-compile`). Maven runs online where the local repository lacks something (a fresh
+# clone with an empty ~/.m2 works: dependencies, plugins and the JUnit console launcher are fetched once; extra Maven
+# arguments, e.g. -Dmaven.repo.local=DIR, go in $TANDEM_MAVEN_ARGS). What travels to the device machine, the tracked working tree plus
 # carried paths, must stay under 64 MiB: the folder alone is ~58 MiB, packed (target/gpu-bundle.tgz) ~35 MiB; models are not in it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/target/gpu-bundle"
 JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 cd "$root"
-mvn -B -q -ntp -o test-compile dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$out/deps" >/dev/null
+read -r -a maven_args <<< "${TANDEM_MAVEN_ARGS:-}"
+mvn -B -q -ntp "${maven_args[@]}" test-compile dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$out/deps" >/dev/null
 rm -rf "$out/lib" "$out/jre"
 mkdir -p "$out/lib"
 # The jar carries an sm_90-only fatbin (the 4-target one is ~20 MB of already-compressed cubins, too much to
@@ -41,8 +44,12 @@ for j in "$out"/deps/*.jar; do
     *) cp "$j" "$out/lib/" ;;
   esac
 done
+# The console launcher of the JUnit Platform that junit-jupiter brings (1.x for JUnit 5.x), from the repository or
+# fetched into it.
+platform="$(ls "$out"/deps/junit-platform-engine-*.jar 2>/dev/null | head -1 | sed -E 's/.*junit-platform-engine-(.*)\.jar/\1/')"
+mvn -B -q -ntp "${maven_args[@]}" dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:${platform:-1.14.1}" \
+  -DoutputDirectory="$out/lib" >/dev/null
 rm -rf "$out/deps"
-cp "$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.14.1/junit-platform-console-standalone-1.14.1.jar" "$out/lib/"
 "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,java.xml,jdk.incubator.vector,jdk.unsupported,jdk.zipfs \
   --strip-debug --no-header-files --no-man-pages --compress=zip-9 \
   --output "$out/jre"

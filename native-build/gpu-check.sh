@@ -6,7 +6,9 @@
 # gpu-bench.md, tests.txt, junit.xml, fatbin-build.log, bench.txt, kernels.txt; the rest stays in
 # target/gpu-check-work/, the models in target/gpu-check-models/ (deleted).
 #   native-build/gpu-check.sh OUT              the GPU run (--backend cuda)
-#   native-build/gpu-check.sh --rehearse OUT   the same steps here, on the host emulation (--backend cuda-host)
+#   native-build/gpu-check.sh --rehearse OUT   the same steps here, --backend cuda over the emulated CUDA driver
+#                                             (native-build/emulated-driver/: JCuda, the bundle's natives and jlink
+#                                             runtime as on the device; the kernels on the host emulation)
 #
 # Steps, each under a time limit, the whole under one deadline (TANDEM_GPU_CHECK_SECONDS, default 480 on the GPU;
 # while Q8_0 is benchmarked, 170 s of it stay reserved for BF16):
@@ -14,7 +16,7 @@
 #  2. probe: `tandem generate --backend cuda` on the tracked KJV pair; if the device is unusable, stop (exit 3)
 #  3. the `gpu`-tagged tests (JCudaDeviceTest) through the JUnit console launcher on the bundle's test jar: GPU
 #     against the CPU backend computed here on the same weights, greedy speculative == plain, batch invariance.
-#     Any failure, skip or abort fails the check (rehearsing, they run on the host emulation, on fewer tokens;
+#     Any failure, skip or abort fails the check (rehearsing, they run over the emulated driver, on fewer tokens;
 #     the benchmark's model is a 2-layer, 128-wide cut of the 1B preset: ~2.5 min on 2 loaded cores).
 #  4. benchmark (TANDEM_BENCH=0 skips it), for Q8_0 then BF16: forge the main model, cut its draft, `tandem bench`
 #     with CUDA graphs on (-Dtandem.cudaGraphs=true), then with graphs off at one draft length if time is left,
@@ -79,8 +81,9 @@ if [ "$mode" = gpu ]; then
   prompts=("In the beginning God created" "And it came to pass" "The LORD is my shepherd"
            "And the LORD spake unto Moses, saying," "Blessed are the" "Thus saith the LORD")
 else
-  # The same steps on shapes the host emulation runs in seconds: the 1B preset (Llama 3 RoPE scaling) made tiny.
-  backend=cuda-host limit="${TANDEM_GPU_CHECK_SECONDS:-1800}"
+  # The same steps on shapes the host emulation runs in seconds: the 1B preset (Llama 3 RoPE scaling) made tiny;
+  # --backend cuda, through JCuda, over the emulated driver built below (only this script's JVMs are given it).
+  backend=cuda limit="${TANDEM_GPU_CHECK_SECONDS:-1800}"
   shape=(--preset llama-3.2-1b --hidden 128 --layers 2 --heads 2 --kv-heads 1 --head-dim 64 --ffn 256 --vocab 512 --untied)
   draft_layers=1 eps="${TANDEM_EPS:-0.03}"
   tokens=4 lengths=2,3 off_length=2 profile_tokens=4 off_after=0 type_seconds=0 embedding=$((512 * 128))
@@ -105,7 +108,7 @@ else
   note "no nvidia-smi"
 fi
 device="$(command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
-[ -n "$device" ] || device="$backend on $(nproc) CPU cores"
+[ -n "$device" ] || device="emulated CUDA driver (host emulation) on $(nproc) CPU cores"
 
 # 1. Kernels: the sm_90 fatbin (GPU) or the host-emulation library (rehearsal), first on the class path.
 native="$work/classpath/native"
@@ -122,13 +125,19 @@ if [ "$mode" = gpu ]; then
 else
   bash native-build/build-host.sh 2>&1 | tee -a "$summary"
   cp target/native/libtandem_host_kernels.so "$native/" || failed "host-emulation library"
+  # The emulated libcuda.so.1 and libcublas.so.12, their stubs generated from the bundle's own JCuda natives.
+  emulated="$work/emulated-driver"
+  TANDEM_JCUDA_NATIVES="$bundle/lib" TANDEM_EMULATED_DRIVER_DIR="$emulated" bash native-build/build-emulated-driver.sh 2>&1 | tee -a "$summary"
+  [ -f "$emulated/libcuda.so.1" ] || failed "emulated CUDA driver"
 fi
 
 cp="$work/classpath"
 for j in "$bundle"/lib/*.jar; do
   case "$(basename "$j")" in junit-platform-console-standalone-*) ;; *) cp="$cp:$j" ;; esac
 done
-jvm=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Dtandem.hostKernels="$native/libtandem_host_kernels.so")
+jvm=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Dtandem.hostKernels="$native/libtandem_host_kernels.so"
+     -Dtandem.nativeDir="$work/jcuda-natives")
+[ "$mode" = rehearse ] && jvm+=(-Dtandem.emulatedCuda="$emulated")
 # tandem SECONDS [-Dprop ...] ARGS...: the CLI on the bundle, within SECONDS.
 tandem() {
   local s=$1 props=()
@@ -154,9 +163,7 @@ if ! tandem 120 generate --backend "$backend" -m test-models/kjv-main-q8_0.gguf 
 fi
 
 # 3. The gpu-tagged tests.
-test_props=()
-[ "$mode" = rehearse ] && test_props=(-Dtandem.gpuTest.hostEmulation=true)
-within 300 "$java" "${jvm[@]}" "${test_props[@]}" -jar "$bundle"/lib/junit-platform-console-standalone-*.jar execute \
+within 300 "$java" "${jvm[@]}" -jar "$bundle"/lib/junit-platform-console-standalone-*.jar execute \
   --class-path "$cp" --scan-class-path "$bundle/lib/tandem-tests.jar" --include-tag gpu \
   --reports-dir "$work/junit" --details tree --disable-banner --disable-ansi-colors > "$out/tests.txt" 2>&1
 test_status=$?

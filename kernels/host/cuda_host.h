@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <utility>
 
 #define TANDEM_HOST 1
 
@@ -247,4 +248,35 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __float2bfloat16(f); 
         unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shared, \
         TANDEM_STRIP params) {                                                                         \
         return tandem_host::launch(dim3(gx, gy, gz), dim3(bx, by, bz), shared, [=] { name args; });    \
+    }                                                                                                  \
+    TANDEM_EXPORT_BOUND(name)
+
+// For the emulated CUDA driver (native-build/emulated-driver/): cuLaunchKernel's `void** kernelParams` bound to
+// the kernel's own C++ signature. tandem_params_<name> copies each argument (sizeof of its parameter type) into
+// 8-byte slots when the launch is enqueued, as cuLaunchKernel copies them; tandem_bound_<name> runs the grid
+// from the slots later, on the stream. Both return -1 for a kernel with more than `capacity` parameters.
+namespace tandem_host {
+template <class... A> int pack_params(void (*)(A...), void* const* params, uint64_t* slots, int capacity) {
+    if ((int) sizeof...(A) > capacity) return -1;
+    int i = 0;
+    ((std::memset(&slots[i], 0, 8), std::memcpy(&slots[i], params[i], sizeof(A)), ++i), ...);
+    return (int) sizeof...(A);
+}
+template <class... A, std::size_t... I>
+int launch_slots(void (*k)(A...), dim3 g, dim3 b, unsigned s, const uint64_t* slots, std::index_sequence<I...>) {
+    return launch(g, b, s, [=] { k(from_bits<A>(slots[I])...); });
+}
+template <class... A> int launch_packed(void (*k)(A...), dim3 g, dim3 b, unsigned s, const uint64_t* slots) {
+    return launch_slots(k, g, b, s, slots, std::index_sequence_for<A...>{});
+}
+}  // namespace tandem_host
+#define TANDEM_EXPORT_BOUND(name)                                                                         \
+    extern "C" __attribute__((visibility("default"))) int tandem_params_##name(void* const* params,     \
+                                                                               uint64_t* slots, int n) { \
+        return tandem_host::pack_params(&name, params, slots, n);                                        \
+    }                                                                                                    \
+    extern "C" __attribute__((visibility("default"))) int tandem_bound_##name(                          \
+        unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shared,   \
+        const uint64_t* slots) {                                                                         \
+        return tandem_host::launch_packed(&name, dim3(gx, gy, gz), dim3(bx, by, bz), shared, slots);     \
     }

@@ -6,6 +6,7 @@ import dev.tandem.model.ModelFormatException;
 import dev.tandem.runtime.BackendUnavailableException;
 import dev.tandem.runtime.KvCacheExhaustedException;
 import dev.tandem.runtime.NonFiniteOutputException;
+import dev.tandem.runtime.cuda.DeviceFaultException;
 import dev.tandem.runtime.cuda.UnsupportedWeightException;
 import dev.tandem.tokenizer.TokenizerException;
 import picocli.CommandLine;
@@ -47,7 +48,7 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
                 || e instanceof UserInputException || e instanceof IllegalArgumentException
                 || e instanceof BackendUnavailableException || e instanceof UnsupportedWeightException
                 || e instanceof NonFiniteOutputException || e instanceof InvalidRequestException
-                || e instanceof IncompatibleDraftException) {
+                || e instanceof IncompatibleDraftException || e instanceof DeviceFaultException) {
             return e.getMessage();
         }
         for (Throwable t = e; t != null; t = t.getCause()) {

@@ -8,6 +8,7 @@ import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.LoadedModel.SampledDraft;
 import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.runtime.cuda.DeviceFaultException;
 import dev.tandem.tokenizer.Tokenizer;
 
 import java.util.ArrayDeque;
@@ -179,12 +180,14 @@ final class Scheduler implements AutoCloseable {
 
     /**
      * Errors after which the JVM or this engine's state cannot be trusted: the virtual machine's own failures other
-     * than running out of memory or stack (which the failed sequence's release undoes), and classes that cannot
-     * be linked or initialised (every later sequence would meet them too).
+     * than running out of memory or stack (which the failed sequence's release undoes), classes that cannot
+     * be linked or initialised (every later sequence would meet them too), and a device fault (the CUDA context is
+     * lost: every later pass would fail).
      */
     static boolean leavesEngineUnusable(Throwable e) {
         return (e instanceof VirtualMachineError && !(e instanceof OutOfMemoryError) && !(e instanceof StackOverflowError))
-                || (e instanceof LinkageError && !(e instanceof ExceptionInInitializerError));
+                || (e instanceof LinkageError && !(e instanceof ExceptionInInitializerError))
+                || e instanceof DeviceFaultException;
     }
 
     /** Cancelled or expired before they ran. */

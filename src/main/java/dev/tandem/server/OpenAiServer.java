@@ -13,6 +13,7 @@ import dev.tandem.engine.GenerationEvent;
 import dev.tandem.engine.GenerationOutput;
 import dev.tandem.engine.InvalidRequestException;
 import dev.tandem.engine.UnknownModelException;
+import dev.tandem.runtime.cuda.DeviceFaultException;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
@@ -432,6 +433,7 @@ public final class OpenAiServer implements AutoCloseable {
             case EngineOverloadedException o -> new ApiException(503, "server_error", o.getMessage(), null, "server_overloaded");
             case EngineFailedException f -> new ApiException(503, "server_error", f.getMessage(), null, "engine_failed");
             case EngineDrainingException d -> new ApiException(503, "server_error", d.getMessage(), null, "server_shutting_down");
+            case DeviceFaultException f -> new ApiException(500, "server_error", f.getMessage(), null, "device_fault");
             case HttpResponseException h -> new ApiException(h.getStatus(), "invalid_request_error",
                     h.getStatus() == 413 ? tooLarge().getMessage() : h.getMessage(), null, null);
             default -> new ApiException(500, "server_error", "internal server error (" + innermost(e).getClass().getSimpleName() + ")", null, null);

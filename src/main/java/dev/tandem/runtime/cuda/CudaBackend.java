@@ -40,7 +40,7 @@ public final class CudaBackend implements Backend {
         try {
             return new CudaBackend(used, JCublasGemm.open(driver), null);
         } catch (RuntimeException | LinkageError e) {
-            return new CudaBackend(used, null, "cuBLAS unusable: " + e);
+            return new CudaBackend(used, null, "cuBLAS unusable: " + JCudaNatives.firstLine(e));
         }
     }
 

@@ -434,7 +434,12 @@ public final class CudaModel implements LoadedModel {
                 driver.copyOnDevice(keptRows.floats((long) draw.row() * vocab, vocab), probs.floats(0, vocab), stream);
             }
             driver.record(passDone, stream);
-            return driver.whenDone(stream);
+            // A device fault surfaces here (the driver's future fails with the CUDA error): name the pass it hit.
+            return driver.whenDone(stream).exceptionally(e -> {
+                Throwable cause = e instanceof CompletionException ? e.getCause() : e;
+                if (cause instanceof DeviceFaultException f) throw new DeviceFaultException(f.error(), "a " + phase.label() + " pass");
+                throw e instanceof CompletionException ce ? ce : new CompletionException(e);
+            });
         }).thenApply(done -> {
             // hostIds: [accepted (greedy verification only), argmax of result row 0, 1, ...]
             int[] tokenIds = new int[resultRows];

@@ -32,9 +32,12 @@ final class CudaProbe {
         Arena arena = Arena.ofAuto();
         SymbolLookup cuda;
         try {
-            cuda = SymbolLookup.libraryLookup("libcuda.so.1", arena);
+            SymbolLookup emulated = EmulatedCuda.load();
+            cuda = emulated != null ? emulated : SymbolLookup.libraryLookup("libcuda.so.1", arena);
         } catch (IllegalArgumentException | IllegalCallerException e) {
             return "libcuda.so.1 not found (no NVIDIA driver installed)";
+        } catch (IllegalStateException e) {
+            return e.getMessage();
         }
         try {
             MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG);

@@ -4,6 +4,7 @@ import jcuda.Pointer;
 import jcuda.jcublas.JCublas2;
 import jcuda.jcublas.cublasGemmAlgo;
 import jcuda.jcublas.cublasHandle;
+import jcuda.jcublas.cublasStatus;
 import jcuda.runtime.cudaStream_t;
 
 /**
@@ -25,12 +26,13 @@ public final class JCublasGemm implements Gemm {
      */
     public static String probe() {
         try {
-            JCublas2.setExceptionsEnabled(true);
+            JCudaNatives.load(() -> JCublas2.setExceptionsEnabled(true));
             return null;
         } catch (Throwable t) {
-            return "cuBLAS 12 not found (JCublas 12.6 needs libcublas.so.12 and libcublasLt.so.12 on the library path): " + t.getMessage();
+            return "cuBLAS 12 not found (JCublas 12.6 needs libcublas.so.12 and libcublasLt.so.12 on the library path): " + JCudaNatives.firstLine(t);
         }
     }
+
 
     /** cuBLAS on {@code driver}'s device; throws {@link IllegalStateException} with {@link #probe()}'s reason when it cannot. */
     public static JCublasGemm open(JCudaGpuDriver driver) {
@@ -55,9 +57,15 @@ public final class JCublasGemm implements Gemm {
     public void multiply(GpuStream stream, Precision precision, int m, int n, int k, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int ldc) {
         driver.call(() -> {
             JCublas2.cublasSetStream(handle, new cudaStream_t(JCudaGpuDriver.handle(stream)));
-            JCublas2.cublasGemmEx(handle, OP_T, OP_N, n, m, k, ONE, JCudaGpuDriver.ptr(b), precision.cudaType, k,
+            // cublasGemmEx_new is cuBLAS's cublasGemmEx (a cublasComputeType_t): JCublas2's cublasGemmEx takes the
+            // CUDA 10 form (a cudaDataType) and answers NOT_SUPPORTED for COMPUTE_32F without throwing or calling
+            // cuBLAS, leaving C as it was; the status is checked here for the same reason.
+            int status = JCublas2.cublasGemmEx_new(handle, OP_T, OP_N, n, m, k, ONE, JCudaGpuDriver.ptr(b), precision.cudaType, k,
                     JCudaGpuDriver.ptr(a), precision.cudaType, k, ZERO, JCudaGpuDriver.ptr(c), CUDA_R_32F, ldc,
                     COMPUTE_32F, cublasGemmAlgo.CUBLAS_GEMM_DEFAULT);
+            if (status != cublasStatus.CUBLAS_STATUS_SUCCESS) {
+                throw new KernelLaunchException("cublasGemmEx " + m + "x" + n + "x" + k + " (" + precision + "): " + cublasStatus.stringFor(status));
+            }
             return null;
         });
     }

@@ -10,6 +10,7 @@ import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
@@ -50,10 +51,10 @@ public final class JCudaGpuDriver implements GpuDriver {
         String reason = CudaProbe.unavailableReason();
         if (reason != null) return reason;
         try {
-            JCudaDriver.setExceptionsEnabled(true);
+            JCudaNatives.load(() -> JCudaDriver.setExceptionsEnabled(true));
             return null;
         } catch (Throwable t) {
-            return "JCuda's driver binding cannot be loaded: " + t;
+            return "JCuda's driver binding cannot be loaded: " + JCudaNatives.firstLine(t);
         }
     }
 
@@ -179,6 +180,26 @@ public final class JCudaGpuDriver implements GpuDriver {
         });
     }
 
+    /**
+     * The CUDA errors after which the context is lost (a device fault): every later call returns them, frees
+     * included. Freeing then cannot fail in any way that matters (the context takes its memory with it), so
+     * {@link #release} lets closing go on instead of replacing the fault a caller is reporting.
+     */
+    private static final java.util.Set<String> CONTEXT_LOST = java.util.Set.of("CUDA_ERROR_ILLEGAL_ADDRESS", "CUDA_ERROR_LAUNCH_FAILED",
+            "CUDA_ERROR_MISALIGNED_ADDRESS", "CUDA_ERROR_ILLEGAL_INSTRUCTION", "CUDA_ERROR_HARDWARE_STACK_ERROR", "CUDA_ERROR_ASSERT",
+            "CUDA_ERROR_LAUNCH_TIMEOUT", "CUDA_ERROR_INVALID_PC", "CUDA_ERROR_ECC_UNCORRECTABLE", "CUDA_ERROR_CONTEXT_IS_DESTROYED");
+
+    /** Frees or destroys: a failure because the context was lost to a device fault is not a failure to free. */
+    private void release(Runnable free) {
+        run(() -> {
+            try {
+                free.run();
+            } catch (jcuda.CudaException e) {
+                if (!CONTEXT_LOST.contains(e.getMessage())) throw e;
+            }
+        });
+    }
+
     private final class Buffer implements DeviceBuffer {
         final CUdeviceptr pointer;
         final long bytes;
@@ -200,7 +221,7 @@ public final class JCudaGpuDriver implements GpuDriver {
             return new Buffer(pointer.withByteOffset(offset), length, false);
         }
 
-        @Override public void close() { if (owns) run(() -> JCudaDriver.cuMemFree(pointer)); }
+        @Override public void close() { if (owns) release(() -> JCudaDriver.cuMemFree(pointer)); }
     }
 
     private final class Pinned implements PinnedBuffer {
@@ -214,19 +235,19 @@ public final class JCudaGpuDriver implements GpuDriver {
 
         @Override public MemorySegment segment() { return segment; }
 
-        @Override public void close() { run(() -> JCudaDriver.cuMemFreeHost(pointer)); }
+        @Override public void close() { release(() -> JCudaDriver.cuMemFreeHost(pointer)); }
     }
 
     private final class Stream implements GpuStream {
         final CUstream handle = new CUstream();
 
-        @Override public void close() { run(() -> JCudaDriver.cuStreamDestroy(handle)); }
+        @Override public void close() { release(() -> JCudaDriver.cuStreamDestroy(handle)); }
     }
 
     private final class Event implements GpuEvent {
         final CUevent handle = new CUevent();
 
-        @Override public void close() { run(() -> JCudaDriver.cuEventDestroy(handle)); }
+        @Override public void close() { release(() -> JCudaDriver.cuEventDestroy(handle)); }
     }
 
     @Override
@@ -238,8 +259,13 @@ public final class JCudaGpuDriver implements GpuDriver {
         });
     }
 
+    /** JCuda returns page-locked memory as a ByteBuffer (cuMemAllocHost's JNI side makes one): at most 2 GiB - 1 bytes. */
     @Override
     public PinnedBuffer allocatePinned(long bytes) {
+        if (bytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("a pinned host buffer of " + bytes + " bytes: JCuda's cuMemAllocHost allows at most "
+                    + Integer.MAX_VALUE + " (2 GiB - 1); stage larger copies in parts");
+        }
         return call(() -> {
             Pointer p = new Pointer();
             JCudaDriver.cuMemAllocHost(p, Math.max(bytes, 1));
@@ -315,26 +341,50 @@ public final class JCudaGpuDriver implements GpuDriver {
 
         @Override
         public void close() {
-            run(() -> {
-                JCudaDriver.cuGraphExecDestroy(exec);
-                JCudaDriver.cuGraphDestroy(graph);
-            });
+            release(() -> JCudaDriver.cuGraphExecDestroy(exec));
+            release(() -> JCudaDriver.cuGraphDestroy(graph));
         }
     }
 
+    /**
+     * When {@code enqueue} fails, the capture is still ended (a stream left capturing refuses all later work), and
+     * the failure of ending it (CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, which any failure inside causes) is kept as
+     * suppressed: the caller sees the original cause. A graph that was made but cannot be instantiated is destroyed.
+     */
     @Override
     public GpuGraph capture(GpuStream s, Runnable enqueue) {
         return call(() -> {
             Graph g = new Graph();
             // Thread-local mode: only this (owner) thread's unsafe calls are refused during the capture.
             JCudaDriver.cuStreamBeginCapture(handle(s), jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+            RuntimeException failure = null;
             try {
                 enqueue.run();
-            } finally {
-                JCudaDriver.cuStreamEndCapture(handle(s), g.graph);  // ends the capture even when enqueue failed
+            } catch (RuntimeException e) {
+                failure = e;
             }
-            JCudaDriver.cuGraphInstantiate(g.exec, g.graph, 0);
-            return g;
+            boolean made = false;
+            try {
+                JCudaDriver.cuStreamEndCapture(handle(s), g.graph);
+                made = true;
+            } catch (RuntimeException endFailed) {
+                if (failure == null) failure = endFailed;
+                else failure.addSuppressed(endFailed);
+            }
+            try {
+                if (failure != null) throw failure;
+                JCudaDriver.cuGraphInstantiate(g.exec, g.graph, 0);
+                return g;
+            } catch (RuntimeException e) {
+                if (made) {
+                    try {
+                        JCudaDriver.cuGraphDestroy(g.graph);
+                    } catch (RuntimeException destroyFailed) {
+                        e.addSuppressed(destroyFailed);
+                    }
+                }
+                throw e;
+            }
         });
     }
 
@@ -370,11 +420,18 @@ public final class JCudaGpuDriver implements GpuDriver {
 
     @Override public void synchronize(GpuStream s) { run(() -> JCudaDriver.cuStreamSynchronize(handle(s))); }
 
+    /**
+     * A stream callback, not a host function: CUDA skips host functions once the context has an error, so a
+     * future completed by one would never complete after a device fault; a callback is called with the error. It
+     * runs on a driver thread that must not call CUDA: completion is handed to the common pool.
+     */
     @Override
     public CompletableFuture<Void> whenDone(GpuStream s) {
         CompletableFuture<Void> done = new CompletableFuture<>();
-        // The host function runs on a driver thread that must not call CUDA: hand completion to the common pool.
-        run(() -> JCudaDriver.cuLaunchHostFunc(handle(s), data -> done.completeAsync(() -> null), null));
+        run(() -> JCudaDriver.cuStreamAddCallback(handle(s), (stream, status, data) -> {
+            if (status == CUresult.CUDA_SUCCESS) done.completeAsync(() -> null);
+            else CompletableFuture.runAsync(() -> done.completeExceptionally(new DeviceFaultException(CUresult.stringFor(status), "work on a CUDA stream")));
+        }, null, 0));
         return done;
     }
 

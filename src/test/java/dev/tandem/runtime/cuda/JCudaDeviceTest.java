@@ -40,8 +40,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * speculative decoding equals plain decoding. Skipped, with the probe's reason, where there is no usable device;
  * {@code native-build/gpu-check.sh} treats that skip as a failure.
  *
- * <p>With {@code -Dtandem.gpuTest.hostEmulation=true} the same tests run on the host emulation, with fewer tokens:
- * {@code gpu-check.sh --rehearse} runs them that way, so the code the GPU run depends on has run before.
+ * <p>With {@code -Dtandem.emulatedCuda=DIR} (the pom's {@code emulated-cuda} test run, and {@code gpu-check.sh
+ * --rehearse}) they run through {@link JCudaGpuDriver} and JCuda on the emulated CUDA driver of
+ * {@code native-build/emulated-driver/}, with fewer tokens: the code the GPU run depends on has run before. With
+ * {@code -Dtandem.gpuTest.hostEmulation=true} they run on {@link HostGpuDriver} instead.
  */
 @Tag("gpu")
 class JCudaDeviceTest {
@@ -49,8 +51,10 @@ class JCudaDeviceTest {
     static final Path DRAFT = Path.of("test-models/kjv-draft-q8_0.gguf");
     static final String[] PROMPTS = {"In the beginning God created", "And the LORD said unto Moses", "Blessed are the"};
     static final boolean ON_HOST = Boolean.getBoolean("tandem.gpuTest.hostEmulation");
+    /** JCuda over the emulated driver (the pom's emulated-cuda run): the real path, on the host emulation's speed. */
+    static final boolean EMULATED = !ON_HOST && EmulatedCuda.directory() != null;
     /** Prompts and tokens generated per prompt: the host emulation is slow. */
-    static final int PROMPTS_USED = ON_HOST ? 1 : PROMPTS.length, TOKENS = ON_HOST ? 10 : 32;
+    static final int PROMPTS_USED = ON_HOST || EMULATED ? 1 : PROMPTS.length, TOKENS = ON_HOST || EMULATED ? 10 : 32;
     /** Largest allowed |gpu - cpu| per logit, relative to the row's largest |logit| (at least 1): rounding only. */
     static final float TOLERANCE = 1e-3f;
 
@@ -70,7 +74,7 @@ class JCudaDeviceTest {
             assumeTrue(reason == null, () -> "no CUDA device: " + reason);
             gpu = CudaBackend.onDevice();
         }
-        System.out.println("device: " + gpu.driver().describe());
+        System.out.println("device: " + gpu.driver().describe() + " (driver: " + gpu.driver().getClass().getSimpleName() + ")");
         System.out.println("prefill GEMM: " + gpu.gemmStatus());
         System.out.println("CUDA graphs by default: " + Boolean.getBoolean("tandem.cudaGraphs"));
         arena = Arena.ofShared();
@@ -192,7 +196,7 @@ class JCudaDeviceTest {
         int[] tokens = Arrays.copyOf(prompt, 17);
         System.arraycopy(ModelRuns.greedy(mainCpu, prompt, 17 - prompt.length), 0, tokens, prompt.length, 17 - prompt.length);
         float[][] one = null;
-        for (int size : ON_HOST ? new int[] {5, 17} : new int[] {1, 2, 5, 17}) {
+        for (int size : ON_HOST || EMULATED ? new int[] {5, 17} : new int[] {1, 2, 5, 17}) {
             PagedKvCache tables = new PagedKvCache(16, 4);
             float[][] rows = new float[17][];
             try (KvCache kv = main.createKvCache(tables)) {
@@ -205,7 +209,7 @@ class JCudaDeviceTest {
                 }
             }
             if (one == null) one = rows;
-            else CudaPassContractTest.assertSameBits(one, rows, "passes of " + size + " rows vs " + (ON_HOST ? 5 : 1));
+            else CudaPassContractTest.assertSameBits(one, rows, "passes of " + size + " rows vs " + (ON_HOST || EMULATED ? 5 : 1));
         }
     }
 
