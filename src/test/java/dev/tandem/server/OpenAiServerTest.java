@@ -226,7 +226,7 @@ class OpenAiServerTest {
 
     @Test
     void anOversizeBodyGets413() throws Exception {
-        HttpResponse<String> r = KJV.post("/v1/completions", completionBody("x".repeat(100_000), ""));
+        HttpResponse<String> r = KJV.postExpectingContinue("/v1/completions", completionBody("x".repeat(100_000), ""));
         assertEquals(413, r.statusCode(), r.body());
         assertNotNull(json(r).get("error"));
     }

@@ -87,6 +87,17 @@ final class ServerFixture implements BeforeAllCallback, AfterAllCallback {
         return post(server, path, body, headers);
     }
 
+    /**
+     * A JSON POST that waits for the server's verdict before sending the body (Expect: 100-continue), as clients
+     * of large uploads do: a server that refuses a body it has not read answers and closes, and a client still
+     * writing the body may see the closed connection instead of the answer.
+     */
+    HttpResponse<String> postExpectingContinue(String path, String body) throws Exception {
+        HttpRequest request = HttpRequest.newBuilder(uri(server, path)).expectContinue(true)
+                .POST(HttpRequest.BodyPublishers.ofString(body)).header("Content-Type", "application/json").build();
+        return HTTP.send(request, HttpResponse.BodyHandlers.ofString());
+    }
+
     static URI uri(OpenAiServer s, String path) {
         return URI.create(s.url() + path);
     }
