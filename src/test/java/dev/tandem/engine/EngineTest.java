@@ -117,6 +117,17 @@ class EngineTest {
     }
 
     /** Collects a generation's events. */
+    /** Subscribes, cancels the subscription once the first event has arrived, and returns the cancelled output. */
+    static GenerationOutput cancelAfterFirstEvent(Generation g) throws Exception {
+        Collector c = new Collector();
+        g.subscribe(c);
+        assertTrue(c.first.await(30, TimeUnit.SECONDS));
+        c.subscription.cancel();
+        GenerationOutput out = g.result().get(30, TimeUnit.SECONDS);
+        assertEquals(FinishReason.CANCELLED, out.finishReason());
+        return out;
+    }
+
     static final class Collector implements Flow.Subscriber<GenerationEvent> {
         final List<GenerationEvent> events = new ArrayList<>();
         final CountDownLatch done = new CountDownLatch(1);
@@ -153,13 +164,7 @@ class EngineTest {
     @Test
     void cancellingTheSubscriptionStopsTheGenerationAndFreesItsBlocks() throws Exception {
         long cancelledBefore = engine.stats().cancelled();
-        Generation g = engine.generate(GenerationRequest.builder().prompt(PROMPTS[3]).ignoreEndOfGeneration(true).build());
-        Collector c = new Collector();
-        g.subscribe(c);
-        assertTrue(c.first.await(30, TimeUnit.SECONDS));
-        c.subscription.cancel();
-        GenerationOutput out = g.result().get(30, TimeUnit.SECONDS);
-        assertEquals(FinishReason.CANCELLED, out.finishReason());
+        GenerationOutput out = cancelAfterFirstEvent(engine.generate(GenerationRequest.builder().prompt(PROMPTS[3]).ignoreEndOfGeneration(true).build()));
         assertTrue(out.tokenIds().length < engine.contextLength() - 10);
         assertEquals(cancelledBefore + 1, engine.stats().cancelled());
         assertEquals(0, engine.stats().kvBlocksInUse());
