@@ -128,6 +128,8 @@ class LoadServerTest {
         String body = "{\"prompt\":\"The LORD\",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true,\"temperature\":0"
                 + (speculative ? ",\"draft_model\":\"kjv-draft-q8_0\"" : "") + "}";
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        long cancelledBefore = KJV.engine().stats().cancelled();
+        KJV.holdAfter(100);          // a few tokens, never the 1000 asked for: the client hangs up mid-generation
         try (Socket socket = new Socket("127.0.0.1", KJV.server().port())) {
             OutputStream out = socket.getOutputStream();
             out.write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
@@ -142,6 +144,7 @@ class LoadServerTest {
                 assertNotNull(line, "the stream ended before its first event");
             } while (!line.startsWith("data: ") && !line.contains("data: "));     // chunked framing may share the line
         }
+        KJV.stepUntil(() -> KJV.engine().stats().cancelled() > cancelledBefore);
         Scrape after = Scrape.until(KJV.server(), 30_000, s -> s.idle() && s.get(cancelled) > before.get(cancelled));
         assertEquals(before.get(cancelled) + 1, after.get(cancelled), "ended as cancelled, not by reaching max_tokens:\n" + after.text());
         assertTrue(after.idle(), after.text());
@@ -164,6 +167,8 @@ class LoadServerTest {
                 ? "{\"messages\":[{\"role\":\"user\",\"content\":\"The LORD\"}]," + common + "}"
                 : "{\"prompt\":\"The LORD\"," + common + "}";
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        long cancelledBefore = KJV.engine().stats().cancelled();
+        KJV.holdAfter(100);          // a few tokens, never the 1000 asked for: the client hangs up mid-generation
         try (Socket socket = new Socket("127.0.0.1", KJV.server().port())) {
             OutputStream out = socket.getOutputStream();
             out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
@@ -173,6 +178,7 @@ class LoadServerTest {
             Scrape.until(KJV.server(), 10_000, s -> s.get("tandem_active_sequences") > 0);   // the generation is running
             Thread.sleep(500);
         }
+        KJV.stepUntil(() -> KJV.engine().stats().cancelled() > cancelledBefore);
         Scrape after = Scrape.until(KJV.server(), 30_000, s -> s.idle() && s.get(cancelled) > before.get(cancelled));
         assertEquals(before.get(cancelled) + 1, after.get(cancelled), "ended as cancelled, not by reaching max_tokens:\n" + after.text());
         assertTrue(after.idle(), after.text());

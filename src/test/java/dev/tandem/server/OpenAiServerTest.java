@@ -3,6 +3,7 @@ package dev.tandem.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tandem.engine.ChatMessage;
 import dev.tandem.engine.Engine;
+import dev.tandem.engine.GatedBackend;
 import dev.tandem.engine.GenerationOutput;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.Tandem;
@@ -234,6 +235,7 @@ class OpenAiServerTest {
     @Test
     void closingTheStreamCancelsTheGeneration() throws Exception {
         long cancelledBefore = KJV.engine().stats().cancelled();
+        KJV.holdAfter(100);          // a few tokens, never the 1000 asked for: the stream is closed mid-generation
         HttpRequest req = HttpRequest.newBuilder(KJV.uri("/v1/completions"))
                 .POST(HttpRequest.BodyPublishers.ofString(completionBody("The LORD", ",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true"))).build();
         HttpResponse<InputStream> r = HTTP.send(req, HttpResponse.BodyHandlers.ofInputStream());
@@ -246,19 +248,17 @@ class OpenAiServerTest {
             }
         }
         r.body().close();
-        long waited = 0;
-        while (KJV.engine().stats().cancelled() == cancelledBefore && waited < 30_000) {      // a wait, not a timing assertion
-            Thread.sleep(20);
-            waited += 20;
-        }
+        KJV.stepUntil(() -> KJV.engine().stats().cancelled() > cancelledBefore);
         assertEquals(cancelledBefore + 1, KJV.engine().stats().cancelled());
     }
 
     @Test
     void aFullQueueGets503AndTheServerRecovers() throws Exception {
-        try (Engine small = Tandem.builder().model(MAIN).threads(1).parallel(1).maxQueue(0).build()) {
+        try (GatedBackend gate = new GatedBackend();
+             Engine small = Tandem.builder().model(MAIN).backend(gate).threads(1).parallel(1).maxQueue(0).build()) {
             OpenAiServer s = new OpenAiServer(small, OpenAiServer.Options.defaults().withPort(0)).start();
             try {
+                gate.hold(50);          // the running generation cannot end before the second request has been refused
                 HttpResponse<InputStream> running = HTTP.send(HttpRequest.newBuilder(uri(s, "/v1/completions"))
                         .POST(HttpRequest.BodyPublishers.ofString(completionBody("The LORD", ",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true"))).build(),
                         HttpResponse.BodyHandlers.ofInputStream());
@@ -268,6 +268,7 @@ class OpenAiServerTest {
                 assertEquals(503, rejected.statusCode());
                 assertEquals("server_overloaded", json(rejected).get("error").get("code").asText());
                 running.body().close();
+                gate.open();
                 HttpResponse<String> later;
                 long waited = 0;
                 do {
@@ -277,6 +278,7 @@ class OpenAiServerTest {
                 } while (later.statusCode() == 503 && waited < 30_000);
                 assertEquals(200, later.statusCode());
             } finally {
+                gate.open();
                 s.close();
             }
         }

@@ -3,6 +3,7 @@ package dev.tandem.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.engine.Engine;
+import dev.tandem.engine.GatedBackend;
 import dev.tandem.engine.Tandem;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
@@ -15,6 +16,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,6 +35,7 @@ final class ServerFixture implements BeforeAllCallback, AfterAllCallback {
 
     private final int parallel, maxQueue;
     private final UnaryOperator<OpenAiServer.Options> options;
+    private final GatedBackend gate = new GatedBackend();
     private Engine engine;
     private OpenAiServer server;
 
@@ -50,7 +53,7 @@ final class ServerFixture implements BeforeAllCallback, AfterAllCallback {
 
     @Override
     public void beforeAll(ExtensionContext context) {
-        engine = Tandem.builder().model(MAIN).draft(DRAFT).threads(1).parallel(parallel).maxQueue(maxQueue).build();
+        engine = Tandem.builder().model(MAIN).draft(DRAFT).backend(gate).threads(1).parallel(parallel).maxQueue(maxQueue).build();
         server = new OpenAiServer(engine, options.apply(OpenAiServer.Options.defaults().withPort(0))).start();
     }
 
@@ -58,7 +61,32 @@ final class ServerFixture implements BeforeAllCallback, AfterAllCallback {
     public void afterAll(ExtensionContext context) {
         // JUnit calls this even when beforeAll failed half way.
         if (server != null) server.close();
+        gate.open();
         if (engine != null) engine.close();
+        gate.close();
+    }
+
+    /**
+     * From now on the engine stops at its gate after {@code passes} more forward passes (main and draft alike): a
+     * generation of 1000 tokens started now cannot end before the test has done what it must do while it runs.
+     */
+    void holdAfter(long passes) {
+        gate.hold(passes);
+    }
+
+    /**
+     * Lets a held engine go on one pass per 20 ms until {@code done} holds (30 s at most), then opens its gate.
+     * A hung-up stream is noticed only when a write fails, so the engine must make events while the test waits.
+     */
+    void stepUntil(BooleanSupplier done) throws InterruptedException {
+        try {
+            for (long waited = 0; !done.getAsBoolean() && waited < 30_000; waited += 20) {   // a wait, not a timing assertion
+                gate.allow(1);
+                Thread.sleep(20);
+            }
+        } finally {
+            gate.open();
+        }
     }
 
     Engine engine() {
