@@ -2,6 +2,7 @@ package dev.tandem.decode;
 
 import dev.tandem.runtime.PagedKvCache;
 
+import java.util.List;
 import java.util.SplittableRandom;
 
 /** Proposes tokens for the main model to verify: a small model, or a lookup in the text so far. */
@@ -12,6 +13,22 @@ public interface Drafter {
 
     /** Starts drafting for one sequence; the session is closed when the generation ends. */
     Session open(Context context);
+
+    /**
+     * One session's part of a drafting round: {@link Session#propose} with these arguments. Several proposals of one
+     * drafter go to {@link #proposeAll} together.
+     */
+    record Proposal(Session session, int[] context, int length, int max, float pMin, Draft out) {}
+
+    /**
+     * Runs the proposals of several of this drafter's sessions (distinct sequences). Each ends exactly as its own
+     * {@link Session#propose} would: a drafter may batch their work (a draft model runs one pass per draft position
+     * for all of them) only where the bitwise contract makes each sequence's rows independent of the others. By
+     * default one after another.
+     */
+    default void proposeAll(List<Proposal> proposals) {
+        for (Proposal p : proposals) p.session().propose(p.context(), p.length(), p.max(), p.pMin(), p.out());
+    }
 
     /** Largest position count the drafter can work with (its model's context length); unlimited by default. */
     default int contextLength() { return Integer.MAX_VALUE; }

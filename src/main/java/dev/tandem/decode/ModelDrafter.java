@@ -8,7 +8,10 @@ import dev.tandem.runtime.LoadedModel.DraftDraw;
 import dev.tandem.runtime.LoadedModel.DrawnToken;
 import dev.tandem.runtime.PagedKvCache;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A small model drafts: it takes its own choice (greedy: top token; sampling: a draw from the same sampler chain
@@ -21,6 +24,8 @@ public final class ModelDrafter implements Drafter {
     private final LoadedModel draft;
     /** K/V storage every session shares (an engine's one cache per model over its pool), or null: one per session. */
     private final KvCache shared;
+    /** Forward passes of the draft model, all sessions together (an operator's view of batching at work). */
+    private final AtomicLong passes = new AtomicLong();
 
     public ModelDrafter(LoadedModel draft) {
         this(draft, null);
@@ -36,6 +41,92 @@ public final class ModelDrafter implements Drafter {
     }
 
     public LoadedModel model() { return draft; }
+
+    /** Forward passes the draft model has run for this drafter's sessions: prefills and drafts. */
+    public long passes() { return passes.get(); }
+
+    private ForwardResult forward(Batch batch, KvCache kv) {
+        passes.incrementAndGet();       // a sampling pass that the model declines (returns null) runs nothing and is not counted
+        return join(draft.forwardAsync(batch, kv));
+    }
+
+    /**
+     * Sessions that write into the shared storage and draw on the host draft together: one pass per draft position
+     * carries the rows of all of them, and a session whose draft ends (its length reached, or a token not confident
+     * enough) drops out of the later passes. Each session's tokens are those its own {@link Session#propose} would
+     * give, because a row's result does not depend on the other rows of its pass (the bitwise contract).
+     */
+    @Override
+    public void proposeAll(List<Proposal> proposals) {
+        List<Proposal> together = new ArrayList<>(proposals.size());
+        for (Proposal p : proposals) {
+            if (!(p.session() instanceof ModelSession m) || m.owner() != this) {
+                throw new IllegalArgumentException("a proposal of another drafter's session");
+            }
+            if (proposals.size() > 1 && shared != null && m.kv == shared && p.out().keptRows() < 0 && p.max() > 0) together.add(p);
+            else m.propose(p.context(), p.length(), p.max(), p.pMin(), p.out());
+        }
+        if (together.size() == 1) {
+            Proposal p = together.getFirst();
+            p.session().propose(p.context(), p.length(), p.max(), p.pMin(), p.out());
+        } else if (together.size() > 1) {
+            proposeTogether(together);
+        }
+    }
+
+    private void proposeTogether(List<Proposal> proposals) {
+        int n = proposals.size();
+        ModelSession[] sessions = new ModelSession[n];
+        int[] from = new int[n];
+        int rows = 0;
+        for (int j = 0; j < n; j++) {
+            Proposal p = proposals.get(j);
+            sessions[j] = (ModelSession) p.session();
+            p.out().clear();
+            // Positions written: the unseen context tokens up to length-1, then drafts 1..max-1 at length.. .
+            sessions[j].tables.reserve(sessions[j].c.sequence(), p.length() + p.max() - 1);
+            from[j] = Math.min(sessions[j].valid, p.length() - 1);
+            rows += p.length() - from[j];
+        }
+        // The first pass: each session's unseen tokens (at least its last), logits of each one's last row.
+        int[] tokens = new int[rows], positions = new int[rows], sequences = new int[rows], logitRows = new int[n];
+        for (int j = 0, row = 0; j < n; j++) {
+            Proposal p = proposals.get(j);
+            for (int pos = from[j]; pos < p.length(); pos++, row++) {
+                tokens[row] = p.context()[pos];
+                positions[row] = pos;
+                sequences[row] = sessions[j].c.sequence();
+            }
+            logitRows[j] = row - 1;
+            sessions[j].valid = p.length();
+        }
+        ForwardResult r = forward(new Batch(tokens, positions, sequences, logitRows), shared);
+        // live[0, count): the sessions whose drafts go on, in the order of r's rows.
+        int[] live = new int[n];
+        for (int j = 0; j < n; j++) live[j] = j;
+        for (int i = 0, count = n; ; i++) {
+            int going = 0;
+            for (int a = 0; a < count; a++) {
+                Proposal p = proposals.get(live[a]);
+                if (sessions[live[a]].takeToken(r, a, p.context(), p.length(), i, p.max(), p.pMin(), p.out())) live[going++] = live[a];
+            }
+            count = going;
+            if (count == 0) return;
+            tokens = new int[count];
+            positions = new int[count];
+            sequences = new int[count];
+            int[] all = new int[count];
+            for (int a = 0; a < count; a++) {
+                Proposal p = proposals.get(live[a]);
+                tokens[a] = p.context()[p.length() + i];
+                positions[a] = p.length() + i;
+                sequences[a] = sessions[live[a]].c.sequence();
+                all[a] = a;
+            }
+            r = forward(new Batch(tokens, positions, sequences, all), shared);
+            for (int a = 0; a < count; a++) sessions[live[a]].valid = proposals.get(live[a]).length() + i + 1;
+        }
+    }
 
     @Override
     public int contextLength() { return draft.config().contextLength(); }
@@ -89,12 +180,16 @@ public final class ModelDrafter implements Drafter {
         @Override
         public void prefill(int[] tokens, int cached, int length) {
             tables.reserve(c.sequence(), length);
-            join(draft.forwardAsync(batches.of(tokens, cached, length - cached, cached, false), kv));
+            forward(batches.of(tokens, cached, length - cached, cached, false));
             valid = length;
         }
 
         @Override
         public int storedLength() { return valid; }
+
+        ModelDrafter owner() { return ModelDrafter.this; }
+
+        private ForwardResult forward(Batch batch) { return ModelDrafter.this.forward(batch, kv); }
 
         @Override
         public void propose(int[] context, int length, int max, float pMin, Draft out) {
@@ -106,6 +201,7 @@ public final class ModelDrafter implements Drafter {
             int from = Math.min(valid, length - 1);
             Batch first = batches.of(context, from, length - from, from, false);
             if (deviceDraws && out.keptRows() >= 0 && out.keptRows() + max <= LoadedModel.KEPT_DRAFT_ROWS) {
+                passes.incrementAndGet();
                 CompletionStage<DrawnToken> drawn = draft.sampleDraftAsync(first, kv, draw(out.keptRows()));
                 if (drawn != null) {
                     proposeOnDevice(drawn, context, length, max, pMin, out);
@@ -113,34 +209,42 @@ public final class ModelDrafter implements Drafter {
                 }
                 deviceDraws = false;  // this model cannot: nothing ran, draft on the host
             }
-            ForwardResult r = join(draft.forwardAsync(first, kv));
+            ForwardResult r = forward(first);
             valid = length;
-            for (int i = 0; ; i++) {
-                Distribution q = out.next();
-                int token;
-                float top = 1f;
-                if (greedy && shared == draftVocabulary) {
-                    token = r.argmax(0);         // no logits needed: on CUDA only the id and top probability cross
-                    if (pMin > 0) top = r.topProbability(0);
-                    q.setOneHot(token);
-                } else if (greedy) {
-                    r.copyLogits(0, logits);     // masked: ids past the shared vocabulary do not count
-                    token = Sampler.argmax(logits, shared);
-                    if (pMin > 0) top = ForwardResult.topProbability(logits, 0, shared);
-                    q.setOneHot(token);
-                } else {
-                    r.copyLogits(0, logits);
-                    sampler.fill(logits, shared, context, length + i, q);
-                    top = q.p(q.top());
-                    token = q.sample(c.random());
-                }
-                if (top < pMin) return;          // not confident enough: this token is not proposed
-                out.push(token);
-                context[length + i] = token;     // scratch: the penalty window of the next draft step
-                if (i + 1 == max) return;        // the last draft token need not be run
-                r = join(draft.forwardAsync(batches.of(context, length + i, 1, length + i, false), kv));
+            for (int i = 0; takeToken(r, 0, context, length, i, max, pMin, out); i++) {
+                r = forward(batches.of(context, length + i, 1, length + i, false));
                 valid = length + i + 1;
             }
+        }
+
+        /**
+         * Chooses draft token {@code i} (at position {@code length + i}) from result row {@code row}: greedy, the top
+         * token; sampling, a draw from the same chain as the main model's. Returns whether the draft goes on, which
+         * needs a pass over that token: false when the token was not confident enough (not proposed) or was the last.
+         */
+        boolean takeToken(ForwardResult r, int row, int[] context, int length, int i, int max, float pMin, Draft out) {
+            Distribution q = out.next();
+            int token;
+            float top = 1f;
+            if (greedy && shared == draftVocabulary) {
+                token = r.argmax(row);           // no logits needed: on CUDA only the id and top probability cross
+                if (pMin > 0) top = r.topProbability(row);
+                q.setOneHot(token);
+            } else if (greedy) {
+                r.copyLogits(row, logits);       // masked: ids past the shared vocabulary do not count
+                token = Sampler.argmax(logits, shared);
+                if (pMin > 0) top = ForwardResult.topProbability(logits, 0, shared);
+                q.setOneHot(token);
+            } else {
+                r.copyLogits(row, logits);
+                sampler.fill(logits, shared, context, length + i, q);
+                top = q.p(q.top());
+                token = q.sample(c.random());
+            }
+            if (top < pMin) return false;        // not confident enough: this token is not proposed
+            out.push(token);
+            context[length + i] = token;         // scratch: the penalty window of the next draft step
+            return i + 1 < max;                  // the last draft token need not be run
         }
 
         /**
@@ -157,6 +261,7 @@ public final class ModelDrafter implements Drafter {
                 out.push(d.token());
                 context[length + i] = d.token();
                 if (i + 1 == max) return;
+                passes.incrementAndGet();
                 drawn = draft.sampleDraftAsync(batches.of(context, length + i, 1, length + i, false), kv, draw(out.keptRows() + i + 1));
             }
         }

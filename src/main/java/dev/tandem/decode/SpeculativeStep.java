@@ -6,6 +6,8 @@ import dev.tandem.runtime.LoadedModel.SampledDraft;
 import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
+import java.util.List;
+
 /**
  * One sequence's speculative decoding, cut open at the main-model pass so that the caller runs that pass: the
  * {@link SpeculativeGenerator} one sequence at a time, the engine's scheduler with the verification rows of
@@ -25,6 +27,7 @@ import dev.tandem.runtime.PagedKvCache;
  * </ol>
  */
 public final class SpeculativeStep implements AutoCloseable {
+    private final Drafter drafter;
     private final Drafter.Session drafts;
     private final DraftPolicy policy;
     private final DraftLength length;
@@ -37,6 +40,8 @@ public final class SpeculativeStep implements AutoCloseable {
     private final Draft draft;
     private final DraftCounts counts;
     private int agreed, next;
+    /** The draft length {@link #planDraft} asked for (0: a plain step). */
+    private int planned;
     /** {@link #sampledDraft}'s rows, allocated on first use. */
     private float[] denseRows;
 
@@ -50,6 +55,7 @@ public final class SpeculativeStep implements AutoCloseable {
 
     /** As above, counting into {@code counts} (a generation's {@link StatsRecorder}). */
     SpeculativeStep(Drafter drafter, DraftPolicy policy, TokenChoice choice, PagedKvCache tables, int sequence, DraftCounts counts) {
+        this.drafter = drafter;
         this.policy = policy;
         this.length = policy.start();
         this.choice = choice;
@@ -81,15 +87,30 @@ public final class SpeculativeStep implements AutoCloseable {
      * n + draftMax + 1 tokens) and returns k; 0 means a plain step.
      */
     public int propose(int[] context, int n, int remaining) {
+        Drafter.Proposal p = planDraft(context, n, remaining);
+        if (p == null) return drafted(context, n, 0);
+        long t0 = System.nanoTime();
+        drafter.proposeAll(List.of(p));
+        return drafted(context, n, System.nanoTime() - t0);
+    }
+
+    /**
+     * {@link #propose} cut open for a caller that drafts for several sequences together: the proposal to run
+     * (through {@link #drafter()}'s {@link Drafter#proposeAll} with the other sequences'), or null for a plain step;
+     * then {@link #drafted} with the same arguments.
+     */
+    public Drafter.Proposal planDraft(int[] context, int n, int remaining) {
         draft.clear();
-        int k = length.next(Math.max(0, Math.min(remaining - 1, positionLimit - n)));
-        if (k > 0) {
-            long t0 = System.nanoTime();
-            drafts.propose(context, n, k, policy.draftPMin(), draft);
-            long dt = System.nanoTime() - t0;
-            counts.draftNanos += dt;
+        planned = length.next(Math.max(0, Math.min(remaining - 1, positionLimit - n)));
+        return planned > 0 ? new Drafter.Proposal(drafts, context, n, planned, policy.draftPMin(), draft) : null;
+    }
+
+    /** The planned proposal ran, drafting for {@code draftNanos} (with the others it ran beside); returns k. */
+    public int drafted(int[] context, int n, long draftNanos) {
+        if (planned > 0) {
+            counts.draftNanos += draftNanos;
             counts.drafted += draft.size();
-            length.drafted(draft.size(), dt);
+            length.drafted(draft.size(), draftNanos);
             // Discarding is lossless only for greedy decoding: when sampling, whether a draft is short depends
             // on the tokens drawn, and skipping their verification for some draws skews the output
             // distribution (SpeculativeSamplingDistributionTest shows it), so short drafts are verified.
@@ -101,6 +122,9 @@ public final class SpeculativeStep implements AutoCloseable {
         for (int i = 0; i < draft.size(); i++) context[n + i] = draft.token(i);
         return draft.size();
     }
+
+    /** The drafter whose sessions this step's proposals belong to. */
+    public Drafter drafter() { return drafter; }
 
     /** Draft token {@code i} of the current proposal. */
     public int draftToken(int i) { return draft.token(i); }

@@ -241,6 +241,20 @@ public final class Engine implements AutoCloseable {
     public EngineStats stats() { return scheduler.stats(); }
 
     /**
+     * Forward passes each loaded model has run since the engine started, by model id (main model first): the main
+     * model's prefills and verifications, a draft model's prefills and draft passes for all its sequences. With
+     * batching at work a draft model runs far fewer passes than the tokens it drafts.
+     */
+    public Map<String, Long> forwardPasses() {
+        Map<String, Long> passes = new LinkedHashMap<>();
+        passes.put(main.info.id(), scheduler.stats().forwardPasses());
+        for (Map.Entry<String, Drafter> d : drafters.entrySet()) {
+            if (d.getValue() instanceof ModelDrafter m) passes.put(d.getKey(), m.passes());
+        }
+        return passes;
+    }
+
+    /**
      * Why the engine can no longer generate (an error that left it unusable, such as an {@link InternalError} or
      * the scheduler's thread ending), or empty while it can. A failure of one request's work is not one: that
      * request fails alone.

@@ -1,5 +1,6 @@
 package dev.tandem.engine;
 
+import dev.tandem.decode.Drafter;
 import dev.tandem.decode.SpeculativeStep;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
@@ -15,7 +16,9 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -54,6 +57,8 @@ final class Scheduler implements AutoCloseable {
     private final LinkedBlockingQueue<Sequence> inbox = new LinkedBlockingQueue<>();
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> active = new ArrayList<>();
+    /** {@link #draftTogether}'s groups: the speculative sequences of each drafter, in batch order. */
+    private final Map<Drafter, List<Sequence>> drafting = new LinkedHashMap<>();
     /** Submitted and not finished: active + waiting + in the inbox. */
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger activeCount = new AtomicInteger();
@@ -275,15 +280,16 @@ final class Scheduler implements AutoCloseable {
 
     /**
      * One main-model pass for every active sequence: a plain sequence brings its last token (one row), a
-     * speculative one {@code [last, d1..dk]} (k+1 rows) after drafting on its own. Each sequence then reads
-     * only its own rows, which the bitwise contract makes independent of the others.
+     * speculative one {@code [last, d1..dk]} (k+1 rows) after drafting. The sequences that draft with one drafter
+     * draft together ({@link #draftTogether}). Each sequence then reads only its own rows, which the bitwise
+     * contract makes independent of the others.
      */
     private void step() {
+        draftTogether();
         int rows = 0;
         for (Iterator<Sequence> it = active.iterator(); it.hasNext(); ) {
             Sequence s = it.next();
             try {
-                s.draftLength = s.step == null ? 0 : s.step.propose(s.context, s.contextLength(), s.maxTokens - s.generatedCount);
                 tables.reserve(s.kvSequence, s.contextLength() + s.draftLength);
             } catch (Throwable e) {
                 it.remove();
@@ -333,6 +339,48 @@ final class Scheduler implements AutoCloseable {
         }
         active.clear();
         active.addAll(still);
+        activeCount.set(active.size());
+    }
+
+    /**
+     * Sets every active sequence's {@link Sequence#draftLength}: each speculative one plans its draft, and the
+     * proposals of one drafter run in one {@link Drafter#proposeAll} — for a draft model, one pass per draft
+     * position carries the rows of all its sequences, and a sequence whose draft ends early drops out of the later
+     * passes. A drafter that fails fails only the sequences that drafted with it, their blocks freed.
+     */
+    private void draftTogether() {
+        drafting.clear();
+        for (Iterator<Sequence> it = active.iterator(); it.hasNext(); ) {
+            Sequence s = it.next();
+            s.draftLength = 0;
+            s.proposal = null;
+            if (s.step == null) continue;
+            try {
+                s.proposal = s.step.planDraft(s.context, s.contextLength(), s.maxTokens - s.generatedCount);
+            } catch (Throwable e) {
+                it.remove();
+                fail(s, e);
+                continue;
+            }
+            if (s.proposal != null) drafting.computeIfAbsent(s.step.drafter(), d -> new ArrayList<>()).add(s);
+        }
+        for (var group : drafting.entrySet()) {
+            List<Drafter.Proposal> proposals = new ArrayList<>(group.getValue().size());
+            for (Sequence s : group.getValue()) proposals.add(s.proposal);
+            long t0 = System.nanoTime();
+            try {
+                group.getKey().proposeAll(proposals);
+            } catch (Throwable e) {
+                for (Sequence s : group.getValue()) {
+                    active.remove(s);
+                    fail(s, e);
+                }
+                continue;
+            }
+            long draftNanos = System.nanoTime() - t0;
+            for (Sequence s : group.getValue()) s.draftLength = s.step.drafted(s.context, s.contextLength(), draftNanos);
+        }
+        for (Sequence s : active) s.proposal = null;
         activeCount.set(active.size());
     }
 

@@ -52,6 +52,8 @@ final class Sequence {
     long firstTokenNanos;
     /** The current pass: this sequence's first row, and its draft length (0: one plain row). */
     int firstRow, draftLength;
+    /** The draft this step plans, while the drafting round runs; null otherwise. */
+    Drafter.Proposal proposal;
 
     Sequence(Generation generation, int[] prompt, int maxTokens, long deadlineNanos, boolean hasDeadline,
              boolean ignoreEndOfGeneration, TokenChoice choice, StreamDecoder decoder, StopStrings stops,

@@ -64,6 +64,10 @@ final class ServerMetrics {
         gauge("tandem_kv_blocks_total", "K/V cache blocks in the pool", engine, EngineStats::kvBlocksTotal);
         gauge("tandem_kv_blocks_cached", "K/V cache blocks of cached prompt prefixes that no sequence holds (evicted when the pool needs room)",
                 engine, EngineStats::kvBlocksCached);
+        CounterWithCallback.builder().name("tandem_forward_passes")
+                .help("Forward passes each loaded model has run (a pass carries the rows of every sequence in the batch)")
+                .labelNames("model")
+                .callback(cb -> engine.forwardPasses().forEach((model, passes) -> cb.call(passes, model))).register(registry);
         CounterWithCallback.builder().name("tandem_prefix_cache_hit_tokens")
                 .help("Prompt tokens whose K/V came from the prefix cache instead of a prefill")
                 .callback(cb -> cb.call(engine.stats().prefixCacheHitTokens())).register(registry);

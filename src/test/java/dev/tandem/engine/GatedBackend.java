@@ -1,9 +1,10 @@
 package dev.tandem.engine;
 
+import dev.tandem.runtime.Backend;
 import dev.tandem.runtime.Batch;
 
 /**
- * The CPU backend behind a gate a test works: open (the default), passes run freely; {@link #hold held}, each pass
+ * A backend (the CPU's unless another is given) behind a gate a test works: open (the default), passes run freely; {@link #hold held}, each pass
  * spends a permit from {@link #allow} and waits on the engine's thread while there is none. A test that must act
  * while a generation is still running (close its stream, fill the queue beside it) holds the gate before the
  * generation could end, so no race with the engine's speed decides the outcome. Open it again in a finally: an
@@ -12,6 +13,13 @@ import dev.tandem.runtime.Batch;
 public final class GatedBackend extends InterceptingBackend {
     private boolean held;
     private long permits;
+
+    public GatedBackend() {}
+
+    /** Gates {@code inner}'s passes; closing this closes it. */
+    public GatedBackend(Backend inner) {
+        super(inner);
+    }
 
     /** From now on each pass needs a permit; {@code permits} are granted now. */
     public synchronized void hold(long permits) {

@@ -12,20 +12,29 @@ import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cpu.CpuBackend;
 
 /**
- * The CPU backend with a test's hook before every forward pass (main and draft models alike), on the engine's
- * thread: the hook may throw, which fails the pass, or wait, which holds the whole engine.
+ * A backend (the CPU's unless another is given) with a test's hook before every forward pass (main and draft models
+ * alike), on the engine's thread: the hook may throw, which fails the pass, or wait, which holds the whole engine.
  */
 public abstract class InterceptingBackend implements Backend {
-    private final CpuBackend cpu = new CpuBackend();
+    private final Backend inner;
+
+    protected InterceptingBackend() {
+        this(new CpuBackend());
+    }
+
+    /** Intercepts {@code inner}'s passes; closing this closes it. */
+    protected InterceptingBackend(Backend inner) {
+        this.inner = inner;
+    }
 
     /** Runs before {@code batch} goes to the model; {@code batch} is read, never changed. */
     protected abstract void beforePass(Batch batch);
 
-    @Override public String name() { return "cpu"; }
+    @Override public String name() { return inner.name(); }
 
     @Override
     public LoadedModel load(ModelFile file, LoadOptions options) {
-        LoadedModel model = cpu.load(file, options);
+        LoadedModel model = inner.load(file, options);
         return new LoadedModel() {
             @Override public ModelConfig config() { return model.config(); }
 
@@ -43,5 +52,5 @@ public abstract class InterceptingBackend implements Backend {
         };
     }
 
-    @Override public void close() { cpu.close(); }
+    @Override public void close() { inner.close(); }
 }

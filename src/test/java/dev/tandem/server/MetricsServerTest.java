@@ -87,6 +87,25 @@ class MetricsServerTest {
         assertFalse(after.text().contains("embeddings"), "a client's paths do not become label values");
     }
 
+    /** Operators see batching at work: each loaded model's forward passes, the draft's only when a request drafts. */
+    @Test
+    void forwardPassesAreCountedPerModel() throws Exception {
+        String main = "tandem_forward_passes_total{model=\"kjv-main-q8_0\"}", draft = "tandem_forward_passes_total{model=\"kjv-draft-q8_0\"}";
+        Scrape before = Scrape.until(KJV.server(), 10_000, Scrape::idle);
+        JsonNode plain = json(KJV.post("/v1/completions", completionBody("And", ",\"max_tokens\":6,\"ignore_eos\":true")));
+        Scrape afterPlain = Scrape.until(KJV.server(), 10_000, Scrape::idle);
+        // One pass per token: the prefill chooses the first.
+        assertEquals(plain.get("usage").get("completion_tokens").asDouble(), afterPlain.get(main) - before.get(main), afterPlain.text());
+        assertEquals(before.get(draft), afterPlain.get(draft), "a plain request runs no draft pass");
+
+        JsonNode spec = json(KJV.post("/v1/completions", completionBody("In the beginning God created", SPECULATIVE + ",\"max_tokens\":24,\"ignore_eos\":true")));
+        Scrape after = Scrape.until(KJV.server(), 10_000, Scrape::idle);
+        double mainPasses = after.get(main) - afterPlain.get(main), draftPasses = after.get(draft) - afterPlain.get(draft);
+        assertTrue(mainPasses >= 2 && mainPasses < spec.get("usage").get("completion_tokens").asDouble(), after.text());   // drafts were accepted
+        assertTrue(draftPasses > 1, after.text());
+        assertEquals((double) KJV.engine().forwardPasses().get("kjv-draft-q8_0"), after.get(draft));
+    }
+
     @Test
     void eachServerKeepsItsOwnRegistry() throws Exception {
         OpenAiServer second = new OpenAiServer(KJV.engine(), OpenAiServer.Options.defaults().withPort(0)).start();
