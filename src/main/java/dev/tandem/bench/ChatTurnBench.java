@@ -84,16 +84,10 @@ public final class ChatTurnBench {
                     r.secondPromptTokens(), r.cachedTokens(), r.cachedSeconds(), r.uncachedSeconds(), r.uncachedSeconds() / r.cachedSeconds(),
                     r.sameOutput() ? "yes" : "NO"));
         }
-        double on = median(rows.stream().mapToDouble(Row::cachedSeconds).toArray());
-        double off = median(rows.stream().mapToDouble(Row::uncachedSeconds).toArray());
+        double on = Median.of(rows.stream().mapToDouble(Row::cachedSeconds).toArray());
+        double off = Median.of(rows.stream().mapToDouble(Row::uncachedSeconds).toArray());
         sb.append(String.format(Locale.ROOT, "%nmedian time to first token of the second turn: %.3f s with the prefix cache, %.3f s without (%.1fx)%n",
                 on, off, off / on));
         return sb.toString();
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 }

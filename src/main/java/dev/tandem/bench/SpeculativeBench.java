@@ -220,15 +220,9 @@ public final class SpeculativeBench {
             }
             tables.release(seq);
         }
-        double one = median(nanos[1]);
+        double one = Median.of(nanos[1]);
         double[] out = new double[maxK];
-        for (int k = 1; k <= maxK; k++) out[k - 1] = median(nanos[k + 1]) / one;
+        for (int k = 1; k <= maxK; k++) out[k - 1] = Median.of(nanos[k + 1]) / one;
         return out;
-    }
-
-    private static double median(long[] values) {
-        long[] v = values.clone();
-        Arrays.sort(v);
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2.0;
     }
 }

@@ -2,6 +2,7 @@ package dev.tandem.cli;
 
 import dev.tandem.bench.BenchPlot;
 import dev.tandem.bench.ChatTurnBench;
+import dev.tandem.bench.ParallelBench;
 import dev.tandem.bench.ReadBandwidth;
 import dev.tandem.bench.SpeculativeBench;
 import dev.tandem.decode.DraftPolicy;
@@ -12,8 +13,13 @@ import dev.tandem.decode.ModelDrafter;
 import dev.tandem.decode.NgramDrafter;
 import dev.tandem.decode.PlainGenerator;
 import dev.tandem.decode.SamplerSettings;
+import dev.tandem.engine.Backends;
+import dev.tandem.engine.DraftSettings;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.Tandem;
+import dev.tandem.model.ModelFile;
+import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -39,10 +45,17 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure plain and speculative decoding speed, acceptance and the cost of multi-row passes.")
 final class BenchCommand implements Callable<Integer> {
-    /** Verse openings like the reference engine's speculative prompts. */
-    static final List<String> DEFAULT_PROMPTS = List.of(
+    /** Verse openings like the reference engine's speculative prompts: enough for 16 distinct concurrent requests. */
+    static final List<String> VERSE_OPENINGS = List.of(
             "In the beginning God created", "And it came to pass", "The LORD is my shepherd",
-            "And the LORD spake unto Moses, saying,", "Blessed are the", "Thus saith the LORD");
+            "And the LORD spake unto Moses, saying,", "Blessed are the", "Thus saith the LORD",
+            "For God so loved the world", "In the beginning was the Word", "And God said, Let there be light",
+            "Our Father which art in heaven", "Now the serpent was more subtil", "Let not your heart be troubled",
+            "And the earth was without form", "I am the way, the truth", "Hear, O Israel", "Vanity of vanities, saith the Preacher");
+    /** The prompts of the sequential runs: the first six openings, which the committed tables were measured on. */
+    static final List<String> DEFAULT_PROMPTS = VERSE_OPENINGS.subList(0, 6);
+    /** Draft length of the speculative rounds of {@code --parallel} when {@code --draft-max} is not given: the README's speed figures use 4. */
+    static final int PARALLEL_DRAFT_MAX = 4;
 
     @Spec CommandSpec spec;
     @Mixin ModelOptions model;
@@ -57,7 +70,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = {"-n", "--max-tokens"}, defaultValue = "64", description = "Tokens generated per prompt (default: ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--draft-max", split = ",", defaultValue = "1,2,3,4,6,8", description = "Draft lengths to try (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--draft-max", split = ",", defaultValue = "1,2,3,4,6,8",
+            description = "Draft lengths to try (default: ${DEFAULT-VALUE}); with --parallel one length (default: " + PARALLEL_DRAFT_MAX + ").")
     List<Integer> draftMax;
 
     @Option(names = "--draft-p-min", defaultValue = "0", description = "p-min of the fixed-length runs (default: ${DEFAULT-VALUE}).")
@@ -66,10 +80,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-adaptive", description = "Leave out the adaptive policy.")
     boolean noAdaptive;
 
-    @Option(names = "--repeats", defaultValue = "1", description = "Passes over the prompts per configuration (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--repeats", defaultValue = "1", description = "Passes over the prompts per configuration; with --parallel, "
+            + "plain/speculative round pairs per concurrency, medians reported (default: ${DEFAULT-VALUE}).")
     int repeats;
 
-    @Option(names = "--json", description = "Print one JSON object {\"runs\":[...], \"pass_cost\":[...]}.")
+    @Option(names = "--json", description = "Print one JSON object {\"runs\":[...], \"pass_cost\":[...]}; "
+            + "with --parallel {\"setup\":..., \"rows\":[...]}.")
     boolean json;
 
     @Option(names = "--plot", paramLabel = "PNG", description = "Draw speed-up and acceptance against draft length.")
@@ -79,6 +95,15 @@ final class BenchCommand implements Callable<Integer> {
             + "with the prefix cache and without, one conversation per prompt, its first turn filled to TOKENS prompt tokens; "
             + "-n tokens per reply. Prints a Markdown table.")
     Integer chatTurns;
+
+    @Option(names = "--parallel", split = ",", paramLabel = "P[,P...]", description = "Instead: concurrent requests through the engine, "
+            + "the path 'tandem serve' runs. At each P, P requests at once (distinct prompts, -n tokens each), plain and speculative "
+            + "rounds interleaved --repeats times; needs --draft. Prints a Markdown table: aggregate and per-request tok/s, forward passes, "
+            + "speculative/plain. Fails if a speculative output differs from plain decoding.")
+    List<Integer> parallel;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "With --parallel: also write the table (or the --json object) to FILE.")
+    Path outFile;
 
     @Override
     public Integer call() throws IOException {
@@ -90,6 +115,8 @@ final class BenchCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (parallel != null) return parallel(out, err);
+        if (outFile != null) throw new UsageException("--out writes the --parallel table; the other benches print to standard output");
         if (chatTurns != null) return chatTurns(out, err);
         DraftOptions options = new DraftOptions();
         options.draft = draft;
@@ -155,8 +182,76 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * {@code --parallel}: plain and speculative throughput of concurrent requests through the engine. The engine gets a
+     * batch slot for each request of the largest concurrency, and a context as long as the longest prompt and its tokens
+     * (the model's whole trained context for every slot would not fit the memory of a 3B model's K/V).
+     */
+    private int parallel(PrintWriter stdout, PrintWriter err) throws IOException {
+        for (int p : parallel) if (p < 1) throw new UsageException("--parallel values must be at least 1, got " + p);
+        if (draft == null) {
+            throw new UsageException("--parallel compares plain with speculative decoding: give the draft with --draft MODEL (or --draft ngram)");
+        }
+        if (chatTurns != null) throw new UsageException("--chat-turns and --parallel exclude each other");
+        if (plot != null) throw new UsageException("--plot draws the draft lengths of the sequential bench; not with --parallel");
+        boolean draftMaxGiven = spec.commandLine().getParseResult().hasMatchedOption("--draft-max");
+        if (draftMaxGiven && draftMax.size() != 1) throw new UsageException("--parallel takes one --draft-max, got " + draftMax);
+        int k = draftMaxGiven ? draftMax.getFirst() : PARALLEL_DRAFT_MAX;
+        if (runtime.context != null && runtime.context < 1) throw new UsageException("--ctx must be at least 1, got " + runtime.context);
+        try {
+            Backends.checkName(runtime.backend);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--backend: " + e.getMessage());
+        }
+        if (outFile != null) checkOut(outFile);
+        int largest = parallel.stream().mapToInt(Integer::intValue).max().orElseThrow();
+        List<String> texts = promptTexts();
+        if (largest > texts.size()) {
+            throw new UsageException("--parallel " + largest + " needs " + largest + " distinct prompts but there are " + texts.size()
+                    + (prompts == null ? " built in" : " in " + prompts) + "; give more with --prompts FILE, one a line");
+        }
+        boolean ngram = "ngram".equalsIgnoreCase(draft);
+        Path draftPath = ngram ? null : ModelOptions.requireFileOrFolder(Path.of(draft));
+        List<int[]> tokens = new ArrayList<>();
+        int context;
+        try (ModelFile file = ModelFile.open(model.model())) {
+            Tokenizer tokenizer = Tokenizers.forModel(file);
+            for (String text : texts.subList(0, largest)) tokens.add(tokenizer.encode(text, true, true));
+            int longest = tokens.stream().mapToInt(t -> t.length).max().orElseThrow();
+            context = runtime.context != null ? runtime.context : Math.min(file.config().contextLength(), longest + maxTokens);
+            Session.checkFits(longest, maxTokens, context);
+        }
+        if (runtime.profile) System.setProperty("tandem.profile", "true");
+        Tandem.Builder builder = Tandem.builder().model(model.model()).backend(runtime.backend).threads(runtime.threads()).kvType(runtime.kv())
+                .contextLength(context).parallel(largest)
+                // No queue: a request of a round that found no batch slot fails the run instead of running late and alone.
+                .maxQueue(0)
+                // Each round must prefill its prompts: with the cache a later round would find the earlier rounds' blocks.
+                .prefixCache(false);
+        if (draftPath != null) builder.draft(draftPath);
+        DraftSettings drafting = (ngram ? DraftSettings.ngram() : DraftSettings.model(null)).withLimits(k, 0, draftPMin);
+        java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
+        ParallelBench.Report report;
+        try (Engine engine = builder.build()) {
+            if (engine.backend().fallbackReason() != null && !json) progress.accept(engine.backend().fallbackReason());
+            report = new ParallelBench(engine, progress).run(new ParallelBench.Settings(tokens, parallel, maxTokens, drafting, repeats));
+        }
+        String text = json ? Json.write(report.toMap()) + "\n" : report.markdown();
+        stdout.print(text);
+        stdout.flush();
+        if (outFile != null) Files.writeString(outFile, text);
+        return 0;
+    }
+
+    /** Refuses an {@code --out} that cannot be written before the run, which may take long, rather than after it. */
+    private static void checkOut(Path out) {
+        Path parent = out.toAbsolutePath().getParent();
+        if (parent != null && !Files.isDirectory(parent)) throw new UserInputException("--out: folder " + parent + " does not exist");
+        if (Files.isDirectory(out)) throw new UserInputException("--out: " + out + " is a folder");
+    }
+
     private List<String> promptTexts() throws IOException {
-        if (prompts == null) return DEFAULT_PROMPTS;
+        if (prompts == null) return parallel != null ? VERSE_OPENINGS : DEFAULT_PROMPTS;
         if (!Files.isRegularFile(prompts)) throw new UserInputException("--prompts: no such file " + prompts);
         List<String> lines = Files.readAllLines(prompts).stream().filter(l -> !l.isBlank()).toList();
         if (lines.isEmpty()) throw new UserInputException("--prompts: " + prompts + " has no prompt");

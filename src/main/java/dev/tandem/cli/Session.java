@@ -121,6 +121,11 @@ final class Session implements AutoCloseable {
 
     /** Generation that must run to {@code maxTokens} (benchmarks): prompt and tokens must fit the context. */
     void checkFits(int promptTokens, int maxTokens) {
+        checkFits(promptTokens, maxTokens, context);
+    }
+
+    /** {@link #checkFits(int, int)} in a context of {@code context} positions. */
+    static void checkFits(int promptTokens, int maxTokens, int context) {
         if ((long) promptTokens + maxTokens > context) {
             throw new UserInputException("a prompt of " + promptTokens + " tokens and " + maxTokens + " new tokens need "
                     + ((long) promptTokens + maxTokens) + " positions but the context holds " + context);

@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.bench.SpeculativeMismatchException;
 import dev.tandem.decode.IncompatibleDraftException;
 import dev.tandem.engine.InvalidRequestException;
 import dev.tandem.model.ModelFormatException;
@@ -40,7 +41,8 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
 
     /**
      * The one line a user gets for a failure they can act on (bad input, a backend that cannot run here, a weight
-     * type the GPU has no kernel for, a CUDA error), or null for an internal error. JCuda's
+     * type the GPU has no kernel for, a CUDA error, a bench's speculative output that differs from plain decoding, whose
+     * message names the request and token), or null for an internal error. JCuda's
      * {@code jcuda.CudaException} is matched by class name, also as a cause: its classes need libcuda.so.1 to load.
      */
     static String userMessage(Throwable e) {
@@ -48,7 +50,8 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
                 || e instanceof UserInputException || e instanceof IllegalArgumentException
                 || e instanceof BackendUnavailableException || e instanceof UnsupportedWeightException
                 || e instanceof NonFiniteOutputException || e instanceof InvalidRequestException
-                || e instanceof IncompatibleDraftException || e instanceof DeviceFaultException) {
+                || e instanceof IncompatibleDraftException || e instanceof DeviceFaultException
+                || e instanceof SpeculativeMismatchException) {
             return e.getMessage();
         }
         for (Throwable t = e; t != null; t = t.getCause()) {
