@@ -117,8 +117,8 @@ public final class ParallelBench {
             }
             sb.append("\ntok/s: a round's tokens over its wall time (submission to the last request's end, prefill included); per request: "
                     + "each request's tokens after its first, per second, the mean of the round. spec/plain: the median of each round pair's "
-                    + "ratio. Passes: one round's forward passes, prefills included; draft passes n/a: the engine does not count passes per "
-                    + "model yet. Medians over the rounds; same output: speculative outputs equal to plain, over all rounds.\n");
+                    + "ratio. Passes: one round's forward passes, prefills included (draft passes n/a: prompt lookup runs no model). "
+                    + "Medians over the rounds; same output: speculative outputs equal to plain, over all rounds.\n");
             return sb.toString();
         }
 
@@ -190,6 +190,7 @@ public final class ParallelBench {
     /** Submits requests 0..parallel-1 at once and waits for all of them. */
     private Round round(Settings s, int parallel, DraftSettings draft) {
         EngineStats before = engine.stats();
+        Map<String, Long> passesBefore = engine.forwardPasses();
         List<Generation> running = new ArrayList<>(parallel);
         long t0 = System.nanoTime();
         for (int i = 0; i < parallel; i++) {
@@ -214,16 +215,16 @@ public final class ParallelBench {
             verified += st.acceptedDraftTokens() + st.rejectedDraftTokens();
             perRequest += st.tokensPerSecond();
         }
-        return new Round(seconds, tokens, perRequest / parallel, after.forwardPasses() - before.forwardPasses(), draftPasses(before, after),
-                accepted, verified, outputs.stream().map(GenerationOutput::tokenIds).toList(), outputs.getFirst().stats().draftModel());
+        String draftModel = outputs.getFirst().stats().draftModel();
+        return new Round(seconds, tokens, perRequest / parallel, after.forwardPasses() - before.forwardPasses(),
+                draftPasses(draftModel, passesBefore, engine.forwardPasses()),
+                accepted, verified, outputs.stream().map(GenerationOutput::tokenIds).toList(), draftModel);
     }
 
-    /*
-     * ISSUE 18, per-model pass counts: EngineStats counts the main model's forward passes only. Once it counts the draft
-     * model's too, return the difference here; the table's "spec draft passes" column and the JSON fill in by themselves.
-     */
-    private static OptionalLong draftPasses(EngineStats before, EngineStats after) {
-        return OptionalLong.empty();
+    /** The draft model's passes over a round; none for plain rounds and n-gram lookup, which has no model. */
+    private static OptionalLong draftPasses(String draftModel, Map<String, Long> before, Map<String, Long> after) {
+        if (draftModel == null || !before.containsKey(draftModel)) return OptionalLong.empty();
+        return OptionalLong.of(after.get(draftModel) - before.get(draftModel));
     }
 
     /**

@@ -26,9 +26,9 @@ class BenchParallelCommandTest {
     private static final String MAIN = SharedData.kjv("kjv-main-q8_0.gguf").toString();
     private static final String DRAFT = SharedData.kjv("kjv-draft-q8_0.gguf").toString();
 
-    /** "| P | tokens | plain | spec | ratio x | plain/req | spec/req | plain passes | spec passes | n/a | accepted % | equal/equal |" */
+    /** "| P | tokens | plain | spec | ratio x | plain/req | spec/req | plain passes | spec passes | draft passes | accepted % | equal/equal |" */
     private static final Pattern ROW = Pattern.compile(
-            "\\| (\\d+) \\| (\\d+) \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+)x \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+) \\| n/a \\| ([0-9.]+) % \\| (\\d+)/(\\d+) \\|");
+            "\\| (\\d+) \\| (\\d+) \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+)x \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+) % \\| (\\d+)/(\\d+) \\|");
 
     @Test
     void reportsPlainAndSpeculativeAtEachConcurrencyWithOutputsCheckedEqual() throws IOException {
@@ -49,13 +49,16 @@ class BenchParallelCommandTest {
             assertEquals(p * tokens, Long.parseLong(row.group(2)), "a round generates P x max tokens: " + row.group());
             double plain = Double.parseDouble(row.group(3)), speculative = Double.parseDouble(row.group(4));
             assertTrue(plain > 0 && speculative > 0, row.group());
-            assertEquals(p * rounds, Integer.parseInt(row.group(11)), "every speculative output compared with plain: " + row.group());
-            assertEquals(row.group(11), row.group(12));
+            assertEquals(p * rounds, Integer.parseInt(row.group(12)), "every speculative output compared with plain: " + row.group());
+            assertEquals(row.group(12), row.group(13));
             double plainPasses = Double.parseDouble(row.group(8)), speculativePasses = Double.parseDouble(row.group(9));
             // One prefill pass per request, then the decode steps: all P requests share one pass per step when batched.
             assertTrue(plainPasses >= p + tokens - 1 && plainPasses <= p * tokens, "plain main passes " + row.group());
             // Every verification pass emits at least one token per request, so speculation never needs more passes.
             assertTrue(speculativePasses >= p + 1 && speculativePasses <= plainPasses, "speculative main passes " + row.group());
+            // The P sequences draft together: at most draft-max draft passes per verification pass, prefills apart.
+            double draftPasses = Double.parseDouble(row.group(10));
+            assertTrue(draftPasses > 0 && draftPasses <= 3 * speculativePasses, "draft passes " + row.group());
         }
         assertEquals(tokens, Double.parseDouble(rows.get(0).group(8)), "a lone plain request: one prefill, then a pass per further token");
     }
@@ -70,7 +73,7 @@ class BenchParallelCommandTest {
         assertEquals(5, row.get("parallel").asInt());
         assertEquals(20, row.get("tokens_per_round").asLong());
         assertEquals(5, row.get("same_output_as_plain").asInt());
-        assertTrue(row.get("speculative_draft_passes").isNull(), "not counted by the engine yet: " + row);
+        assertTrue(row.get("speculative_draft_passes").asDouble() > 0, row.toString());
         assertEquals(row.get("speculative_tokens_per_second").asDouble() / row.get("plain_tokens_per_second").asDouble(),
                 row.get("speculative_over_plain").asDouble(), 1e-9, "with one round the ratio is the medians' ratio");
         assertTrue(report.get("setup").asText().startsWith("kjv-main-q8_0, speculative with kjv-draft-q8_0 (draft-max 4, p-min 0)"), report.toString());
@@ -83,6 +86,7 @@ class BenchParallelCommandTest {
         JsonNode report = new ObjectMapper().readTree(run.out());
         assertTrue(report.get("setup").asText().contains("speculative with ngram (draft-max 4, p-min 0)"), report.toString());
         assertEquals(2, report.get("rows").get(0).get("same_output_as_plain").asInt());
+        assertTrue(report.get("rows").get(0).get("speculative_draft_passes").isNull(), "prompt lookup runs no model: " + report);
     }
 
     @Test
