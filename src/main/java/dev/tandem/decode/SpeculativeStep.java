@@ -37,11 +37,18 @@ public final class SpeculativeStep implements AutoCloseable {
     private final int sequence;
     /** Draft positions must stay below the drafter's context. */
     private final int positionLimit;
-    private final Draft draft;
+    /** The draft being verified ({@link #draft}) and the one the draft-ahead fills ({@link #guess}) swap when a guess comes true. */
+    private Draft draft, guess;
+    /** The draft-ahead's guess of the main model's next token (never verified, so its q is never read). */
+    private final Draft bonusGuess;
     private final DraftCounts counts;
     private int agreed, next;
-    /** The draft length {@link #planDraft} asked for (0: a plain step). */
+    /** The draft length {@link #planDraft} asked for (0: a plain step, or a guess already drafted). */
     private int planned;
+    /** The last verification's draft length, and the draft-ahead's length limit for the next draft. */
+    private int verifiedLength, aheadMax;
+    /** The last verification accepted the whole draft and its next token was the bonus guess: {@link #guess} is the next draft. */
+    private boolean guessCameTrue;
     /** {@link #sampledDraft}'s rows, allocated on first use. */
     private float[] denseRows;
 
@@ -64,6 +71,8 @@ public final class SpeculativeStep implements AutoCloseable {
         this.sequence = sequence;
         this.positionLimit = drafter.contextLength();
         this.draft = new Draft(policy.draftMax(), choice.vocabularySize());
+        this.guess = new Draft(policy.draftMax(), choice.vocabularySize());
+        this.bonusGuess = new Draft(1, choice.vocabularySize());
         this.counts = counts;
         this.drafts = drafter.open(new Drafter.Context(tables, sequence, choice.vocabularySize(), choice.settings(), choice.random(), policy.draftMax()));
     }
@@ -100,6 +109,14 @@ public final class SpeculativeStep implements AutoCloseable {
      * then {@link #drafted} with the same arguments.
      */
     public Drafter.Proposal planDraft(int[] context, int n, int remaining) {
+        if (guessCameTrue) {                // drafted ahead during the last verification: nothing to run
+            guessCameTrue = false;
+            Draft verified = draft;
+            draft = guess;
+            guess = verified;
+            planned = 0;
+            return null;
+        }
         draft.clear();
         planned = length.next(Math.max(0, Math.min(remaining - 1, positionLimit - n)));
         return planned > 0 ? new Drafter.Proposal(drafts, context, n, planned, policy.draftPMin(), draft) : null;
@@ -109,18 +126,48 @@ public final class SpeculativeStep implements AutoCloseable {
     public int drafted(int[] context, int n, long draftNanos) {
         if (planned > 0) {
             counts.draftNanos += draftNanos;
-            counts.drafted += draft.size();
             length.drafted(draft.size(), draftNanos);
-            // Discarding is lossless only for greedy decoding: when sampling, whether a draft is short depends
-            // on the tokens drawn, and skipping their verification for some draws skews the output
-            // distribution (SpeculativeSamplingDistributionTest shows it), so short drafts are verified.
-            if (draft.size() > 0 && draft.size() < policy.draftMin() && choice.settings().isGreedy()) {
-                counts.ignored += draft.size();
-                draft.clear();
-            }
+        }
+        counts.drafted += draft.size();
+        // Discarding is lossless only for greedy decoding: when sampling, whether a draft is short depends
+        // on the tokens drawn, and skipping their verification for some draws skews the output
+        // distribution (SpeculativeSamplingDistributionTest shows it), so short drafts are verified.
+        if (draft.size() > 0 && draft.size() < policy.draftMin() && choice.settings().isGreedy()) {
+            counts.ignored += draft.size();
+            draft.clear();
         }
         for (int i = 0; i < draft.size(); i++) context[n + i] = draft.token(i);
         return draft.size();
+    }
+
+    /**
+     * Whether this step may draft ahead: while the main model verifies the current draft, the drafter assumes every
+     * draft token accepted, guesses the main model's next token and drafts the next draft after it. Only with a
+     * fixed draft length: the adaptive policy learns from each draft's cost, which overlapped drafts do not show.
+     */
+    public boolean draftsAhead() { return policy instanceof DraftPolicy.Fixed; }
+
+    /**
+     * Draft-ahead, first part, once the verification of the current draft (k tokens, in {@code context[n, n+k)}) is
+     * enqueued: the proposal of the bonus guess (one token at {@code n + k}), or null when no tokens would be left
+     * for a next draft. {@code remaining}: the tokens still allowed before this step.
+     */
+    public Drafter.Proposal planBonusGuess(int[] context, int n, int remaining) {
+        guess.clear();
+        bonusGuess.clear();
+        int k = draft.size();
+        aheadMax = Math.min(policy.draftMax(), Math.min(remaining - (k + 1) - 1, positionLimit - (n + k + 1)));
+        return k > 0 && aheadMax >= 1 ? new Drafter.Proposal(drafts, context, n + k, 1, 0f, bonusGuess) : null;
+    }
+
+    /**
+     * Draft-ahead, second part, after the bonus guess ran: the proposal of the next draft after it (p-min applies:
+     * it is a draft like any other), or null. The bonus guess itself stands for the main model's token and is not
+     * proposed.
+     */
+    public Drafter.Proposal planAhead(int[] context, int n) {
+        if (bonusGuess.size() == 0) return null;
+        return new Drafter.Proposal(drafts, context, n + draft.size() + 1, aheadMax, policy.draftPMin(), guess);
     }
 
     /** The drafter whose sessions this step's proposals belong to. */
@@ -164,10 +211,17 @@ public final class SpeculativeStep implements AutoCloseable {
         int k = draft.size();
         counts.verifyNanos += passNanos;
         this.agreed = agreed;
+        verifiedLength = k;
         next = context[n + agreed];
         length.verified(k + 1, passNanos, k, agreed);
-        tables.truncate(sequence, n + agreed);
-        drafts.rollback(n + agreed);
+        guessCameTrue = agreed == k && bonusGuess.size() > 0 && bonusGuess.token(0) == next;
+        bonusGuess.clear();
+        if (!guessCameTrue) {
+            // Rejected tokens, and a draft-ahead on a wrong guess: one truncate rolls both models back.
+            tables.truncate(sequence, n + agreed);
+            drafts.rollback(n + agreed);
+        }
+        // Else the draft's K/V already holds the guess and its draft but the last, and the main model's all it verified.
         return agreed;
     }
 
@@ -179,11 +233,12 @@ public final class SpeculativeStep implements AutoCloseable {
      * when a stop came first: the rest count as ignored).
      */
     public void emitted(int count) {
-        counts.verified(draft.size(), agreed, count);
+        counts.verified(verifiedLength, agreed, count);
     }
 
     /** A plain step: the token after {@code context[0, n)} from result row {@code row}; the pass took {@code passNanos}. */
     public int plain(ForwardResult result, int row, int[] context, int n, long passNanos) {
+        guessCameTrue = false;
         length.plainStep(passNanos);
         tables.truncate(sequence, n);       // drop positions a discarded draft reserved
         drafts.rollback(n);

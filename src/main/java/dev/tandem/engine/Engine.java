@@ -105,7 +105,8 @@ public final class Engine implements AutoCloseable {
                     tokenizer.bos() >= 0 ? tokenizer.tokenText(tokenizer.bos()) : "",
                     tokenizer.eos() >= 0 ? tokenizer.tokenText(tokenizer.eos()) : ""));
             this.models = List.copyOf(out.loaded());
-            this.scheduler = new Scheduler(main.model, caches.get(0), tokenizer, b.parallel, b.maxQueue);
+            boolean draftAhead = b.draftAhead != null ? b.draftAhead : this.backend.name().startsWith("cuda");
+            this.scheduler = new Scheduler(main.model, caches.get(0), tokenizer, b.parallel, b.maxQueue, draftAhead);
         } catch (RuntimeException e) {
             out.close();
             if (ownedBackend != null) ownedBackend.close();

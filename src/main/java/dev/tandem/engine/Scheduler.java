@@ -54,6 +54,8 @@ final class Scheduler implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final int parallel;
     private final int maxQueue;
+    /** Draft models draft the next step's drafts while the main model verifies ({@link #draftAheadTogether}). */
+    private final boolean draftAhead;
     private final LinkedBlockingQueue<Sequence> inbox = new LinkedBlockingQueue<>();
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> active = new ArrayList<>();
@@ -73,8 +75,9 @@ final class Scheduler implements AutoCloseable {
     /** Why the engine can no longer generate; null while it can. */
     private volatile String failure;
 
-    Scheduler(LoadedModel model, KvCache kv, Tokenizer tokenizer, int parallel, int maxQueue) {
+    Scheduler(LoadedModel model, KvCache kv, Tokenizer tokenizer, int parallel, int maxQueue, boolean draftAhead) {
         this.model = model;
+        this.draftAhead = draftAhead;
         this.kv = kv;
         this.tables = kv.tables();
         this.tokenizer = tokenizer;
@@ -316,9 +319,11 @@ final class Scheduler implements AutoCloseable {
         ForwardResult r;
         long t0 = System.nanoTime();
         try {
-            r = model.forward(batch, kv);
+            CompletionStage<ForwardResult> verification = model.forwardAsync(batch, kv);
+            if (draftAhead) draftAheadTogether();   // while the main model's stream runs the pass
+            r = verification.toCompletableFuture().join();
         } catch (Throwable e) {
-            for (Sequence s : active) fail(s, e);
+            for (Sequence s : active) fail(s, e instanceof CompletionException c && c.getCause() != null ? c.getCause() : e);
             active.clear();
             activeCount.set(0);
             return;
@@ -327,6 +332,10 @@ final class Scheduler implements AutoCloseable {
         passes.incrementAndGet();
         List<Sequence> still = new ArrayList<>(active.size());
         for (Sequence s : active) {
+            if (s.aheadFailure != null) {
+                fail(s, s.aheadFailure);    // now that the pass which used its blocks is done
+                continue;
+            }
             FinishReason end;
             try {
                 end = s.draftLength > 0 ? acceptDraft(s, r, passNanos) : takePlain(s, r, passNanos);
@@ -382,6 +391,41 @@ final class Scheduler implements AutoCloseable {
         }
         for (Sequence s : active) s.proposal = null;
         activeCount.set(active.size());
+    }
+
+    /**
+     * Draft-ahead for every sequence that verifies a draft in the pass now enqueued: assuming the whole draft accepted,
+     * each guesses the main model's next token, then drafts the next step's draft after it — both rounds batched per
+     * drafter as in {@link #draftTogether}. A sequence whose guess comes true starts its next step with that draft
+     * made; otherwise its verification rolls the guess back with the rejected tokens. A drafter that fails here marks
+     * its sequences, which fail once the pass that uses their blocks has finished.
+     */
+    private void draftAheadTogether() {
+        for (int round = 0; round < 2; round++) {
+            drafting.clear();
+            for (Sequence s : active) {
+                if (s.draftLength == 0 || !s.step.draftsAhead() || s.aheadFailure != null) continue;
+                try {
+                    s.proposal = round == 0
+                            ? s.step.planBonusGuess(s.context, s.contextLength(), s.maxTokens - s.generatedCount)
+                            : s.step.planAhead(s.context, s.contextLength());
+                } catch (Throwable e) {
+                    s.aheadFailure = e;
+                    continue;
+                }
+                if (s.proposal != null) drafting.computeIfAbsent(s.step.drafter(), d -> new ArrayList<>()).add(s);
+            }
+            for (var group : drafting.entrySet()) {
+                List<Drafter.Proposal> proposals = new ArrayList<>(group.getValue().size());
+                for (Sequence s : group.getValue()) proposals.add(s.proposal);
+                try {
+                    group.getKey().proposeAll(proposals);
+                } catch (Throwable e) {
+                    for (Sequence s : group.getValue()) s.aheadFailure = e;
+                }
+            }
+            for (Sequence s : active) s.proposal = null;
+        }
     }
 
     /**

@@ -54,6 +54,8 @@ final class Sequence {
     int firstRow, draftLength;
     /** The draft this step plans, while the drafting round runs; null otherwise. */
     Drafter.Proposal proposal;
+    /** What the draft-ahead of this step threw; the sequence fails once the verification in flight is done. */
+    Throwable aheadFailure;
 
     Sequence(Generation generation, int[] prompt, int maxTokens, long deadlineNanos, boolean hasDeadline,
              boolean ignoreEndOfGeneration, TokenChoice choice, StreamDecoder decoder, StopStrings stops,
@@ -69,7 +71,8 @@ final class Sequence {
         this.stops = stops;
         this.committedBlocks = committedBlocks;
         this.speculation = speculation;
-        int scratch = speculation == null ? 0 : speculation.policy().draftMax();
+        // After the context: a draft, and while it is verified the draft-ahead's guess and the next draft after it.
+        int scratch = speculation == null ? 0 : 2 * speculation.policy().draftMax() + 1;
         this.context = Arrays.copyOf(prompt, prompt.length + maxTokens + scratch + 1);
     }
 

@@ -37,6 +37,7 @@ public final class Tandem {
         KvType kvType = KvType.F32;
         Duration drainTimeout = Duration.ofSeconds(30);
         boolean prefixCache = true;
+        Boolean draftAhead;
 
         /** The main model: a GGUF file or a Hugging Face folder; its id is the file name without extension. */
         public Builder model(Path path) { return model(null, path); }
@@ -67,6 +68,15 @@ public final class Tandem {
          * starts with cached blocks prefills only the rest. Outputs are the same either way.
          */
         public Builder prefixCache(boolean on) { this.prefixCache = on; return this; }
+
+        /**
+         * Whether draft models draft ahead: while the main model verifies a step's drafts, the draft model drafts the
+         * next step's (assuming acceptance) for all sequences, to be used where the guess comes true. It pays where
+         * the two models run at once (CUDA streams), so by default it is on for CUDA backends and off on the CPU, where
+         * the passes run one after the other and a wrong guess is work lost. Outputs are the same either way (greedy;
+         * sampled ones keep their distribution).
+         */
+        public Builder draftAhead(boolean on) { this.draftAhead = on; return this; }
 
         public Builder threads(int n) { this.threads = n; return this; }
 

@@ -28,28 +28,31 @@ class BatchedDraftingTest {
     static final int TOKENS = 32, DRAFT_MAX = 4;
 
     static GatedBackend cpu;
-    static Engine cpuEngine;
+    /** On the CPU, drafting after each verification, and drafting ahead during it. */
+    static Engine cpuEngine, cpuDraftingAhead;
 
     @BeforeAll
     static void load() {
         cpu = new GatedBackend();
-        cpuEngine = open(cpu);
+        cpuEngine = open(cpu, false);
+        cpuDraftingAhead = open(cpu, true);
     }
 
     @AfterAll
     static void close() {
         cpu.open();
         cpuEngine.close();
+        cpuDraftingAhead.close();
         cpu.close();
     }
 
-    static Engine open(GatedBackend backend) {
+    static Engine open(GatedBackend backend, boolean draftAhead) {
         return Tandem.builder().model(EngineTest.MAIN).draft(EngineTest.DRAFT).backend(backend).threads(1)
-                .parallel(PROMPTS.length).maxQueue(0).prefixCache(false).build();
+                .parallel(PROMPTS.length).maxQueue(0).prefixCache(false).draftAhead(draftAhead).build();
     }
 
-    static GenerationRequest request(String prompt, boolean sampled) {
-        return GenerationRequest.builder().prompt(prompt).maxTokens(TOKENS).ignoreEndOfGeneration(true)
+    static GenerationRequest request(String prompt, boolean sampled, int tokens) {
+        return GenerationRequest.builder().prompt(prompt).maxTokens(tokens).ignoreEndOfGeneration(true)
                 .sampling(sampled ? SamplingSettings.defaults(1234).withTemperature(0.9) : SamplingSettings.greedy())
                 .draft(DraftSettings.model(DRAFT_ID).withLimits(DRAFT_MAX, 0, 0)).build();
     }
@@ -57,7 +60,20 @@ class BatchedDraftingTest {
     @ParameterizedTest(name = "sampled: {0}")
     @ValueSource(booleans = {false, true})
     void eightSequencesDraftTogetherAndEachGetsItsOwnTokens(boolean sampled) {
-        draftTogetherAndCompare(cpuEngine, cpu, sampled);
+        draftTogetherAndCompare(cpuEngine, cpu, sampled, false, TOKENS);
+    }
+
+    /** Draft-ahead for batches: each sequence keeps its own guess; greedy, its tokens are plain decoding's. */
+    @ParameterizedTest(name = "sampled: {0}")
+    @ValueSource(booleans = {false, true})
+    void eightSequencesDraftAheadTogetherAndEachGetsItsOwnTokens(boolean sampled) {
+        draftTogetherAndCompare(cpuDraftingAhead, cpu, sampled, true, TOKENS);
+        if (!sampled) {
+            for (String p : PROMPTS) {
+                GenerationRequest plain = GenerationRequest.builder().prompt(p).maxTokens(TOKENS).ignoreEndOfGeneration(true).build();
+                assertArrayEquals(cpuEngine.generateBlocking(plain).tokenIds(), cpuDraftingAhead.generateBlocking(request(p, false, TOKENS)).tokenIds(), p);
+            }
+        }
     }
 
     /**
@@ -69,18 +85,18 @@ class BatchedDraftingTest {
     void onCudaHostEightGreedySequencesDraftTogetherAndEachGetsItsOwnTokens() {
         assumeTrue(HostKernels.isAvailable(), () -> "host-emulation kernels not built: " + HostKernels.unavailableReason());
         try (GatedBackend cuda = new GatedBackend(CudaBackend.onHost());
-             Engine engine = open(cuda)) {
+             Engine engine = open(cuda, true)) {
             assertEquals("cuda-host", engine.backend().name());
-            draftTogetherAndCompare(engine, cuda, false);
+            draftTogetherAndCompare(engine, cuda, false, true, 12);     // the emulation is slow: fewer tokens
         }
     }
 
-    static void draftTogetherAndCompare(Engine engine, GatedBackend gate, boolean sampled) {
+    static void draftTogetherAndCompare(Engine engine, GatedBackend gate, boolean sampled, boolean draftAhead, int tokens) {
         ToLongFunction<String> passes = model -> engine.forwardPasses().get(model);
         String main = engine.mainModel().id();
         List<int[]> alone = new ArrayList<>();
         long draftBefore = passes.applyAsLong(DRAFT_ID), mainBefore = passes.applyAsLong(main);
-        for (String p : PROMPTS) alone.add(engine.generateBlocking(request(p, sampled)).tokenIds());
+        for (String p : PROMPTS) alone.add(engine.generateBlocking(request(p, sampled, tokens)).tokenIds());
         long draftAlone = passes.applyAsLong(DRAFT_ID) - draftBefore, mainAlone = passes.applyAsLong(main) - mainBefore;
 
         draftBefore = passes.applyAsLong(DRAFT_ID);
@@ -88,7 +104,7 @@ class BatchedDraftingTest {
         List<Generation> together = new ArrayList<>();
         gate.hold(0);                   // no pass runs until all eight are queued, so they are admitted together
         try {
-            for (String p : PROMPTS) together.add(engine.generate(request(p, sampled)));
+            for (String p : PROMPTS) together.add(engine.generate(request(p, sampled, tokens)));
         } finally {
             gate.open();
         }
@@ -101,9 +117,11 @@ class BatchedDraftingTest {
 
         String counts = "draft passes " + draftTogether + " together, " + draftAlone + " alone; main passes " + mainTogether + " together, "
                 + mainAlone + " alone";
-        // A step drafts at most draft-max passes for all sequences and verifies in one main pass; prefills are one
-        // pass per sequence and model in both counts.
-        assertTrue(draftTogether <= (long) DRAFT_MAX * mainTogether, counts);
+        // A step drafts at most draft-max passes for all sequences (drafting ahead, one more for the guesses of the
+        // main model's tokens and draft-max for the next drafts) and verifies in one main pass; prefills are one pass
+        // per sequence and model in both counts.
+        long perStep = draftAhead ? 2L * DRAFT_MAX + 1 : DRAFT_MAX;
+        assertTrue(draftTogether <= perStep * mainTogether, counts);
         assertTrue(2 * draftTogether < draftAlone, counts);
         assertTrue(2 * mainTogether < mainAlone, counts);
     }
