@@ -1,6 +1,5 @@
 package dev.tandem.cli;
 
-import dev.tandem.decode.DraftCandidates;
 import dev.tandem.model.ModelFile;
 import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.tokenizer.Tokenizers;

@@ -1,5 +1,6 @@
-package dev.tandem.decode;
+package dev.tandem.cli;
 
+import dev.tandem.decode.VocabularyCheck;
 import dev.tandem.model.gguf.GgufFile;
 import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.tokenizer.Tokenizers;
@@ -18,7 +19,7 @@ import java.util.stream.Stream;
  * Finds draft models for a main model: every GGUF file and Hugging Face folder under a directory, each judged by
  * {@link VocabularyCheck}. Smallest compatible first, then the incompatible ones with their reasons.
  */
-public final class DraftCandidates {
+final class DraftCandidates {
     private DraftCandidates() {}
 
     /**

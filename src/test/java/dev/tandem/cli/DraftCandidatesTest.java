@@ -1,4 +1,4 @@
-package dev.tandem.decode;
+package dev.tandem.cli;
 
 import dev.tandem.model.gguf.GgufFile;
 import dev.tandem.testing.SharedData;
