@@ -1,12 +1,9 @@
 package dev.tandem.cli;
 
-import dev.tandem.model.gguf.GgufFile;
+import dev.tandem.model.ModelFile;
 import dev.tandem.testing.SharedData;
-import dev.tandem.tokenizer.Tokenizer;
-import dev.tandem.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -16,25 +13,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class DraftCandidatesTest {
     @Test
-    void listsTheKjvDraftsSmallestFirstAndRejectsOtherVocabularies() throws Exception {
-        Path main = SharedData.kjv("kjv-main-f32.gguf");
-        Tokenizer tokenizer;
-        try (GgufFile f = GgufFile.open(main)) {
-            tokenizer = Tokenizers.fromGguf(f);
+    void offersTheSmallerKjvModelsSmallestFirstSetsTheLargerApartAndRejectsOtherVocabularies() {
+        DraftCandidates.Found found;
+        try (ModelFile main = ModelFile.open(SharedData.kjv("main-hf"))) { // BF16 safetensors
+            found = DraftCandidates.scan(main, SharedData.root().resolve("models"));
         }
-        List<DraftCandidates.Candidate> found = DraftCandidates.scan(tokenizer, main, Files.size(main), SharedData.root().resolve("models"));
-        found.forEach(c -> System.out.printf("  %-60s %s%n", SharedData.root().relativize(c.path()),
-                c.compatible() ? String.format("compatible, %.2f of the main model", c.sizeRatio()) : c.reason().get()));
-        List<String> compatible = found.stream().filter(DraftCandidates.Candidate::compatible).map(c -> c.path().getFileName().toString()).toList();
-        assertTrue(compatible.contains("kjv-draft-q8_0.gguf") && compatible.contains("kjv-draft-f32.gguf") && compatible.contains("draft-hf"), compatible.toString());
-        assertFalse(compatible.contains("kjv-main-f32.gguf"), "the main model itself is not listed");
-        for (int i = 1; i < found.size(); i++) {
-            if (found.get(i).compatible()) {
-                assertTrue(found.get(i - 1).compatible() && found.get(i - 1).bytes() <= found.get(i).bytes(), "smallest compatible first");
-            }
+        List<String> drafts = found.drafts().stream().map(c -> c.path().getFileName().toString()).toList();
+        assertTrue(drafts.containsAll(List.of("kjv-draft-q8_0.gguf", "kjv-draft-f32.gguf", "draft-hf", "kjv-main-q8_0.gguf")), drafts.toString());
+        assertFalse(drafts.contains("main-hf"), "the main model itself is not listed");
+        for (int i = 1; i < found.drafts().size(); i++) {
+            assertTrue(found.drafts().get(i - 1).weightBytes() <= found.drafts().get(i).weightBytes(), "smallest first: " + drafts);
         }
-        DraftCandidates.Candidate llama3 = found.stream().filter(c -> c.path().endsWith(Path.of("tokenizers", "llama3", "vocab.gguf"))).findFirst().orElseThrow();
-        assertFalse(llama3.compatible());
-        assertEquals(found.stream().filter(DraftCandidates.Candidate::compatible).count(), compatible.size());
+        DraftCandidates.Compatible f32 = found.notSmaller().stream()
+                .filter(c -> c.path().endsWith(Path.of("kjv", "kjv-main-f32.gguf"))).findFirst().orElseThrow();
+        assertEquals(2.0, f32.sizeRatio(), "the same weights in F32, counted as the main model's BF16 ones are");
+        assertTrue(found.incompatible().stream().anyMatch(c -> c.path().endsWith(Path.of("tokenizers", "llama3", "vocab.gguf"))));
     }
 }
