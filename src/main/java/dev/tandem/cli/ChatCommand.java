@@ -2,8 +2,8 @@ package dev.tandem.cli;
 
 import dev.tandem.decode.GenerationResult;
 import dev.tandem.decode.Generator;
-import dev.tandem.engine.ChatMessage;
-import dev.tandem.engine.ChatTemplate;
+import dev.tandem.tokenizer.ChatMessage;
+import dev.tandem.tokenizer.ChatTemplate;
 import dev.tandem.tokenizer.StreamDecoder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -9,6 +9,7 @@ import dev.tandem.runtime.KvCacheExhaustedException;
 import dev.tandem.runtime.NonFiniteOutputException;
 import dev.tandem.runtime.cuda.DeviceFaultException;
 import dev.tandem.runtime.cuda.UnsupportedWeightException;
+import dev.tandem.tokenizer.ChatTemplateException;
 import dev.tandem.tokenizer.TokenizerException;
 import picocli.CommandLine;
 
@@ -51,7 +52,7 @@ final class UserErrors implements CommandLine.IExecutionExceptionHandler {
                 || e instanceof BackendUnavailableException || e instanceof UnsupportedWeightException
                 || e instanceof NonFiniteOutputException || e instanceof InvalidRequestException
                 || e instanceof IncompatibleDraftException || e instanceof DeviceFaultException
-                || e instanceof SpeculativeMismatchException) {
+                || e instanceof SpeculativeMismatchException || e instanceof ChatTemplateException) {
             return e.getMessage();
         }
         for (Throwable t = e; t != null; t = t.getCause()) {

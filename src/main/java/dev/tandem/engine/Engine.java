@@ -14,6 +14,9 @@ import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.tokenizer.ChatMessage;
+import dev.tandem.tokenizer.ChatTemplate;
+import dev.tandem.tokenizer.ChatTemplateException;
 import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.tokenizer.Tokenizers;
 
@@ -262,12 +265,23 @@ public final class Engine implements AutoCloseable {
      */
     public Optional<String> failure() { return Optional.ofNullable(scheduler.failure()); }
 
-    /** The prompt text the model's chat template makes of {@code messages}, ending where the reply starts. */
+    /**
+     * The prompt text the model's chat template makes of {@code messages}, ending where the reply starts. A model
+     * without a template, or a template that fails or refuses the messages, is an {@link InvalidRequestException}
+     * on "messages" with code "chat_template_error", like every other bad request.
+     */
     public String renderChat(List<ChatMessage> messages) {
-        ChatTemplate t = chatTemplate.orElseThrow(() -> new ChatTemplateException(
-                "model '" + main.info.id() + "' has no chat template; send a plain prompt to /v1/completions instead"));
-        return t.render(messages, true);
+        ChatTemplate t = chatTemplate.orElseThrow(() -> new InvalidRequestException(
+                "model '" + main.info.id() + "' has no chat template; send a plain prompt to /v1/completions instead",
+                "messages", CHAT_TEMPLATE_ERROR));
+        try {
+            return t.render(messages, true);
+        } catch (ChatTemplateException e) {
+            throw new InvalidRequestException(e.getMessage(), "messages", CHAT_TEMPLATE_ERROR, e);
+        }
     }
+
+    private static final String CHAT_TEMPLATE_ERROR = "chat_template_error";
 
     /** The prompt's token ids, as a request's prompt would be tokenised. */
     public int[] promptTokens(GenerationRequest request) {
@@ -289,7 +303,7 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Starts a generation. Bad requests fail here, before anything runs: {@link InvalidRequestException} (and
-     * its {@link PromptTooLongException}, {@link UnknownModelException}, {@link ChatTemplateException}), and
+     * its {@link PromptTooLongException} and {@link UnknownModelException}; a chat template's failure too), and
      * {@link EngineOverloadedException} when the queue is full.
      */
     public Generation generate(GenerationRequest request) {

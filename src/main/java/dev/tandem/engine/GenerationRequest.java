@@ -1,5 +1,7 @@
 package dev.tandem.engine;
 
+import dev.tandem.tokenizer.ChatMessage;
+
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;

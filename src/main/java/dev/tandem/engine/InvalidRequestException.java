@@ -13,7 +13,11 @@ public class InvalidRequestException extends RuntimeException {
     }
 
     public InvalidRequestException(String message, String param, String code) {
-        super(message);
+        this(message, param, code, null);
+    }
+
+    public InvalidRequestException(String message, String param, String code, Throwable cause) {
+        super(message, cause);
         this.param = param;
         this.code = code;
     }

@@ -6,10 +6,10 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectReader;
 import dev.tandem.decode.DraftPolicy;
-import dev.tandem.engine.ChatMessage;
 import dev.tandem.engine.DraftSettings;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.SamplingSettings;
+import dev.tandem.tokenizer.ChatMessage;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -19,25 +20,79 @@ import static org.junit.jupiter.api.Assertions.*;
 class BenchAndDraftsCommandTest {
     @TempDir Path tmp;
 
+    static final Path MAIN = Path.of("test-models/kjv-main-q8_0.gguf");
+    static final Path DRAFT = Path.of("test-models/kjv-draft-q8_0.gguf");
+
     @Test
     void draftsListsCompatibleModelsSmallestFirstAndRejectsOthersWithAReason() throws IOException {
         CliRun run = CliRun.of("drafts", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "--dir", SharedData.root().resolve("models").toString(), "--json");
         assertEquals(0, run.exitCode(), run.err());
-        JsonNode list = new ObjectMapper().readTree(run.out()).get("candidates");
-        assertTrue(list.get(0).get("compatible").asBoolean());
-        assertTrue(list.get(0).get("path").asText().endsWith("kjv-draft-q8_0.gguf"), list.get(0).toString());
+        JsonNode report = new ObjectMapper().readTree(run.out());
+        JsonNode drafts = report.get("drafts");
+        assertTrue(drafts.get(0).get("path").asText().endsWith("kjv-draft-q8_0.gguf"), drafts.get(0).toString());
+        assertAscendingAndOnOneSideOfTheMain(drafts, true);
+        assertTrue(report.get("not_smaller").size() > 0, "the F32 main model is compatible but larger: " + report);
+        assertAscendingAndOnOneSideOfTheMain(report.get("not_smaller"), false);
         boolean sawLlama3 = false;
-        double last = 0;
-        for (JsonNode c : list) {
-            if (c.get("compatible").asBoolean()) {
-                assertTrue(c.get("size_ratio").asDouble() >= last, "smallest compatible first");
-                last = c.get("size_ratio").asDouble();
-            } else if (c.get("path").asText().contains("llama3")) {
+        for (JsonNode c : report.get("incompatible")) {
+            if (c.get("path").asText().contains("llama3")) {
                 sawLlama3 = true;
                 assertFalse(c.get("reason").asText().isBlank());
             }
         }
         assertTrue(sawLlama3, "the Llama 3 vocabulary is listed as incompatible");
+    }
+
+    private static void assertAscendingAndOnOneSideOfTheMain(JsonNode list, boolean smaller) {
+        double last = 0;
+        for (JsonNode c : list) {
+            double ratio = c.get("size_ratio").asDouble();
+            assertTrue(ratio >= last, "smallest first: " + list);
+            assertEquals(smaller, ratio < 1, c.toString());
+            last = ratio;
+        }
+    }
+
+    @Test
+    void draftsListsACopyOfTheMainModelApartAsOneThatCannotMakeDecodingFaster() throws IOException {
+        Path draft = Files.copy(DRAFT, tmp.resolve("kjv-draft-q8_0.gguf"));
+        Path copy = Files.copy(MAIN, tmp.resolve("copy-of-main.gguf"));
+        CliRun run = CliRun.of("drafts", "-m", MAIN.toString(), "--dir", tmp.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        List<String> lines = run.out().lines().map(String::strip).toList();
+        assertEquals(4, lines.size(), run.out());
+        assertEquals("drafts (compatible, smaller than the main model), smallest first:", lines.get(0));
+        assertTrue(lines.get(1).matches("\\d+\\.\\d % of the main model  " + Pattern.quote(draft.toString())), lines.get(1));
+        assertEquals("compatible but not smaller than the main model, so they cannot make decoding faster:", lines.get(2));
+        assertEquals("100.0 % of the main model  " + copy, lines.get(3), "sizes count weight bytes on both sides");
+    }
+
+    @Test
+    void draftsJsonKeepsModelsThatAreNotSmallerOutOfTheDrafts() throws IOException {
+        Path draft = Files.copy(DRAFT, tmp.resolve("kjv-draft-q8_0.gguf"));
+        Path copy = Files.copy(MAIN, tmp.resolve("copy-of-main.gguf"));
+        CliRun run = CliRun.of("drafts", "-m", MAIN.toString(), "--dir", tmp.toString(), "--json");
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode report = new ObjectMapper().readTree(run.out());
+        assertEquals(1, report.get("drafts").size(), report.toString());
+        assertEquals(draft.toString(), report.get("drafts").get(0).get("path").asText());
+        try (ModelFile main = ModelFile.open(MAIN); ModelFile small = ModelFile.open(DRAFT)) {
+            assertEquals(small.weightBytes(), report.get("drafts").get(0).get("weight_bytes").asLong());
+            assertEquals((double) small.weightBytes() / main.weightBytes(), report.get("drafts").get(0).get("size_ratio").asDouble(), 1e-12);
+        }
+        assertEquals(1, report.get("not_smaller").size(), report.toString());
+        assertEquals(copy.toString(), report.get("not_smaller").get(0).get("path").asText());
+        assertEquals(1.0, report.get("not_smaller").get(0).get("size_ratio").asDouble());
+        assertEquals(0, report.get("incompatible").size(), report.toString());
+    }
+
+    @Test
+    void draftsSaysSoWhenNoCompatibleModelIsSmaller() throws IOException {
+        Files.copy(MAIN, tmp.resolve("copy-of-main.gguf"));
+        CliRun run = CliRun.of("drafts", "-m", MAIN.toString(), "--dir", tmp.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().startsWith("no compatible model under " + tmp + " is smaller than the main model\n"), run.out());
+        assertTrue(run.out().contains("100.0 % of the main model  " + tmp.resolve("copy-of-main.gguf")), run.out());
     }
 
     @Test

@@ -3,21 +3,13 @@ package dev.tandem.cli;
 import dev.tandem.testing.SharedData;
 import org.junit.jupiter.api.Test;
 
-import java.io.ByteArrayInputStream;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 class ChatCommandTest {
     static CliRun chat(String input, String... args) {
-        InputStream saved = System.in;
-        System.setIn(new ByteArrayInputStream(input.getBytes(StandardCharsets.UTF_8)));
-        try {
-            return CliRun.of(args);
-        } finally {
-            System.setIn(saved);
-        }
+        return CliRun.withInput(input.getBytes(StandardCharsets.UTF_8), args);
     }
 
     @Test

@@ -2,6 +2,8 @@ package dev.tandem.cli;
 
 import picocli.CommandLine;
 
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 
@@ -14,6 +16,17 @@ record CliRun(int exitCode, String out, String err) {
         cl.setErr(new PrintWriter(err, true));
         int code = Main.execute(cl, args);
         return new CliRun(code, out.toString(), err.toString());
+    }
+
+    /** Runs with {@code stdin} as standard input. */
+    static CliRun withInput(byte[] stdin, String... args) {
+        InputStream saved = System.in;
+        System.setIn(new ByteArrayInputStream(stdin));
+        try {
+            return of(args);
+        } finally {
+            System.setIn(saved);
+        }
     }
 
     /** One line of error, no stack trace. */

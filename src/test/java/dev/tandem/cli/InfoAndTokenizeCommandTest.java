@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -56,6 +57,111 @@ class InfoAndTokenizeCommandTest {
             int[] got = ReferenceRecords.ints(new ObjectMapper().readTree(run.out()).get("tokens"));
             assertArrayEquals(ReferenceRecords.ints(r.get("tokens")), got, "text " + Arrays.toString(text.codePoints().toArray()));
         }
+    }
+
+    // ---- tokenize: text from a file or standard input ----------------------------------------------------
+
+    private static String llama3Vocab() {
+        return SharedData.root().resolve("models/tokenizers/llama3/vocab.gguf").toString();
+    }
+
+    /** The reference's tokens of {@code text}, BOS added and special tokens parsed. */
+    private static int[] referenceTokens(String text) {
+        JsonNode record = ReferenceRecords.jsonl(SharedData.reference("tokenize/llama3.jsonl")).stream()
+                .filter(r -> r.get("text").asText().equals(text) && r.get("add_bos").asBoolean() && r.get("parse_special").asBoolean())
+                .findFirst().orElseThrow();
+        return ReferenceRecords.ints(record.get("tokens"));
+    }
+
+    private static int[] tokens(CliRun run) throws IOException {
+        assertEquals(0, run.exitCode(), run.err());
+        return ReferenceRecords.ints(new ObjectMapper().readTree(run.out()).get("tokens"));
+    }
+
+    @Test
+    void tokenizeReadsTextWithANulByteFromAFileAsTheReferenceTokenizesIt() throws IOException {
+        Path file = Files.write(tmp.resolve("nul.txt"), new byte[] {'a', 0, 'b'});
+        assertArrayEquals(referenceTokens("a\0b"), tokens(CliRun.of("tokenize", "-m", llama3Vocab(), "--file", file.toString(), "--json")));
+    }
+
+    @Test
+    void tokenizePrintsControlCharactersEscaped() throws IOException {
+        Path file = Files.write(tmp.resolve("nul.txt"), new byte[] {'a', 0, 'b', '\t'});
+        CliRun run = CliRun.of("tokenize", "-m", llama3Vocab(), "--file", file.toString(), "--no-bos");
+        assertEquals(0, run.exitCode(), run.err());
+        assertEquals(List.of("64 -> 'a'", "188 -> '\\x00'", "65 -> 'b'", "197 -> '\\t'"), run.out().lines().map(String::strip).toList());
+    }
+
+    @Test
+    void tokenizeReadsStandardInputGivenAsDashOrAsFileDash() throws IOException {
+        byte[] input = "a\0b".getBytes(StandardCharsets.UTF_8);
+        assertArrayEquals(referenceTokens("a\0b"), tokens(CliRun.withInput(input, "tokenize", "-m", llama3Vocab(), "-", "--json")));
+        assertArrayEquals(referenceTokens("a\0b"), tokens(CliRun.withInput(input, "tokenize", "-m", llama3Vocab(), "--file", "-", "--json")));
+    }
+
+    @Test
+    void tokenizeReadsALongDocumentWhole() throws IOException {
+        // Lines of letters end in a newline, which the Llama 3 pre-tokenizer always splits off: the document's
+        // tokens are the line's tokens once per line, after BOS. Multi-byte characters fall across any buffer size.
+        String line = "In the beginning God created the heaven and the earth, Ünïcödé 日本語\n";
+        int lines = 16_384; // over 1 MiB, far past what one command-line argument may hold (128 KiB on Linux)
+        Path file = Files.writeString(tmp.resolve("long.txt"), line.repeat(lines));
+        int[] once = tokens(CliRun.of("tokenize", "-m", llama3Vocab(), "--text=" + line, "--no-bos", "--json"));
+        int[] all = tokens(CliRun.of("tokenize", "-m", llama3Vocab(), "--file", file.toString(), "--no-bos", "--json"));
+        assertEquals(once.length * lines, all.length);
+        for (int i = 0; i < all.length; i++) assertEquals(once[i % once.length], all[i], "token " + i);
+    }
+
+    @Test
+    void tokenizeRefusesAFileThatIsNotUtf8NamingTheFirstBadByte() throws IOException {
+        Path file = Files.write(tmp.resolve("latin1.txt"), "caf\u00e9 au lait".getBytes(StandardCharsets.ISO_8859_1));
+        CliRun run = CliRun.of("tokenize", "-m", llama3Vocab(), "--file", file.toString());
+        assertTrue(run.failedWithOneLine(), run.err());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().contains("--file " + file + " is not UTF-8: byte 0xE9 at offset 3"), run.err());
+    }
+
+    @Test
+    void tokenizeRefusesATruncatedUtf8SequenceOnStandardInput() {
+        byte[] input = {'a', (byte) 0xE6, (byte) 0x97}; // the first two of the three bytes of 日
+        CliRun run = CliRun.withInput(input, "tokenize", "-m", llama3Vocab(), "-");
+        assertTrue(run.failedWithOneLine(), run.err());
+        assertTrue(run.err().contains("standard input is not UTF-8: byte 0xE6 at offset 1"), run.err());
+    }
+
+    @Test
+    void tokenizeWithoutTextIsAUsageError() {
+        CliRun run = CliRun.of("tokenize", "-m", llama3Vocab());
+        assertEquals(2, run.exitCode());
+        assertTrue(run.failedWithOneLine(), run.err());
+        assertTrue(run.err().contains("no text given: give it once, with --text TEXT, --file FILE, or - for standard input"), run.err());
+    }
+
+    @Test
+    void tokenizeWithTextGivenTwoWaysIsAUsageError() throws IOException {
+        Path file = Files.writeString(tmp.resolve("text.txt"), "In the beginning");
+        CliRun both = CliRun.of("tokenize", "-m", llama3Vocab(), "--text", "In the beginning", "--file", file.toString());
+        assertEquals(2, both.exitCode());
+        assertTrue(both.failedWithOneLine() && both.err().contains("the text given 2 ways (--text, --file)"), both.err());
+        CliRun fileAndStdin = CliRun.withInput(new byte[0], "tokenize", "-m", llama3Vocab(), "--file", file.toString(), "-");
+        assertEquals(2, fileAndStdin.exitCode());
+        assertTrue(fileAndStdin.failedWithOneLine() && fileAndStdin.err().contains("the text given 2 ways (--file, -)"), fileAndStdin.err());
+    }
+
+    @Test
+    void tokenizeTakesNoTextAsAnArgument() {
+        CliRun run = CliRun.of("tokenize", "-m", llama3Vocab(), "In the beginning");
+        assertEquals(2, run.exitCode());
+        assertTrue(run.failedWithOneLine() && run.err().contains("unexpected argument 'In the beginning'"), run.err());
+    }
+
+    @Test
+    void tokenizeNamesAMissingFile() {
+        Path missing = tmp.resolve("no-such.txt");
+        CliRun run = CliRun.of("tokenize", "-m", llama3Vocab(), "--file", missing.toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.failedWithOneLine(), run.err());
+        assertEquals("tandem tokenize: --file: no such file " + missing, run.err().strip());
     }
 
     // ---- bad input: one line, non-zero exit, the file named ---------------------------------------------

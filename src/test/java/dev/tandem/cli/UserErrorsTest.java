@@ -3,6 +3,7 @@ package dev.tandem.cli;
 import dev.tandem.decode.IncompatibleDraftException;
 import dev.tandem.engine.PromptTooLongException;
 import dev.tandem.runtime.NonFiniteOutputException;
+import dev.tandem.tokenizer.ChatTemplateException;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -18,6 +19,8 @@ class UserErrorsTest {
                 UserErrors.userMessage(new IncompatibleDraftException("draft 'd' cannot serve 'm': vocabularies differ")));
         assertNotNull(UserErrors.userMessage(new PromptTooLongException(5000, 4096, "prompt")));
         assertEquals("model 'x' computed NaN", UserErrors.userMessage(new NonFiniteOutputException("model 'x' computed NaN")));
+        assertEquals("the chat template rejected the messages: roles must alternate",
+                UserErrors.userMessage(new ChatTemplateException("the chat template rejected the messages: roles must alternate")));
     }
 
     @Test

@@ -7,10 +7,13 @@ import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cpu.CpuBackend;
+import dev.tandem.testing.GgufCopy;
+import dev.tandem.tokenizer.ChatMessage;
 import dev.tandem.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.time.Instant;
@@ -239,5 +242,30 @@ class EngineTest {
         GenerationOutput viaChat = engine.generateBlocking(GenerationRequest.builder().messages(chat).maxTokens(8).build());
         GenerationOutput viaText = engine.generateBlocking(greedy(rendered, 8));
         assertArrayEquals(viaText.tokenIds(), viaChat.tokenIds());
+    }
+
+    @Test
+    void aChatTemplateThatRefusesTheMessagesIsAnInvalidRequestOnMessages(@TempDir Path tmp) {
+        Path refusing = GgufCopy.of(DRAFT, tmp.resolve("refusing.gguf"),
+                w -> w.putString("tokenizer.chat_template", "{{ raise_exception('this model takes no system prompt') }}"));
+        try (Engine e = Tandem.builder().model(refusing).threads(1).build()) {
+            InvalidRequestException refused = assertThrows(InvalidRequestException.class,
+                    () -> e.generate(GenerationRequest.builder().messages(ChatMessage.system("Be brief.")).maxTokens(4).build()));
+            assertTrue(refused.getMessage().contains("this model takes no system prompt"), refused.getMessage());
+            assertEquals("messages", refused.param());
+            assertEquals("chat_template_error", refused.code());
+        }
+    }
+
+    @Test
+    void chatMessagesToAModelWithoutATemplateAreAnInvalidRequestOnMessages(@TempDir Path tmp) {
+        Path plain = GgufCopy.of(DRAFT, tmp.resolve("plain.gguf"), w -> w.remove("tokenizer.chat_template"));
+        try (Engine e = Tandem.builder().model(plain).threads(1).build()) {
+            InvalidRequestException refused = assertThrows(InvalidRequestException.class,
+                    () -> e.generate(GenerationRequest.builder().messages(ChatMessage.user("Hi")).maxTokens(4).build()));
+            assertTrue(refused.getMessage().contains("has no chat template"), refused.getMessage());
+            assertEquals("messages", refused.param());
+            assertEquals("chat_template_error", refused.code());
+        }
     }
 }

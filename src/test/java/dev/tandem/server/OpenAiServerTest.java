@@ -1,12 +1,12 @@
 package dev.tandem.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.tandem.engine.ChatMessage;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.GatedBackend;
 import dev.tandem.engine.GenerationOutput;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.Tandem;
+import dev.tandem.tokenizer.ChatMessage;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,4 +1,4 @@
-package dev.tandem.engine;
+package dev.tandem.tokenizer;
 
 import jinjava.javax.el.ELContext;
 import jinjava.javax.el.ELResolver;

@@ -1,18 +1,17 @@
-package dev.tandem.engine;
+package dev.tandem.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.model.ModelFile;
 import dev.tandem.testing.SharedData;
-import dev.tandem.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
 import java.util.List;
 
-import static dev.tandem.engine.ChatMessage.assistant;
-import static dev.tandem.engine.ChatMessage.system;
-import static dev.tandem.engine.ChatMessage.user;
+import static dev.tandem.tokenizer.ChatMessage.assistant;
+import static dev.tandem.tokenizer.ChatMessage.system;
+import static dev.tandem.tokenizer.ChatMessage.user;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**

@@ -1,4 +1,4 @@
-package dev.tandem.engine;
+package dev.tandem.tokenizer;
 
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
