@@ -4,6 +4,9 @@ import dev.tandem.model.ModelConfig;
 import dev.tandem.model.ModelFile;
 import dev.tandem.model.RopeLayout;
 import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.DeviceSampling;
+import dev.tandem.runtime.DeviceSampling.DraftDraw;
+import dev.tandem.runtime.DeviceSampling.SampledDraft;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.KvType;
@@ -20,6 +23,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.util.Arrays;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -45,8 +49,8 @@ import java.util.function.Supplier;
  * ({@link LoadOptions#kvType()}); 16-bit values are rounded to nearest even when appended, as the CPU backend does.
  *
  * <p>Speculative verification can finish on the device: greedy ({@link #verifyGreedy}), the pass's argmax ids and
- * the accepted length come back in one copy of k+2 ints; sampled ({@link #verifySampledAsync}, {@link CudaSampling}),
- * two ints come back.
+ * the accepted length come back in one copy of k+2 ints; sampled, through {@link #deviceSampling()}
+ * ({@link CudaSampling}), two ints come back.
  */
 public final class CudaModel implements LoadedModel {
     /** The outcome of {@link #verifyGreedy}: {@code accepted} draft tokens agree, then the main model's {@code next}. */
@@ -125,27 +129,11 @@ public final class CudaModel implements LoadedModel {
     @Override
     public KvCache createKvCache(PagedKvCache tables) { return new CudaKvCache(this, driver, tables, kvType, c.layers(), c.kvDim()); }
 
-    /** This model's sampling on the device. */
+    /** Every CUDA model samples on its device. */
+    @Override public Optional<DeviceSampling> deviceSampling() { return Optional.of(sampling); }
+
+    /** {@link #deviceSampling()} as what it is (tests). */
     CudaSampling sampling() { return sampling; }
-
-    @Override public boolean samplesOnDevice() { return true; }
-
-    /** See {@link CudaSampling#verifySampledAsync}: the stage completes when the verdict is on the host. */
-    @Override
-    public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) { return sampling.verifySampledAsync(batch, kv, draft); }
-
-    /** {@link #verifySampledAsync}, waited for. */
-    public SampledVerdict verifySampled(Batch batch, KvCache kv, SampledDraft draft) { return sampling.verifySampled(batch, kv, draft); }
-
-    /** See {@link CudaSampling#sampleDraftAsync}. */
-    @Override
-    public CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) { return sampling.sampleDraftAsync(batch, kv, draw); }
-
-    /** Draft draws enqueued so far (tests: the device path really ran). */
-    long draws() { return sampling.draws(); }
-
-    /** Kept row {@code row} as the last draw left it (tests). */
-    float[] keptRow(int row) { return sampling.keptRow(row); }
 
     @Override
     public ForwardResult forward(Batch batch, KvCache kv) { return joinPass(pass(batch, kv, false, null, null)); }
@@ -192,11 +180,7 @@ public final class CudaModel implements LoadedModel {
             throw new IllegalArgumentException("K/V cache was not made by this model");
         }
         if (kv.keys[0] == null) throw new IllegalStateException("K/V cache is closed");
-        try {
-            previous.join();
-        } catch (RuntimeException ignored) {
-            // That pass's caller got its failure; this pass starts from a drained stream either way.
-        }
+        awaitPrevious();
         PassLayout layout = PassLayout.of(batch, kv.tables, c, maxRows);
         buffers.stage(batch, layout);
         prefillGemm.prepare(batch.size());
@@ -354,8 +338,16 @@ public final class CudaModel implements LoadedModel {
 
     /** Runs {@code change} once the last pass is done, before the next can start: for what passes read. */
     synchronized <T> T whenIdle(Supplier<T> change) {
-        previous.join();
+        awaitPrevious();
         return change.get();
+    }
+
+    private void awaitPrevious() {
+        try {
+            previous.join();
+        } catch (RuntimeException ignored) {
+            // That pass's caller got its failure; the stream is drained either way.
+        }
     }
 
     /** Turns CUDA graphs for passes of up to 17 rows on or off (default: on; system property {@code tandem.cudaGraphs}). */
@@ -388,11 +380,7 @@ public final class CudaModel implements LoadedModel {
     public synchronized void close() {
         if (closed) return;
         closed = true;
-        try {
-            previous.join();
-        } catch (RuntimeException ignored) {
-            // closing anyway
-        }
+        awaitPrevious();
         if (graphs != null) graphs.close();
         if (sampling != null) sampling.close();
         for (AutoCloseable r : new AutoCloseable[] {prefillGemm, buffers, weights, passDone, stream}) closeQuietly(r);

@@ -1,12 +1,8 @@
 package dev.tandem.runtime.cuda;
 
 import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.DeviceSampling;
 import dev.tandem.runtime.KvCache;
-import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.LoadedModel.DraftDraw;
-import dev.tandem.runtime.LoadedModel.DrawnToken;
-import dev.tandem.runtime.LoadedModel.SampledDraft;
-import dev.tandem.runtime.LoadedModel.SampledVerdict;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -15,18 +11,19 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A {@link CudaModel}'s sampling on the device ({@link LoadedModel#verifySampledAsync}, {@link LoadedModel#sampleDraftAsync}): {@code sample_probs} turns logit rows into the sampler chain's
+ * A {@link CudaModel}'s sampling on the device: {@code sample_probs} turns logit rows into the sampler chain's
  * distributions and {@code accept_sampled} runs the rejection test against the draft's distributions (a sampled
  * verification, two ints back) or, with no draft tokens, draws from one (a draft draw, whose distribution stays on
  * the device as a kept row). Draws use {@link CounterRandom}, keyed by (seed, position).
  */
-final class CudaSampling {
+final class CudaSampling implements DeviceSampling {
     /**
      * A sampled verification or draft draw as the pass's kernels take it (part of the pass's graph key): the sampler
      * chain, and where a verification reads the draft's q rows, from the staged upload ({@code keptBy} null) or from
-     * {@code keptBy}'s kept rows {@code kept}, row {@code firstKeptRow} on. A draft draw ({@code draw}) makes q in
-     * row 0 of the distributions and draws from it. The kept row a draw fills is not part of it: the copy there runs
-     * after the pass, outside any graph, so one graph serves every row.
+     * {@code keptBy}'s kept rows {@code kept}, row {@code firstKeptRow} on ({@code kept} is here because a graph holds
+     * its address: rows kept anew take a new graph). A draft draw ({@code draw}) makes q in row 0 of the distributions
+     * and draws from it. The kept row a draw fills is not part of it: the copy there runs after the pass, outside any
+     * graph, so one graph serves every row.
      */
     record Step(float invTemperature, int topK, float topP, float minP, CudaSampling keptBy, DeviceBuffer kept, int firstKeptRow, boolean draw) {}
 
@@ -57,11 +54,9 @@ final class CudaSampling {
     /** accept_sampled's verdict (accepted, next) and a draw's top-token probability, on the device and back. */
     private final DeviceBuffer verdict;
     private final PinnedBuffer hostVerdict;
-    /**
-     * {@link LoadedModel#KEPT_DRAFT_ROWS} rows of the vocabulary for {@link #sampleDraftAsync}; allocated on the first
-     * draw, never moved (graphs of other models hold it).
-     */
-    private DeviceBuffer keptRows;
+    /** Rows of the vocabulary that draws fill and verifications on the same device read; volatile: other models read them. */
+    private volatile DeviceBuffer keptRows;
+    private volatile int keptRowCount;
     private final AtomicLong draws = new AtomicLong();
 
     /** Sampling on {@code model}'s stream; {@code dropGraphs} runs before a buffer its graphs captured is replaced. */
@@ -84,13 +79,33 @@ final class CudaSampling {
         }
     }
 
+    /** Replaces the kept rows by {@code rows} new ones when that is more; waits for this model's last pass first. */
+    @Override
+    public void keepDraftRows(int rows) {
+        if (rows < 1) throw new IllegalArgumentException("kept draft rows: at least 1, got " + rows);
+        model.whenIdle(() -> {
+            if (rows <= keptRowCount) return null;
+            long bytes = (long) rows * vocab * Float.BYTES;
+            new DeviceMemoryPlan(0, 0, 0, bytes).requireFree(driver.facts(), rows + " kept draft rows of model '" + ranges.model() + "'");
+            DeviceBuffer replaced = keptRows;
+            keptRows = driver.allocate(bytes);
+            keptRowCount = rows;
+            if (replaced != null) replaced.close();
+            return null;
+        });
+    }
+
+    /** Rows {@link #keepDraftRows} made so far. */
+    int keptRowCount() { return keptRowCount; }
+
     /** {@link #verifySampledAsync}, waited for (tests). */
     SampledVerdict verifySampled(Batch batch, KvCache kv, SampledDraft draft) {
         return CudaModel.joinPass(verifySampledAsync(batch, kv, draft).toCompletableFuture());
     }
 
-    /** {@link LoadedModel#verifySampledAsync}: checks the request before anything is enqueued. */
-    CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
+    /** Checks the request before anything is enqueued; the stage completes when the verdict is on the host. */
+    @Override
+    public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
         PassLayout.requireVerification(batch, "sampled");
         int k = batch.size() - 1;
         if (k < 1) throw new IllegalArgumentException("sampled verification needs at least one draft token (rows [last, d1 .. dk]), got " + batch.size() + " row");
@@ -99,30 +114,31 @@ final class CudaSampling {
                     + vocab + " ids (" + (long) k * vocab + " floats), got " + draft.q().length + " floats");
         }
         if (draft.q() == null) {
-            if (!(draft.keptBy() instanceof CudaModel keeper) || keeper.sampling().driver != driver) {
+            if (!(draft.keptBy() instanceof CudaSampling owner) || owner.driver != driver) {
                 throw new IllegalArgumentException("sampled verification reads kept draft rows only from a model on the same device, got " + draft.keptBy());
             }
-            CudaSampling owner = keeper.sampling();
             if (owner.vocab != vocab) {
                 throw new IllegalArgumentException("kept draft rows have " + owner.vocab + " ids, this model's vocabulary " + vocab);
             }
-            if (draft.firstKeptRow() < 0 || draft.firstKeptRow() + k > LoadedModel.KEPT_DRAFT_ROWS) {
+            if (owner.keptRowCount == 0) throw new IllegalArgumentException("the draft model keeps no rows (keepDraftRows makes them)");
+            if (draft.firstKeptRow() < 0 || draft.firstKeptRow() + k > owner.keptRowCount) {
                 throw new IllegalArgumentException("kept draft rows [" + draft.firstKeptRow() + ", " + (draft.firstKeptRow() + k)
-                        + ") are outside [0, " + LoadedModel.KEPT_DRAFT_ROWS + ")");
+                        + ") are outside [0, " + owner.keptRowCount + ")");
             }
-            if (owner.keptRows == null) throw new IllegalArgumentException("the draft model has kept no rows yet (sampleDraftAsync fills them)");
         }
         checkTemperature(draft.temperature(), "sampled verification");
         return model.pass(batch, kv, false, draft, null).thenApply(r -> new SampledVerdict(r.accepted(), r.next()));
     }
 
-    /** {@link LoadedModel#sampleDraftAsync}: {@code accept_sampled} draws at the drafted token's position with {@link CounterRandom#draftSeed}. */
-    CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) {
+    /** Checks the request before anything is enqueued; {@code accept_sampled} draws at the drafted token's position with {@link CounterRandom#draftSeed}. */
+    @Override
+    public CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) {
         if (batch.logitRows().length != 1) {
             throw new IllegalArgumentException("a draft draw needs logits for exactly one row, got rows " + Arrays.toString(batch.logitRows()));
         }
-        if (draw.row() < 0 || draw.row() >= LoadedModel.KEPT_DRAFT_ROWS) {
-            throw new IllegalArgumentException("kept draft row " + draw.row() + " is outside [0, " + LoadedModel.KEPT_DRAFT_ROWS + ")");
+        int rows = keptRowCount;
+        if (draw.row() < 0 || draw.row() >= rows) {
+            throw new IllegalArgumentException("kept draft row " + draw.row() + " is outside [0, " + rows + ")" + (rows == 0 ? " (keepDraftRows makes them)" : ""));
         }
         checkTemperature(draw.temperature(), "a draft draw");
         CompletionStage<DrawnToken> drawn = model.pass(batch, kv, false, null, draw).thenApply(r -> new DrawnToken(r.next(), r.drawnTopProbability()));
@@ -152,13 +168,12 @@ final class CudaSampling {
 
     /**
      * Writes a sampled verification's or draw's seed and position (and uploaded draft distributions) into the staging
-     * buffer, growing it as needed; a first draw makes the kept rows. Only while the stream is idle.
+     * buffer, growing it as needed. Only while the stream is idle.
      */
     Step stage(SampledDraft draft, DraftDraw draw, Batch batch) {
         int k = draft != null ? batch.size() - 1 : 0;
         boolean upload = draft != null && draft.q() != null;
         Staging s = staging.atLeast(k);
-        if (draw != null && keptRows == null) keptRows = driver.allocate((long) LoadedModel.KEPT_DRAFT_ROWS * vocab * Float.BYTES);
         // A verification's draws sit at d1's position; a draft draw's at the drafted token's, after its logit row.
         long seed = draft != null ? draft.seed() : CounterRandom.draftSeed(draw.seed());
         int position = draft != null ? batch.positions()[1] : batch.positions()[batch.logitRows()[0]] + 1;
@@ -168,7 +183,7 @@ final class CudaSampling {
         h.set(ValueLayout.JAVA_INT, 2 * Integer.BYTES, position);
         if (upload) MemorySegment.copy(draft.q(), 0, h, ValueLayout.JAVA_FLOAT, META_BYTES, k * vocab);
         if (draw != null) return new Step(1f / draw.temperature(), draw.topK(), draw.topP(), draw.minP(), null, null, 0, true);
-        CudaSampling owner = upload ? null : ((CudaModel) draft.keptBy()).sampling();
+        CudaSampling owner = upload ? null : (CudaSampling) draft.keptBy();
         return new Step(1f / draft.temperature(), draft.topK(), draft.topP(), draft.minP(), owner, owner == null ? null : owner.keptRows,
                 draft.firstKeptRow(), false);
     }
@@ -222,8 +237,12 @@ final class CudaSampling {
 
     private void launch(Kernel kernel, LaunchDims dims, Object... args) { driver.launch(kernel, dims, stream, args); }
 
+    @Override
+    public String toString() { return "device sampling of model '" + ranges.model() + "'"; }
+
     void close() {
         for (AutoCloseable r : new AutoCloseable[] {staging, keptRows, verdict, hostVerdict}) CudaModel.closeQuietly(r);
         keptRows = null;
+        keptRowCount = 0;
     }
 }
