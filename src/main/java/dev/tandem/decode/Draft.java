@@ -35,8 +35,9 @@ public final class Draft {
 
     /**
      * Lets a drafter whose model samples on its device keep q_i there, as kept row {@code firstRow + i} (see
-     * {@link dev.tandem.runtime.LoadedModel#sampleDraftAsync}), for a verifier that reads them in place; -1 takes
-     * the permission back. The caller keeps the rows of drafts in use at once apart.
+     * {@link dev.tandem.runtime.DeviceSampling#sampleDraftAsync}), for a verifier that reads them in place; -1 takes
+     * the permission back. The caller has the rows kept ({@link dev.tandem.runtime.DeviceSampling#keepDraftRows}) and
+     * keeps the rows of drafts in use at once apart.
      */
     public void keepOnDevice(int firstRow) { keptRows = firstRow; }
 

@@ -1,11 +1,12 @@
 package dev.tandem.decode;
 
 import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.DeviceSampling;
+import dev.tandem.runtime.DeviceSampling.SampledDraft;
+import dev.tandem.runtime.DeviceSampling.SampledVerdict;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.LoadedModel.SampledDraft;
-import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
 import java.util.concurrent.CompletionStage;
@@ -28,14 +29,13 @@ import java.util.concurrent.CompletionStage;
  * plain decoding. Reusing a guess only when it equals the main model's own token changes which drafts get
  * verified, not the rule.
  *
- * <p>Sampling without a repetition penalty, the verification may finish where the main model's logits are
- * ({@link LoadedModel#verifySampledAsync}, a CUDA model): the draft's distributions go to the device and only
- * the accepted length and the next token come back. Its draws are keyed by (seed, position), not taken from this
- * generator's random, so a seed still gives one output, a different one than on the CPU. A model that cannot
- * (the CPU) answers null and the step verifies on the host. When the main model samples on its device
- * ({@link LoadedModel#samplesOnDevice}), a draft model that can draws on its own device too
- * ({@link LoadedModel#sampleDraftAsync}): its distributions stay there as kept rows the verification reads in
- * place, and per drafted token only the token and its top probability cross.
+ * <p>Sampling without a repetition penalty, the verification finishes where the main model's logits are when the
+ * main model samples on its device ({@link LoadedModel#deviceSampling}, a CUDA model): the draft's distributions
+ * go to the device and only the accepted length and the next token come back. Its draws are keyed by (seed,
+ * position), not taken from this generator's random, so a seed still gives one output, a different one than on the
+ * CPU. Then a draft model that samples on its device too draws there ({@link DeviceSampling#sampleDraftAsync}):
+ * its distributions stay there as kept rows the verification reads in place, and per drafted token only the token
+ * and its top probability cross.
  *
  * <p>A draft pass that fails while a verification is in flight first waits for the verification (its result
  * dropped), so that the K/V caches are closed only when no pass uses them.
@@ -111,8 +111,10 @@ public final class DraftAheadGenerator implements Generator {
         /** The draft being verified next; {@code kept}: it is a guess already drafted, not to be drafted again. */
         Draft current;
         boolean kept;
-        /** Sampling, no penalty, a main model that samples on its device: verify there ({@link LoadedModel#verifySampledAsync}) until it declines. */
-        boolean deviceSampling;
+        /** Sampling, no penalty, a main model that samples on its device: where the verification runs; null: on the host. */
+        final DeviceSampling verifier;
+        /** The draft model's sampling, when the drafts' distributions stay on its device as kept rows; else null. */
+        DeviceSampling keptBy;
         /** The current draft's q rows, dense, for the device (allocated on the first sampled verification). */
         float[] qRows;
         /** The last verification's outcome: agreed draft tokens, then the main model's next token. */
@@ -133,8 +135,8 @@ public final class DraftAheadGenerator implements Generator {
             this.buffers = new Draft[] {new Draft(draftMax, vocabulary), new Draft(draftMax, vocabulary)};
             this.bonusGuess = new Draft(1, vocabulary);
             this.current = buffers[0];
-            this.deviceSampling = settings.samplesWithoutContext() && main.samplesOnDevice();
-            if (deviceSampling) keepDraftsOnDevice();
+            this.verifier = settings.samplesWithoutContext() ? main.deviceSampling().orElse(null) : null;
+            if (verifier != null) draft.deviceSampling().ifPresent(this::keepDraftsOnDevice);
         }
 
         void decode(int[] prompt) {
@@ -178,11 +180,7 @@ public final class DraftAheadGenerator implements Generator {
             tables.reserve(seq, n + k);
             long t0 = System.nanoTime();
             Batch batch = mainBatches.of(context, n - 1, k + 1, n - 1, true);
-            CompletionStage<SampledVerdict> sampled = deviceSampling ? main.verifySampledAsync(batch, mainKv, sampledDraft(k)) : null;
-            if (sampled == null && current.onDevice()) {
-                throw new IllegalStateException("the main model declined a sampled verification although it samples on its device");
-            }
-            deviceSampling = sampled != null;
+            CompletionStage<SampledVerdict> sampled = verifier != null ? verifier.verifySampledAsync(batch, mainKv, sampledDraft(k)) : null;
             CompletionStage<ForwardResult> verification = sampled == null ? main.forwardAsync(batch, mainKv) : null;
             // While the main model verifies: assume all k accepted, guess its next token e1 and draft e2.. past it.
             // p-min applies to e2.., the next draft; e1 stands for the main model's own token, which is not drafted.
@@ -227,11 +225,12 @@ public final class DraftAheadGenerator implements Generator {
         }
 
         /**
-         * The main model verifies on its device: the draft may keep its distributions on its own device too (a
-         * drafter whose model can draws there), in rows apart per buffer: the two drafts, then the bonus guess.
+         * The main model verifies on its device and the draft model samples on its own: the drafts keep their
+         * distributions there, in rows apart per buffer: the two drafts, then the bonus guess.
          */
-        void keepDraftsOnDevice() {
-            if (2 * draftMax + 1 > LoadedModel.KEPT_DRAFT_ROWS) return;
+        void keepDraftsOnDevice(DeviceSampling drafting) {
+            drafting.keepDraftRows(2 * draftMax + 1);
+            keptBy = drafting;
             buffers[0].keepOnDevice(0);
             buffers[1].keepOnDevice(draftMax);
             bonusGuess.keepOnDevice(2 * draftMax);
@@ -243,7 +242,7 @@ public final class DraftAheadGenerator implements Generator {
          */
         SampledDraft sampledDraft(int k) {
             if (current.onDevice()) {
-                return SampledDraft.kept(draft, current.keptRows(), settings.temperature(), settings.topK(), settings.topP(), settings.minP(), settings.seed());
+                return SampledDraft.kept(keptBy, current.keptRows(), settings.temperature(), settings.topK(), settings.topP(), settings.minP(), settings.seed());
             }
             if (qRows == null) qRows = new float[draftMax * vocabulary];
             current.denseRows(k, qRows, vocabulary);

@@ -4,8 +4,8 @@ import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.LoadedModel.DraftDraw;
-import dev.tandem.runtime.LoadedModel.DrawnToken;
+import dev.tandem.runtime.DeviceSampling.DraftDraw;
+import dev.tandem.runtime.DeviceSampling.DrawnToken;
 import dev.tandem.runtime.PagedKvCache;
 
 import java.util.ArrayList;
@@ -200,9 +200,9 @@ public final class ModelDrafter implements Drafter {
             // At least context[length-1] runs, for its logits; a draft that ran ahead may hold more than that.
             int from = Math.min(valid, length - 1);
             Batch first = batches.of(context, from, length - from, from, false);
-            if (deviceDraws && out.keptRows() >= 0 && out.keptRows() + max <= LoadedModel.KEPT_DRAFT_ROWS) {
+            if (deviceDraws && out.keptRows() >= 0 && draft.deviceSampling().isPresent()) {
                 passes.incrementAndGet();
-                CompletionStage<DrawnToken> drawn = draft.sampleDraftAsync(first, kv, draw(out.keptRows()));
+                CompletionStage<DrawnToken> drawn = draft.deviceSampling().get().sampleDraftAsync(first, kv, draw(out.keptRows()));
                 if (drawn != null) {
                     proposeOnDevice(drawn, context, length, max, pMin, out);
                     return;
@@ -262,7 +262,7 @@ public final class ModelDrafter implements Drafter {
                 context[length + i] = d.token();
                 if (i + 1 == max) return;
                 passes.incrementAndGet();
-                drawn = draft.sampleDraftAsync(batches.of(context, length + i, 1, length + i, false), kv, draw(out.keptRows() + i + 1));
+                drawn = draft.deviceSampling().get().sampleDraftAsync(batches.of(context, length + i, 1, length + i, false), kv, draw(out.keptRows() + i + 1));
             }
         }
 

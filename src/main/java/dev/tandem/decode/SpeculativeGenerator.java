@@ -4,7 +4,8 @@ import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.LoadedModel.SampledVerdict;
+import dev.tandem.runtime.DeviceSampling;
+import dev.tandem.runtime.DeviceSampling.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
 import java.util.concurrent.CompletionStage;
@@ -14,8 +15,8 @@ import java.util.concurrent.CompletionStage;
  * {@code [last, d1..dk]} in one pass, and the step's {@link AcceptanceRule} decides which draft tokens stay and
  * which token of the main model's own follows. Greedy output is identical to {@link PlainGenerator}'s, token for
  * token; sampled output has the main model's distribution. Sampling without a repetition penalty on a main model
- * that samples on its device ({@link LoadedModel#samplesOnDevice}), the verification finishes there
- * ({@link LoadedModel#verifySampledAsync}): the draft's distributions go up, the verdict comes back, and the
+ * that samples on its device ({@link LoadedModel#deviceSampling}), the verification finishes there
+ * ({@link DeviceSampling#verifySampledAsync}): the draft's distributions go up, the verdict comes back, and the
  * draws are keyed by (seed, position), so a seed gives one output, not the CPU's.
  *
  * <p>State between steps, with n = context length and last = context[n-1]: the main model's K/V holds
@@ -67,8 +68,8 @@ public final class SpeculativeGenerator implements Generator {
         final TokenSink out;
         final StatsRecorder stats;
         final BatchArrays batches;
-        /** Sampling without a penalty and a main model that samples on its device: verify there until it declines. */
-        boolean deviceSampling;
+        /** Sampling without a penalty and a main model that samples on its device: verify there. */
+        final boolean deviceSampling;
 
         Run(KvCache kv, PagedKvCache tables, int seq, SpeculativeStep step, TokenChoice choice, TokenSink out,
             StatsRecorder stats, int draftMax) {
@@ -80,7 +81,7 @@ public final class SpeculativeGenerator implements Generator {
             this.out = out;
             this.stats = stats;
             this.batches = new BatchArrays(seq, draftMax + 1);
-            this.deviceSampling = settings.samplesWithoutContext() && main.samplesOnDevice();
+            this.deviceSampling = settings.samplesWithoutContext() && main.deviceSampling().isPresent();
         }
 
         void decode(int[] prompt) {
@@ -103,12 +104,11 @@ public final class SpeculativeGenerator implements Generator {
             tables.reserve(seq, n + k);
             Batch batch = batches.of(context, n - 1, k + 1, n - 1, k > 0);
             int agreed;
-            CompletionStage<SampledVerdict> onDevice = k > 0 && deviceSampling ? main.verifySampledAsync(batch, kv, step.sampledDraft()) : null;
+            CompletionStage<SampledVerdict> onDevice = k > 0 && deviceSampling ? main.deviceSampling().get().verifySampledAsync(batch, kv, step.sampledDraft()) : null;
             if (onDevice != null) {
                 SampledVerdict verdict = onDevice.toCompletableFuture().join();
                 agreed = step.verified(verdict, context, n, System.nanoTime() - t0);
             } else {
-                if (k > 0) deviceSampling = false;  // off, or the main model declined: verify on the host from now on
                 ForwardResult r = join(main.forwardAsync(batch, kv));
                 long passNanos = System.nanoTime() - t0;
                 if (k == 0) return out.emit(step.plain(r, 0, context, n, passNanos), false);

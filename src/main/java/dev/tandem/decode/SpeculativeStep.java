@@ -1,9 +1,9 @@
 package dev.tandem.decode;
 
 import dev.tandem.runtime.ForwardResult;
-import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.LoadedModel.SampledDraft;
-import dev.tandem.runtime.LoadedModel.SampledVerdict;
+import dev.tandem.runtime.DeviceSampling;
+import dev.tandem.runtime.DeviceSampling.SampledDraft;
+import dev.tandem.runtime.DeviceSampling.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
 import java.util.List;
@@ -188,7 +188,7 @@ public final class SpeculativeStep implements AutoCloseable {
 
     /**
      * The current draft for a sampled verification that finishes on the main model's device
-     * ({@link LoadedModel#verifySampledAsync}): its k distributions as dense rows, the sampler chain and the seed;
+     * ({@link DeviceSampling#verifySampledAsync}): its k distributions as dense rows, the sampler chain and the seed;
      * null when this step's sampling needs the host (greedy, or a repetition penalty, which needs the context).
      */
     public SampledDraft sampledDraft() {

@@ -6,8 +6,8 @@ import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.LoadedModel.SampledDraft;
-import dev.tandem.runtime.LoadedModel.SampledVerdict;
+import dev.tandem.runtime.DeviceSampling.SampledDraft;
+import dev.tandem.runtime.DeviceSampling.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cuda.DeviceFaultException;
 import dev.tandem.tokenizer.Tokenizer;
@@ -430,17 +430,17 @@ final class Scheduler implements AutoCloseable {
 
     /**
      * A lone speculative sequence that samples without a penalty, on a main model that samples on its device: the
-     * verification finishes there ({@link LoadedModel#verifySampledAsync}) and only the verdict comes back. False,
+     * verification finishes there ({@link dev.tandem.runtime.DeviceSampling#verifySampledAsync}) and only the verdict comes back. False,
      * having run nothing, when that does not apply; the caller then runs the ordinary pass.
      */
     private boolean verifyOnDevice(Sequence s, Batch batch) {
-        if (s.draftLength == 0 || !model.samplesOnDevice()) return false;
+        if (s.draftLength == 0 || model.deviceSampling().isEmpty()) return false;
         SampledDraft draft = s.step.sampledDraft();
         if (draft == null) return false;
         long t0 = System.nanoTime();
         FinishReason end;
         try {
-            CompletionStage<SampledVerdict> verdict = model.verifySampledAsync(batch, kv, draft);
+            CompletionStage<SampledVerdict> verdict = model.deviceSampling().get().verifySampledAsync(batch, kv, draft);
             if (verdict == null) return false;
             SampledVerdict v = verdict.toCompletableFuture().join();
             passes.incrementAndGet();

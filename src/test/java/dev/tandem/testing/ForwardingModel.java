@@ -2,11 +2,13 @@ package dev.tandem.testing;
 
 import dev.tandem.model.ModelConfig;
 import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.DeviceSampling;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
 
+import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -23,8 +25,6 @@ public class ForwardingModel implements LoadedModel {
     @Override public long kvBytesPerPosition() { return target.kvBytesPerPosition(); }
     @Override public ForwardResult forward(Batch batch, KvCache kv) { return target.forward(batch, kv); }
     @Override public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) { return target.forwardAsync(batch, kv); }
-    @Override public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) { return target.verifySampledAsync(batch, kv, draft); }
-    @Override public boolean samplesOnDevice() { return target.samplesOnDevice(); }
-    @Override public CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) { return target.sampleDraftAsync(batch, kv, draw); }
+    @Override public Optional<DeviceSampling> deviceSampling() { return target.deviceSampling(); }
     @Override public void close() {}
 }

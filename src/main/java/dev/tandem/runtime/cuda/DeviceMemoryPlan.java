@@ -48,18 +48,20 @@ public record DeviceMemoryPlan(long weights, long kvCache, long kvPositions, lon
         return new DeviceMemoryPlan(weights, kv, options.kvPositions(), scratch(c, options, gemm));
     }
 
-    /** The buffers {@link CudaModel} allocates besides weights and K/V (at their largest usual size). */
+    /**
+     * The buffers {@link CudaModel} allocates besides weights and K/V (at their largest usual size). Kept draft rows
+     * are not among them: their caller sizes them, and {@link CudaSampling#keepDraftRows} checks them when made.
+     */
     static long scratch(ModelConfig c, LoadOptions options, boolean gemm) {
         long rows = options.maxBatchRows(), vocab = c.vocabularySize(), maxRows = LaunchGeometry.MAX_ROWS;
         long activations = rows * (4L * c.hiddenSize() + 2L * c.qDim() + 2L * c.kvDim() + 3L * c.ffnSize()) * Float.BYTES;
         long logits = maxRows * vocab * Float.BYTES;
         long sampling = (2 * maxRows - 1) * vocab * Float.BYTES;
-        long keptDraftRows = options.draft() ? (long) dev.tandem.runtime.LoadedModel.KEPT_DRAFT_ROWS * vocab * Float.BYTES : 0;
         long context = options.kvPositions() > 0 ? Math.min(options.kvPositions(), c.contextLength()) : c.contextLength();
         long partials = rows * c.heads() * LaunchGeometry.attentionChunks((int) context) * (c.headDim() + 2L) * Float.BYTES;
         long widest = Math.max(Math.max(c.hiddenSize(), c.qDim()), c.ffnSize());
         long gemmStaging = gemm ? rows * widest * 2 + (16L << 20) * 2 : 0;
-        return activations + logits + sampling + keptDraftRows + partials + gemmStaging + RESERVE;
+        return activations + logits + sampling + partials + gemmStaging + RESERVE;
     }
 
     /** An allocation of {@code bytes} as the driver sizes it: whole 2 MiB pages from 1 MiB up. */

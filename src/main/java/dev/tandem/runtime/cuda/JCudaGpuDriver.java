@@ -36,6 +36,10 @@ import java.util.function.Supplier;
  *
  * <p>Never touch this class before {@link #probe()} returned {@code null}: JCuda's natives need
  * {@code libcuda.so.1}.
+ *
+ * <p>Longer than most classes here (about 440 lines) because it is the whole {@link GpuDriver} over one CUDA
+ * context: each method is a few lines of driver calls, and all of them share the owner thread, the context and
+ * the handling of a lost context, which splitting would spread over classes that each need all three.
  */
 public final class JCudaGpuDriver implements GpuDriver {
     private final ExecutorService owner;

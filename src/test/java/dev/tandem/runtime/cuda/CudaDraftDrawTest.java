@@ -5,13 +5,14 @@ import dev.tandem.decode.Sampler;
 import dev.tandem.decode.SamplerSettings;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.DeviceSampling.DraftDraw;
+import dev.tandem.runtime.DeviceSampling.DrawnToken;
+import dev.tandem.runtime.DeviceSampling.SampledDraft;
+import dev.tandem.runtime.DeviceSampling.SampledVerdict;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.LoadedModel.DraftDraw;
-import dev.tandem.runtime.LoadedModel.SampledDraft;
-import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cpu.CpuBackend;
 import org.junit.jupiter.api.AfterAll;
@@ -27,13 +28,12 @@ import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Draft draws on the device ({@link CudaModel#sampleDraftAsync}), through the host emulation: the kept row is the
+ * Draft draws on the device ({@link CudaSampling#sampleDraftAsync}), through the host emulation: the kept row is the
  * sampler chain of the pass's logits, the token is the draw {@code accept_sampled} makes from that row at the
  * drafted token's position with the draft seed, and a main model on the same device verifies against the kept
  * rows exactly as against the same rows uploaded from the host. Forged tiny models (vocabulary 260).
@@ -41,11 +41,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class CudaDraftDrawTest {
     static final int[] PROMPT = {1, 70, 71};
     static final SamplerSettings CHAIN = new SamplerSettings(1.5f, 0, 1f, 0.02f, 1f, 0, 0);
+    /** The rows this test's draft keeps: draft-ahead's layout for drafts of 16 (two drafts and the ahead guess). */
+    static final int KEPT_ROWS = 34;
 
     static ForgedPair pair;
     static CudaBackend cuda, other;
     static ModelFile mainFile, draftFile;
     static CudaModel main, draft, elsewhere;
+    static CudaSampling drafting;
     static int vocab;
 
     @BeforeAll
@@ -59,6 +62,8 @@ class CudaDraftDrawTest {
         main = (CudaModel) cuda.load(mainFile, LoadOptions.defaults());
         draft = (CudaModel) cuda.load(draftFile, LoadOptions.defaults());
         elsewhere = (CudaModel) other.load(draftFile, LoadOptions.defaults());
+        drafting = draft.sampling();
+        drafting.keepDraftRows(KEPT_ROWS);
         vocab = main.config().vocabularySize();
     }
 
@@ -78,10 +83,10 @@ class CudaDraftDrawTest {
             try (KvCache kv = draft.createKvCache(tables)) {
                 int seq = tables.createSequence();
                 tables.reserve(seq, PROMPT.length + 1);
-                int row = (int) seed % LoadedModel.KEPT_DRAFT_ROWS;
-                LoadedModel.DrawnToken drawn = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(row, seed)).toCompletableFuture().join();
+                int row = (int) seed % KEPT_ROWS;
+                DrawnToken drawn = drafting.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(row, seed)).toCompletableFuture().join();
                 int token = drawn.token();
-                float[] kept = draft.keptRow(row);
+                float[] kept = drafting.keptRow(row);
                 float[] logits = new float[vocab];
                 draft.forward(Batch.of(seq, PROMPT.length - 1, new int[] {PROMPT[PROMPT.length - 1]}, false), kv).copyLogits(0, logits);
 
@@ -123,11 +128,11 @@ class CudaDraftDrawTest {
         try (KvCache kv = draft.createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, PROMPT.length + 11);
-            int token = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(0, 5)).toCompletableFuture().join().token();
+            int token = drafting.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(0, 5)).toCompletableFuture().join().token();
             long[] before = draft.graphCounts();
             for (int row = 1; row <= 10; row++) {
                 int position = PROMPT.length + row - 1;
-                token = draft.sampleDraftAsync(Batch.of(seq, position, new int[] {token}, false), kv, draw(row, 5)).toCompletableFuture().join().token();
+                token = drafting.sampleDraftAsync(Batch.of(seq, position, new int[] {token}, false), kv, draw(row, 5)).toCompletableFuture().join().token();
             }
             long[] after = draft.graphCounts();
             assertTrue(after[0] - before[0] <= 1 && after[1] - before[1] == 10,
@@ -154,29 +159,82 @@ class CudaDraftDrawTest {
     void verifyingAgainstKeptRowsEqualsVerifyingAgainstUploadedOnes() {
         int k = 3;
         for (long seed = 0; seed < 8; seed++) {
-            int first = (int) (seed * 5 % (LoadedModel.KEPT_DRAFT_ROWS - k));
-            int[] context = Arrays.copyOf(PROMPT, PROMPT.length + k);
-            PagedKvCache tables = new PagedKvCache(16, 4);
-            SampledVerdict kept, uploaded;
-            try (KvCache draftKv = draft.createKvCache(tables); KvCache mainKv = main.createKvCache(tables)) {
-                int seq = tables.createSequence();
-                tables.reserve(seq, PROMPT.length + k);
-                int n = PROMPT.length;
-                context[n] = draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), draftKv, draw(first, seed)).toCompletableFuture().join().token();
-                for (int i = 1; i < k; i++) {
-                    context[n + i] = draft.sampleDraftAsync(Batch.of(seq, n + i - 1, new int[] {context[n + i - 1]}, false), draftKv, draw(first + i, seed))
-                            .toCompletableFuture().join().token();
-                }
-                float[] q = new float[k * vocab];
-                for (int i = 0; i < k; i++) System.arraycopy(draft.keptRow(first + i), 0, q, i * vocab, vocab);
+            int first = (int) (seed * 5 % (KEPT_ROWS - k));
+            SampledVerdict[] keptAndUploaded = verifyKeptAndUploaded(draft, first, k, seed);
+            assertEquals(keptAndUploaded[1], keptAndUploaded[0], "seed " + seed);
+        }
+    }
 
-                main.forward(Batch.of(seq, 0, Arrays.copyOf(PROMPT, n - 1), false), mainKv);
-                Batch verification = Batch.of(seq, n - 1, Arrays.copyOfRange(context, n - 1, n + k), true);
-                long verifySeed = seed * 31 + 7;
-                kept = main.verifySampled(verification, mainKv, SampledDraft.kept(draft, first, CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), verifySeed));
-                uploaded = main.verifySampled(verification, mainKv, new SampledDraft(q, CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), verifySeed));
+    /**
+     * The caller sizes the kept rows: none until it asks, asking for fewer keeps what is there, and asking for more
+     * replaces them, after which verifications read the new rows (no graph captured over the old ones replays).
+     */
+    @Test
+    void theCallerSizesTheKeptRows() {
+        try (CudaModel sized = (CudaModel) cuda.load(draftFile, LoadOptions.defaults())) {
+            CudaSampling rows = sized.sampling();
+            PagedKvCache tables = new PagedKvCache(16, 4);
+            try (KvCache draftKv = sized.createKvCache(tables); KvCache mainKv = main.createKvCache(tables)) {
+                int seq = tables.createSequence();
+                tables.reserve(seq, PROMPT.length + 1);
+                var e = assertThrows(IllegalArgumentException.class, () -> rows.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), draftKv, draw(0, 1)));
+                assertTrue(e.getMessage().contains("outside [0, 0)"), e.getMessage());
+                tables.release(seq);
+
+                rows.keepDraftRows(2);
+                SampledVerdict[] before = verifyKeptAndUploaded(rows, tables, draftKv, mainKv, 0, 2, 3);
+                assertEquals(before[1], before[0]);
+                rows.keepDraftRows(1);
+                assertEquals(2, rows.keptRowCount());
+                rows.keepDraftRows(5);
+                assertEquals(5, rows.keptRowCount());
+                for (long seed = 4; seed < 8; seed++) {
+                    SampledVerdict[] after = verifyKeptAndUploaded(rows, tables, draftKv, mainKv, 0, 2, seed);
+                    assertEquals(after[1], after[0], "seed " + seed);
+                }
+                SampledVerdict[] past = verifyKeptAndUploaded(rows, tables, draftKv, mainKv, 2, 3, 8);
+                assertEquals(past[1], past[0], "rows [2, 5)");
             }
-            assertEquals(uploaded, kept, "seed " + seed);
+        }
+    }
+
+    /** {@link #verifyKeptAndUploaded(CudaSampling, PagedKvCache, KvCache, KvCache, int, int, long)} on caches of its own. */
+    static SampledVerdict[] verifyKeptAndUploaded(CudaModel drafter, int first, int k, long seed) {
+        PagedKvCache tables = new PagedKvCache(16, 4);
+        try (KvCache draftKv = drafter.createKvCache(tables); KvCache mainKv = main.createKvCache(tables)) {
+            return verifyKeptAndUploaded(drafter.sampling(), tables, draftKv, mainKv, first, k, seed);
+        }
+    }
+
+    /**
+     * Drafts k tokens after the prompt in a new sequence, the draws filling kept rows {@code [first, first + k)},
+     * then verifies them with the main model against those kept rows and against the same rows uploaded: the two
+     * verdicts, kept first.
+     */
+    static SampledVerdict[] verifyKeptAndUploaded(CudaSampling drafting, PagedKvCache tables, KvCache draftKv, KvCache mainKv, int first, int k, long seed) {
+        int[] context = Arrays.copyOf(PROMPT, PROMPT.length + k);
+        int seq = tables.createSequence();
+        try {
+            tables.reserve(seq, PROMPT.length + k);
+            int n = PROMPT.length;
+            context[n] = drafting.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), draftKv, draw(first, seed)).toCompletableFuture().join().token();
+            for (int i = 1; i < k; i++) {
+                context[n + i] = drafting.sampleDraftAsync(Batch.of(seq, n + i - 1, new int[] {context[n + i - 1]}, false), draftKv, draw(first + i, seed))
+                        .toCompletableFuture().join().token();
+            }
+            float[] q = new float[k * vocab];
+            for (int i = 0; i < k; i++) System.arraycopy(drafting.keptRow(first + i), 0, q, i * vocab, vocab);
+
+            main.forward(Batch.of(seq, 0, Arrays.copyOf(PROMPT, n - 1), false), mainKv);
+            Batch verification = Batch.of(seq, n - 1, Arrays.copyOfRange(context, n - 1, n + k), true);
+            long verifySeed = seed * 31 + 7;
+            SampledVerdict kept = main.sampling().verifySampled(verification, mainKv,
+                    SampledDraft.kept(drafting, first, CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), verifySeed));
+            SampledVerdict uploaded = main.sampling().verifySampled(verification, mainKv,
+                    new SampledDraft(q, CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), verifySeed));
+            return new SampledVerdict[] {kept, uploaded};
+        } finally {
+            tables.release(seq);
         }
     }
 
@@ -186,32 +244,27 @@ class CudaDraftDrawTest {
         try (KvCache kv = draft.createKvCache(tables); KvCache mainKv = main.createKvCache(tables); KvCache otherKv = elsewhere.createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, 8);
-            var e = assertThrows(IllegalArgumentException.class, () -> draft.sampleDraftAsync(Batch.of(seq, 0, new int[] {1, 2}, true), kv, draw(0, 1)));
+            var e = assertThrows(IllegalArgumentException.class, () -> drafting.sampleDraftAsync(Batch.of(seq, 0, new int[] {1, 2}, true), kv, draw(0, 1)));
             assertTrue(e.getMessage().contains("exactly one row"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> draft.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv, draw(LoadedModel.KEPT_DRAFT_ROWS, 1)));
+            e = assertThrows(IllegalArgumentException.class, () -> drafting.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv, draw(KEPT_ROWS, 1)));
             assertTrue(e.getMessage().contains("outside [0, 34)"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> draft.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv,
+            e = assertThrows(IllegalArgumentException.class, () -> drafting.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv,
                     new DraftDraw(0, 0f, 0, 1f, 0f, 1)));
             assertTrue(e.getMessage().contains("positive temperature"), e.getMessage());
 
             Batch verification = Batch.of(seq, 0, new int[] {1, 2, 3}, true);
-            draft.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv, draw(0, 1)).toCompletableFuture().join();
-            e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(verification, mainKv, SampledDraft.kept(elsewhere, 0, 1f, 0, 1f, 0f, 1)));
+            drafting.sampleDraftAsync(Batch.of(seq, 0, new int[] {1}, false), kv, draw(0, 1)).toCompletableFuture().join();
+            e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(verification, mainKv, SampledDraft.kept(elsewhere.sampling(), 0, 1f, 0, 1f, 0f, 1)));
             assertTrue(e.getMessage().contains("same device"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(verification, mainKv, SampledDraft.kept(draft, 33, 1f, 0, 1f, 0f, 1)));
+            e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(verification, mainKv, SampledDraft.kept(drafting, 33, 1f, 0, 1f, 0f, 1)));
             assertTrue(e.getMessage().contains("[33, 35)"), e.getMessage());
         }
     }
 
     @Test
-    void theCpuBackendDeclinesDraftDraws() {
+    void theCpuBackendDoesNotSampleOnADevice() {
         try (CpuBackend cpu = new CpuBackend(); LoadedModel onCpu = cpu.load(draftFile, LoadOptions.defaults().withThreads(1))) {
-            PagedKvCache tables = new PagedKvCache(16, 4);
-            try (KvCache kv = onCpu.createKvCache(tables)) {
-                int seq = tables.createSequence();
-                tables.reserve(seq, 2);
-                assertNull(onCpu.sampleDraftAsync(Batch.of(seq, 0, new int[] {1, 2}, false), kv, draw(0, 1)));
-            }
+            assertTrue(onCpu.deviceSampling().isEmpty());
         }
     }
 
@@ -220,7 +273,7 @@ class CudaDraftDrawTest {
         try (KvCache kv = draft.createKvCache(tables)) {
             int seq = tables.createSequence();
             tables.reserve(seq, PROMPT.length + 1);
-            return draft.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(0, seed)).toCompletableFuture().join().token();
+            return drafting.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), kv, draw(0, seed)).toCompletableFuture().join().token();
         }
     }
 

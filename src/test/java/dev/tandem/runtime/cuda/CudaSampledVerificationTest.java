@@ -11,11 +11,14 @@ import dev.tandem.decode.Sampler;
 import dev.tandem.decode.SamplerSettings;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.DeviceSampling;
+import dev.tandem.runtime.DeviceSampling.DraftDraw;
+import dev.tandem.runtime.DeviceSampling.DrawnToken;
+import dev.tandem.runtime.DeviceSampling.SampledDraft;
+import dev.tandem.runtime.DeviceSampling.SampledVerdict;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.LoadedModel.SampledDraft;
-import dev.tandem.runtime.LoadedModel.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cpu.CpuBackend;
 import dev.tandem.testing.ForwardingModel;
@@ -29,6 +32,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletionStage;
@@ -37,13 +41,12 @@ import java.util.function.LongFunction;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Sampled speculative verification on the device ({@link CudaModel#verifySampled}), through the host emulation:
+ * Sampled speculative verification on the device ({@link CudaSampling#verifySampled}), through the host emulation:
  * the verdict is the sampling kernels run on the pass's own logits; draft-ahead decoding with it keeps the main
  * model's output distribution (chi-square against the exact distribution of the main model alone), gives one
  * output per seed, and leaves greedy decoding identical to plain decoding.
@@ -115,7 +118,7 @@ class CudaSampledVerificationTest {
                 tables.reserve(seq, PROMPT.length + k);
                 main.forward(Batch.of(seq, 0, Arrays.copyOf(PROMPT, PROMPT.length - 1), false), kv);
                 Batch verification = Batch.of(seq, position, rows, true);
-                verdict = main.verifySampled(verification, kv, sampled);
+                verdict = main.sampling().verifySampled(verification, kv, sampled);
                 logits = flatten(ModelRuns.logits(main.forward(verification, kv)));
             }
             int[] expected = kernelsByHand(logits, q, rows, k, seed, position + 1);
@@ -130,24 +133,19 @@ class CudaSampledVerificationTest {
             int seq = tables.createSequence();
             tables.reserve(seq, 8);
             SampledDraft one = new SampledDraft(new float[vocab], 1f, 0, 1f, 0f, 1);
-            var e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(Batch.of(seq, 0, new int[] {1, 2, 3}, true), kv, one));
+            var e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(Batch.of(seq, 0, new int[] {1, 2, 3}, true), kv, one));
             assertTrue(e.getMessage().contains("needs 2 draft distributions"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(Batch.of(seq, 0, new int[] {1, 2}, false), kv, one));
+            e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(Batch.of(seq, 0, new int[] {1, 2}, false), kv, one));
             assertTrue(e.getMessage().contains("logits for every row"), e.getMessage());
             SampledDraft cold = new SampledDraft(new float[vocab], 0f, 0, 1f, 0f, 1);
-            e = assertThrows(IllegalArgumentException.class, () -> main.verifySampled(Batch.of(seq, 0, new int[] {1, 2}, true), kv, cold));
+            e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(Batch.of(seq, 0, new int[] {1, 2}, true), kv, cold));
             assertTrue(e.getMessage().contains("positive temperature"), e.getMessage());
         }
     }
 
     @Test
-    void theCpuBackendDeclinesSampledVerification() {
-        PagedKvCache tables = new PagedKvCache(16, 4);
-        try (KvCache kv = draft.createKvCache(tables)) {
-            int seq = tables.createSequence();
-            tables.reserve(seq, 2);
-            assertNull(draft.verifySampledAsync(Batch.of(seq, 0, new int[] {1, 2}, true), kv, new SampledDraft(new float[vocab], 1f, 0, 1f, 0f, 1)));
-        }
+    void theCpuBackendHasNoSampledVerificationOnADevice() {
+        assertTrue(draft.deviceSampling().isEmpty());
     }
 
     /**
@@ -172,9 +170,9 @@ class CudaSampledVerificationTest {
      */
     @Test
     void draftAheadWithDeviceDrawsFollowsTheMainModel() {
-        long draws = draftOnDevice.draws();
+        long draws = draftOnDevice.sampling().draws();
         assertFollowsTheMainModel("draft-ahead, device draws", seed -> new DraftAheadGenerator(main, draftOnDevice, 2, MIN_P.withSeed(seed)));
-        long made = draftOnDevice.draws() - draws;
+        long made = draftOnDevice.sampling().draws() - draws;
         assertTrue(made >= RUNS, "the draft should draw on the device after the first device verification of a run: " + made + " draws");
     }
 
@@ -308,7 +306,7 @@ class CudaSampledVerificationTest {
         return out;
     }
 
-    /** A model that forwards everything, counting the sampled verifications its target accepted. */
+    /** A model that forwards everything, counting the sampled verifications its target's device sampling ran. */
     private static final class Counting extends ForwardingModel {
         private final AtomicInteger sampled;
 
@@ -318,10 +316,21 @@ class CudaSampledVerificationTest {
         }
 
         @Override
-        public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
-            CompletionStage<SampledVerdict> v = target.verifySampledAsync(batch, kv, draft);
-            if (v != null) sampled.incrementAndGet();
-            return v;
+        public Optional<DeviceSampling> deviceSampling() {
+            return target.deviceSampling().map(onDevice -> new DeviceSampling() {
+                @Override
+                public void keepDraftRows(int rows) { onDevice.keepDraftRows(rows); }
+
+                @Override
+                public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
+                    CompletionStage<SampledVerdict> v = onDevice.verifySampledAsync(batch, kv, draft);
+                    sampled.incrementAndGet();
+                    return v;
+                }
+
+                @Override
+                public CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) { return onDevice.sampleDraftAsync(batch, kv, draw); }
+            });
         }
     }
 }

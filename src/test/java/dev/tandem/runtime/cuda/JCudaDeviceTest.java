@@ -9,6 +9,7 @@ import dev.tandem.decode.SamplerSettings;
 import dev.tandem.decode.SpeculativeGenerator;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
+import dev.tandem.runtime.DeviceSampling;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
@@ -183,7 +184,7 @@ class JCudaDeviceTest {
             int n = prompt.length;
             tables.reserve(seq, n + k);
             m.forward(Batch.of(seq, 0, Arrays.copyOf(prompt, n - 1), false), kv);
-            var verdict = m.verifySampled(Batch.of(seq, n - 1, rows, true), kv, new LoadedModel.SampledDraft(q, 0.05f, 0, 1f, 0f, 1));
+            var verdict = m.sampling().verifySampled(Batch.of(seq, n - 1, rows, true), kv, new DeviceSampling.SampledDraft(q, 0.05f, 0, 1f, 0f, 1));
             System.out.println("sampled verdict at temperature 0.05: " + verdict);
             assertTrue(verdict.accepted() >= 0 && verdict.accepted() <= k && verdict.next() >= 0 && verdict.next() < vocab, verdict.toString());
         }

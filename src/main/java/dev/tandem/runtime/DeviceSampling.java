@@ -1,0 +1,63 @@
+package dev.tandem.runtime;
+
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Sampling decisions made where a model's logits are (a GPU), so that only tokens and verdicts cross to the host:
+ * a capability some backends' models have, found at load through {@link LoadedModel#deviceSampling()}. The sampler
+ * chain here has no repetition penalty (it needs the context, which lives on the host). Draws are counter-based,
+ * keyed by (seed, position), so a seed gives one output — not the one the host's random gives.
+ */
+public interface DeviceSampling {
+    /**
+     * Makes room for at least {@code rows} draft distributions on this model's device, rows {@code [0, rows)} that
+     * {@link #sampleDraftAsync} fills and a verification reads in place ({@link SampledDraft#kept}). The caller
+     * lays its drafts out in them. Call before drafting into the rows, while no verification reads them: making
+     * more room replaces the rows, and what they held is gone. Asking for no more than already kept does nothing.
+     */
+    void keepDraftRows(int rows);
+
+    /**
+     * Speculative verification of one sequence: runs {@code batch}, rows {@code [last, d1 .. dk]} with logits for
+     * every row, turns each row into the sampler chain's distribution p_i, accepts d_i with probability
+     * min(1, p_i(d_i) / q_i(d_i)) and draws the next token from norm(max(0, p − q)) at the first rejection, or
+     * from p_k after k acceptances. Only the verdict comes back.
+     */
+    CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft);
+
+    /**
+     * Drafting: runs {@code batch}, which asks logits for one row (the row before the token to draft), turns that
+     * row into the sampler chain's distribution q, keeps q as row {@code draw.row()} of the rows
+     * {@link #keepDraftRows} made, and draws the drafted token from q, keyed by (seed, position of the drafted
+     * token), a stream of draws apart from the verification's. Only the token and q's top probability (for p-min)
+     * come back; a main model on the same device verifies against the kept rows ({@link SampledDraft#kept}).
+     */
+    CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw);
+
+    /**
+     * What {@link #verifySampledAsync} needs besides the pass: the draft's distributions q_1 .. q_k, the sampler
+     * chain and the seed of the draws. The distributions are either dense rows of the vocabulary in {@code q}
+     * (uploaded with the pass), or, with {@code q} null, rows {@code [firstKeptRow, firstKeptRow + k)} that
+     * {@code keptBy}, the draft model's sampling, kept on its device (nothing crosses to the host).
+     */
+    record SampledDraft(float[] q, DeviceSampling keptBy, int firstKeptRow, float temperature, int topK, float topP, float minP, long seed) {
+        /** Distributions from the host: q_i is row i of {@code q}. */
+        public SampledDraft(float[] q, float temperature, int topK, float topP, float minP, long seed) {
+            this(q, null, 0, temperature, topK, topP, minP, seed);
+        }
+
+        /** Distributions that {@code draft} kept on its device, rows {@code [firstKeptRow, firstKeptRow + k)}. */
+        public static SampledDraft kept(DeviceSampling draft, int firstKeptRow, float temperature, int topK, float topP, float minP, long seed) {
+            return new SampledDraft(null, draft, firstKeptRow, temperature, topK, topP, minP, seed);
+        }
+    }
+
+    /** A draft draw of {@link #sampleDraftAsync}: the kept row to fill, the sampler chain and the seed. */
+    record DraftDraw(int row, float temperature, int topK, float topP, float minP, long seed) {}
+
+    /** What a draft draw brings back: the token, and the probability q gives its top token. */
+    record DrawnToken(int token, float topProbability) {}
+
+    /** A sampled verification's outcome: the first {@code accepted} draft tokens stand, then {@code next}. */
+    record SampledVerdict(int accepted, int next) {}
+}
