@@ -46,7 +46,7 @@ public final class ModelDrafter implements Drafter {
     public long passes() { return passes.get(); }
 
     private ForwardResult forward(Batch batch, KvCache kv) {
-        passes.incrementAndGet();       // a sampling pass that the model declines (returns null) runs nothing and is not counted
+        passes.incrementAndGet();
         return join(draft.forwardAsync(batch, kv));
     }
 
@@ -150,10 +150,10 @@ public final class ModelDrafter implements Drafter {
         private int valid;
         /**
          * Sampling without a repetition penalty over the whole vocabulary: draw on the draft's device when a draft
-         * may keep its distributions there (until the model declines). The device's chain has no penalty and no
+         * may keep its distributions there and its model samples on its device. The device's chain has no penalty and no
          * masking, and its draws are keyed by (seed, position) rather than taken from the context's random.
          */
-        private boolean deviceDraws;
+        private final boolean deviceDraws;
 
         ModelSession(Context c) {
             this.c = c;
@@ -202,12 +202,8 @@ public final class ModelDrafter implements Drafter {
             Batch first = batches.of(context, from, length - from, from, false);
             if (deviceDraws && out.keptRows() >= 0 && draft.deviceSampling().isPresent()) {
                 passes.incrementAndGet();
-                CompletionStage<DrawnToken> drawn = draft.deviceSampling().get().sampleDraftAsync(first, kv, draw(out.keptRows()));
-                if (drawn != null) {
-                    proposeOnDevice(drawn, context, length, max, pMin, out);
-                    return;
-                }
-                deviceDraws = false;  // this model cannot: nothing ran, draft on the host
+                proposeOnDevice(draft.deviceSampling().get().sampleDraftAsync(first, kv, draw(out.keptRows())), context, length, max, pMin, out);
+                return;
             }
             ForwardResult r = forward(first);
             valid = length;

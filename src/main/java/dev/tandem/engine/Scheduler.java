@@ -441,7 +441,6 @@ final class Scheduler implements AutoCloseable {
         FinishReason end;
         try {
             CompletionStage<SampledVerdict> verdict = model.deviceSampling().get().verifySampledAsync(batch, kv, draft);
-            if (verdict == null) return false;
             SampledVerdict v = verdict.toCompletableFuture().join();
             passes.incrementAndGet();
             end = emitAgreed(s, s.step.verified(v, s.context, s.contextLength(), System.nanoTime() - t0));
