@@ -241,7 +241,12 @@ final class RequestFuzzer {
                 kind = "control bytes";
             }
             case 8 -> {
-                head += "Expect: " + pick(List.of("100-continue", "nothing")) + "\r\nContent-Length: " + body.length + "\r\n";
+                String expect = pick(List.of("100-continue", "nothing"));
+                // An expectation the server refuses (417) is answered before the body is read, and the connection closed:
+                // a body already sent then sits unread, the server's close resets it, and the reset can reach the
+                // client before the answer. So that refusal is asked without a body; the race is TCP's, not the server's.
+                if (!expect.equals("100-continue")) tail = new byte[0];
+                head += "Expect: " + expect + "\r\nContent-Length: " + tail.length + "\r\n";
                 kind = "expect";
             }
             case 9 -> {
