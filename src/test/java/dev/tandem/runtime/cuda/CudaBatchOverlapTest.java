@@ -20,7 +20,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -64,7 +63,7 @@ class CudaBatchOverlapTest {
                         @Override
                         public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
                             if (!verifiesDraftsOfSeveral(batch) || !holding.compareAndSet(false, true)) return m.forwardAsync(batch, kv);
-                            return heldUntilJoined(driver, m, batch, kv, gate);
+                            return CudaDraftAheadTest.heldUntilJoined(driver, m, batch, kv, gate, () -> {});
                         }
                     };
                 }
@@ -112,32 +111,5 @@ class CudaBatchOverlapTest {
     static boolean verifiesDraftsOfSeveral(Batch batch) {
         long sequences = Arrays.stream(batch.sequences()).distinct().count();
         return sequences > 1 && batch.logitRows().length > sequences;
-    }
-
-    /**
-     * {@code main}'s pass behind {@code gate}: host work enqueued ahead of it on its stream waits for the gate, which
-     * the returned stage opens when the scheduler joins it.
-     */
-    static CompletionStage<ForwardResult> heldUntilJoined(HostGpuDriver driver, CudaModel main, Batch batch, KvCache kv, CountDownLatch gate) {
-        driver.enqueue(main.stream(), () -> {
-            try {
-                gate.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        CompletionStage<ForwardResult> pass = main.forwardAsync(batch, kv);
-        CompletableFuture<ForwardResult> joined = new CompletableFuture<>() {
-            @Override
-            public ForwardResult join() {
-                gate.countDown();
-                return super.join();
-            }
-        };
-        pass.whenComplete((r, e) -> {
-            if (e != null) joined.completeExceptionally(e);
-            else joined.complete(r);
-        });
-        return joined;
     }
 }

@@ -128,7 +128,7 @@ class CudaDraftAheadTest {
                     return main.forwardAsync(batch, kv);
                 }
                 // The generator's join opens the gate: all draft work issued before it ran against a held main stream.
-                return heldUntilJoined(batch, kv, gate, () -> {});
+                return heldUntilJoined(driver, main, batch, kv, gate, () -> {});
             }
         };
         LoadedModel watchedDraft = new ForwardingModel(draft) {
@@ -167,7 +167,7 @@ class CudaDraftAheadTest {
             @Override
             public CompletionStage<ForwardResult> forwardAsync(Batch batch, KvCache kv) {
                 if (batch.logitRows().length == 1 || verifications.getAndIncrement() > 0) return main.forwardAsync(batch, kv);
-                return heldUntilJoined(batch, kv, gate, () -> finished.set(true));
+                return heldUntilJoined(driver, main, batch, kv, gate, () -> finished.set(true));
             }
         };
         LoadedModel failingDraft = new ForwardingModel(draft) {
@@ -191,11 +191,11 @@ class CudaDraftAheadTest {
     }
 
     /**
-     * The main model's pass behind {@code gate}: host work enqueued ahead of it on the main model's stream waits
-     * for the gate, which the returned stage opens when the generator joins it; {@code done} runs when the pass
-     * has completed.
+     * {@code main}'s pass behind {@code gate}: host work enqueued ahead of it on its stream waits for the gate, which
+     * the returned stage opens when the caller (a generator, the engine's scheduler) joins it; {@code done} runs
+     * when the pass has completed.
      */
-    private static CompletionStage<ForwardResult> heldUntilJoined(Batch batch, KvCache kv, CountDownLatch gate, Runnable done) {
+    static CompletionStage<ForwardResult> heldUntilJoined(HostGpuDriver driver, CudaModel main, Batch batch, KvCache kv, CountDownLatch gate, Runnable done) {
         driver.enqueue(main.stream(), () -> await(gate));
         CompletionStage<ForwardResult> pass = main.forwardAsync(batch, kv);
         CompletableFuture<ForwardResult> joined = new CompletableFuture<>() {
