@@ -1,30 +1,28 @@
 package dev.tandem.decode;
 
-import java.util.Arrays;
-
 /**
- * Chooses the draft length k that maximises expected tokens per nanosecond:
+ * Chooses the draft length k that maximises the expected tokens per nanosecond of the whole step it joins
+ * ({@link StepPlan}: the rows R and the tokens N the batch has committed so far, expected to cost T):
  * <pre>
- *   rate(k) = E(k) / (k · draftStep + verify(k+1)),   E(k) = 1 + α + … + α^k,   rate(0) = 1 / plainStep
+ *   rate(k) = (N + α + … + α^k) / (T + main(R + k) − main(R) + draft₁ + … + draft_k),   rate(0) = N / T
  * </pre>
  * where α is the chance that a draft token is accepted given the ones before it were (a geometric model,
- * estimated as agreed / (agreed + first disagreements)), draftStep the measured cost of one drafted token and
- * verify(r) the measured cost of an r-row main pass (interpolated between measured row counts, extrapolated
- * linearly). All measurements are exponential moving averages, so the choice follows drifting costs. When k = 0
- * wins, speculation is off, and one draft is tried every {@code probeInterval} steps to see whether that changed;
- * each probe that changes nothing doubles the wait (up to {@link #MAX_BACKOFF} times), since a probe costs a
- * draft catch-up pass and a verification, and on a pair where speculation cannot pay those would otherwise eat
- * a steady share of the speed. While speculating, a plain step now and then keeps plainStep fresh.
+ * estimated as agreed / (agreed + first disagreements), decaying so it follows the text), main(r) the measured cost
+ * of an r-row main pass and draft_j what this sequence's j-th token adds to the draft model's j-th pass (both from
+ * the models' shared {@link PassCostModel}s). Alone (R = N = 1, T = one plain pass) this is E(k) / (main(k+1) + k ·
+ * draft(1)) against 1 / plainStep; in a large batch whose pass is compute-bound the marginal rows cost almost as
+ * much as whole passes, so k = 0 wins and the sequence takes plain steps. When k = 0 wins, one draft is tried every
+ * {@code probeInterval} steps to re-measure acceptance; each probe that changes nothing doubles the wait (up to
+ * {@link #MAX_BACKOFF} times), since a probe costs a draft catch-up pass and a verification, and on a pair where
+ * speculation cannot pay those would otherwise eat a steady share of the speed. While speculating, a plain step now
+ * and then keeps the one-row cost fresh.
  */
 final class AdaptiveDraftLength implements DraftLength {
-    private static final double TIME_WEIGHT = 0.2, ACCEPTANCE_DECAY = 0.95;
+    private static final double ACCEPTANCE_DECAY = 0.95;
     private static final int FIRST_PROBE = 4;
     private static final int MAX_BACKOFF = 16;
 
     private final int draftMax, probeInterval;
-    private double plainNanos = Double.NaN, draftTokenNanos = Double.NaN;
-    /** verifyNanos[r]: EMA of an r-row verification pass, NaN until measured. */
-    private final double[] verifyNanos;
     private double agreedWeight = 1, disagreedWeight = 1;   // prior: α = 1/2
     private int stepsOff, stepsOn;
     /** Steps between probes while speculation is off; grows while probes keep losing. */
@@ -35,26 +33,31 @@ final class AdaptiveDraftLength implements DraftLength {
         this.draftMax = draftMax;
         this.probeInterval = probeInterval;
         this.interval = probeInterval;
-        this.verifyNanos = new double[draftMax + 2];
-        Arrays.fill(verifyNanos, Double.NaN);
     }
 
     @Override
-    public int next(int limit) {
+    public int next(int limit, StepPlan plan, PassCostModel draftCosts) {
         int kMax = Math.min(draftMax, limit);
         if (kMax <= 0) return 0;
-        if (Double.isNaN(plainNanos)) return 0;                                   // measure the baseline first
-        if (Double.isNaN(draftTokenNanos) || !anyVerifyMeasured()) return Math.min(kMax, FIRST_PROBE);
+        PassCostModel main = plan.mainCosts();
+        if (!main.isMeasured()) return 0;                                         // measure the baseline first
+        if ((draftCosts != null && !draftCosts.isMeasured()) || main.largestMeasured() < 2) return Math.min(kMax, FIRST_PROBE);
+        double alpha = acceptance(), tokens = plan.tokens(), nanos = plan.nanos();
         int bestSpeculative = 1;
-        double bestSpeculativeRate = rate(1);
-        for (int k = 2; k <= kMax; k++) {
-            double r = rate(k);
+        double bestSpeculativeRate = 0;
+        // Invariant at the top of each turn: extra = α + … + α^(k-1), drafting = draft₁ + … + draft_(k-1).
+        double extra = 0, power = 1, drafting = 0;
+        for (int k = 1; k <= kMax; k++) {
+            power *= alpha;
+            extra += power;
+            drafting += plan.draftMarginalNanos(draftCosts, k);
+            double r = (tokens + extra) / (nanos + plan.mainMarginalNanos(k) + drafting);
             if (r > bestSpeculativeRate) {
                 bestSpeculativeRate = r;
                 bestSpeculative = k;
             }
         }
-        if (bestSpeculativeRate <= 1.0 / plainNanos) {
+        if (bestSpeculativeRate <= tokens / nanos) {
             stepsOn = 0;
             if (probing) {          // the last probe did not pay: wait longer before the next
                 probing = false;
@@ -77,58 +80,22 @@ final class AdaptiveDraftLength implements DraftLength {
         return bestSpeculative;
     }
 
-    /** Expected tokens per nanosecond with a k-token draft. */
-    double rate(int k) {
-        double alpha = acceptance(), expected = 0, power = 1;
-        for (int i = 0; i <= k; i++) {
-            expected += power;
+    /** α + … + α^k: a draft of k expects this many tokens beyond the main model's own. */
+    @Override
+    public double expectedExtraTokens(int k) {
+        double alpha = acceptance(), extra = 0, power = 1;
+        for (int i = 1; i <= k; i++) {
             power *= alpha;
+            extra += power;
         }
-        return expected / (k * draftTokenNanos + verifyCost(k + 1));
+        return extra;
     }
 
     double acceptance() { return agreedWeight / (agreedWeight + disagreedWeight); }
 
-    /** Cost of an r-row pass: measured, else interpolated between neighbours, else extrapolated from the top two. */
-    double verifyCost(int rows) {
-        if (rows == 1) return plainNanos;
-        if (!Double.isNaN(verifyNanos[rows])) return verifyNanos[rows];
-        int below = rows - 1;
-        while (below > 1 && Double.isNaN(verifyNanos[below])) below--;
-        int above = rows + 1;
-        while (above < verifyNanos.length && Double.isNaN(verifyNanos[above])) above++;
-        double yBelow = below == 1 ? plainNanos : verifyNanos[below];
-        if (above < verifyNanos.length) {
-            return yBelow + (verifyNanos[above] - yBelow) * (rows - below) / (above - below);
-        }
-        int lower = below - 1;
-        while (lower > 1 && Double.isNaN(verifyNanos[lower])) lower--;
-        double yLower = lower == 1 ? plainNanos : verifyNanos[lower];
-        double slope = below > lower ? Math.max(0, (yBelow - yLower) / (below - lower)) : 0;
-        return yBelow + slope * (rows - below);
-    }
-
-    private boolean anyVerifyMeasured() {
-        for (int r = 2; r < verifyNanos.length; r++) if (!Double.isNaN(verifyNanos[r])) return true;
-        return false;
-    }
-
     @Override
-    public void plainStep(long nanos) { plainNanos = average(plainNanos, nanos); }
-
-    @Override
-    public void drafted(int tokens, long nanos) {
-        if (tokens > 0) draftTokenNanos = average(draftTokenNanos, (double) nanos / tokens);
-    }
-
-    @Override
-    public void verified(int rows, long nanos, int drafted, int agreed) {
-        if (rows < verifyNanos.length) verifyNanos[rows] = average(verifyNanos[rows], nanos);
+    public void verified(int drafted, int agreed) {
         agreedWeight = agreedWeight * ACCEPTANCE_DECAY + agreed;
         disagreedWeight = disagreedWeight * ACCEPTANCE_DECAY + (agreed < drafted ? 1 : 0);
-    }
-
-    private static double average(double old, double sample) {
-        return Double.isNaN(old) ? sample : old + TIME_WEIGHT * (sample - old);
     }
 }

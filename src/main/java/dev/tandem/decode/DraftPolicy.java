@@ -45,16 +45,13 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
         public static Fixed always(int draftMax) { return new Fixed(draftMax, 0, 0f); }
 
         @Override
-        public DraftLength start() {
-            return new DraftLength() {
-                @Override public int next(int limit) { return Math.min(draftMax, limit); }
-            };
-        }
+        public DraftLength start() { return new FixedDraftLength(draftMax); }
     }
 
     /**
-     * Picks each draft's length to maximise expected tokens per second from measured costs (draft step, verify
-     * pass by row count, plain step) and the measured acceptance; 0 (no speculation) when that is fastest.
+     * Picks each draft's length to maximise the expected tokens per second of the step it joins, from the measured
+     * pass costs by row count of the main and draft models and the measured acceptance; 0 (no speculation) when that
+     * is fastest — alone, or because the batch's pass is already large ({@link AdaptiveDraftLength}).
      *
      * @param draftMax       longest draft considered
      * @param draftPMin      as in {@link Fixed}

@@ -30,6 +30,12 @@ public interface Drafter {
         for (Proposal p : proposals) p.session().propose(p.context(), p.length(), p.max(), p.pMin(), p.out());
     }
 
+    /**
+     * The cost by row count of this drafter's model passes, which it records as it runs them and draft-length
+     * policies weigh; null when it runs no model passes (prompt lookup, whose cost is negligible beside a pass).
+     */
+    default PassCostModel passCosts() { return null; }
+
     /** Largest position count the drafter can work with (its model's context length); unlimited by default. */
     default int contextLength() { return Integer.MAX_VALUE; }
 

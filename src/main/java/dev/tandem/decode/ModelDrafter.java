@@ -21,11 +21,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * Draft logits beyond the shared vocabulary (see {@link VocabularyCheck}) are masked.
  */
 public final class ModelDrafter implements Drafter {
+    /** Row counts of draft passes the cost model keeps (one row per sequence, a few more for catch-up); beyond, extrapolated. */
+    private static final int MAX_DRAFT_ROWS = 512;
     private final LoadedModel draft;
     /** K/V storage every session shares (an engine's one cache per model over its pool), or null: one per session. */
     private final KvCache shared;
     /** Forward passes of the draft model, all sessions together (an operator's view of batching at work). */
     private final AtomicLong passes = new AtomicLong();
+    /** What its draft passes cost by row count (prefills are not drafting and ask fewer logits: not recorded). */
+    private final PassCostModel passCosts = new PassCostModel(MAX_DRAFT_ROWS);
 
     public ModelDrafter(LoadedModel draft) {
         this(draft, null);
@@ -49,6 +53,18 @@ public final class ModelDrafter implements Drafter {
         passes.incrementAndGet();
         return join(draft.forwardAsync(batch, kv));
     }
+
+    /** {@link #forward} for a draft pass, its cost recorded by its row count. */
+    private ForwardResult forwardDraft(Batch batch, KvCache kv) {
+        long t0 = System.nanoTime();
+        ForwardResult r = forward(batch, kv);
+        passCosts.record(batch.size(), System.nanoTime() - t0);
+        return r;
+    }
+
+    /** Confined to the thread that drafts, as the proposals are. */
+    @Override
+    public PassCostModel passCosts() { return passCosts; }
 
     /**
      * Sessions that write into the shared storage and draw on the host draft together: one pass per draft position
@@ -100,7 +116,7 @@ public final class ModelDrafter implements Drafter {
             logitRows[j] = row - 1;
             sessions[j].valid = p.length();
         }
-        ForwardResult r = forward(new Batch(tokens, positions, sequences, logitRows), shared);
+        ForwardResult r = forwardDraft(new Batch(tokens, positions, sequences, logitRows), shared);
         // live[0, count): the sessions whose drafts go on, in the order of r's rows.
         int[] live = new int[n];
         for (int j = 0; j < n; j++) live[j] = j;
@@ -123,7 +139,7 @@ public final class ModelDrafter implements Drafter {
                 sequences[a] = sessions[live[a]].c.sequence();
                 all[a] = a;
             }
-            r = forward(new Batch(tokens, positions, sequences, all), shared);
+            r = forwardDraft(new Batch(tokens, positions, sequences, all), shared);
             for (int a = 0; a < count; a++) sessions[live[a]].valid = proposals.get(live[a]).length() + i + 1;
         }
     }
@@ -202,13 +218,15 @@ public final class ModelDrafter implements Drafter {
             Batch first = batches.of(context, from, length - from, from, false);
             if (deviceDraws && out.keptRows() >= 0 && draft.deviceSampling().isPresent()) {
                 passes.incrementAndGet();
-                proposeOnDevice(draft.deviceSampling().get().sampleDraftAsync(first, kv, draw(out.keptRows())), context, length, max, pMin, out);
+                long t0 = System.nanoTime();
+                int ran = proposeOnDevice(draft.deviceSampling().get().sampleDraftAsync(first, kv, draw(out.keptRows())), context, length, max, pMin, out);
+                passCosts.record(1, (System.nanoTime() - t0) / ran);   // one row each but a catch-up's first: close enough
                 return;
             }
-            ForwardResult r = forward(first);
+            ForwardResult r = forwardDraft(first, kv);
             valid = length;
             for (int i = 0; takeToken(r, 0, context, length, i, max, pMin, out); i++) {
-                r = forward(batches.of(context, length + i, 1, length + i, false));
+                r = forwardDraft(batches.of(context, length + i, 1, length + i, false), kv);
                 valid = length + i + 1;
             }
         }
@@ -246,17 +264,17 @@ public final class ModelDrafter implements Drafter {
         /**
          * {@link #propose} with the draws made where the draft's logits are: q_i stays in kept row
          * {@code out.keptRows() + i} and only the token and q_i's top probability come back. {@code drawn} is the
-         * first draw, already enqueued.
+         * first draw, already enqueued. Returns the passes it ran.
          */
-        private void proposeOnDevice(CompletionStage<DrawnToken> drawn, int[] context, int length, int max, float pMin, Draft out) {
+        private int proposeOnDevice(CompletionStage<DrawnToken> drawn, int[] context, int length, int max, float pMin, Draft out) {
             out.markOnDevice();
             for (int i = 0; ; i++) {
                 DrawnToken d = drawn.toCompletableFuture().join();
                 valid = length + i;
-                if (d.topProbability() < pMin) return;  // not confident enough: this token is not proposed
+                if (d.topProbability() < pMin) return i + 1;  // not confident enough: this token is not proposed
                 out.push(d.token());
                 context[length + i] = d.token();
-                if (i + 1 == max) return;
+                if (i + 1 == max) return i + 1;
                 passes.incrementAndGet();
                 drawn = draft.deviceSampling().get().sampleDraftAsync(batches.of(context, length + i, 1, length + i, false), kv, draw(out.keptRows() + i + 1));
             }

@@ -68,6 +68,8 @@ public final class SpeculativeGenerator implements Generator {
         final TokenSink out;
         final StatsRecorder stats;
         final BatchArrays batches;
+        /** Each step alone, over the main model's pass costs, which this run records as it runs the passes. */
+        final StepPlan plan;
         /** Sampling without a penalty and a main model that samples on its device: verify there. */
         final boolean deviceSampling;
 
@@ -81,6 +83,7 @@ public final class SpeculativeGenerator implements Generator {
             this.out = out;
             this.stats = stats;
             this.batches = new BatchArrays(seq, draftMax + 1);
+            this.plan = new StepPlan(new PassCostModel(draftMax + 1));
             this.deviceSampling = settings.samplesWithoutContext() && main.deviceSampling().isPresent();
         }
 
@@ -99,7 +102,7 @@ public final class SpeculativeGenerator implements Generator {
         boolean step() {
             int[] context = out.context;
             int n = out.length;
-            int k = step.propose(context, n, out.remaining());
+            int k = step.propose(context, n, out.remaining(), plan);
             long t0 = System.nanoTime();
             tables.reserve(seq, n + k);
             Batch batch = batches.of(context, n - 1, k + 1, n - 1, k > 0);
@@ -107,11 +110,14 @@ public final class SpeculativeGenerator implements Generator {
             CompletionStage<SampledVerdict> onDevice = k > 0 && deviceSampling ? main.deviceSampling().get().verifySampledAsync(batch, kv, step.sampledDraft()) : null;
             if (onDevice != null) {
                 SampledVerdict verdict = onDevice.toCompletableFuture().join();
-                agreed = step.verified(verdict, context, n, System.nanoTime() - t0);
+                long passNanos = System.nanoTime() - t0;
+                plan.mainCosts().record(k + 1, passNanos);
+                agreed = step.verified(verdict, context, n, passNanos);
             } else {
                 ForwardResult r = join(main.forwardAsync(batch, kv));
                 long passNanos = System.nanoTime() - t0;
-                if (k == 0) return out.emit(step.plain(r, 0, context, n, passNanos), false);
+                plan.mainCosts().record(k + 1, passNanos);
+                if (k == 0) return out.emit(step.plain(r, 0, context, n), false);
                 agreed = step.verify(r, 0, context, n, passNanos);
             }
             // Emit the agreed tokens and the main model's own token, stopping early if the limits say so.

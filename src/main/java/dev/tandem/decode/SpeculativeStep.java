@@ -31,6 +31,8 @@ public final class SpeculativeStep implements AutoCloseable {
     private final Drafter.Session drafts;
     private final DraftPolicy policy;
     private final DraftLength length;
+    /** The drafter's pass costs (null: it runs no model passes), weighed when planning a draft. */
+    private final PassCostModel draftCosts;
     private final TokenChoice choice;
     private final AcceptanceRule rule;
     private final PagedKvCache tables;
@@ -65,6 +67,7 @@ public final class SpeculativeStep implements AutoCloseable {
         this.drafter = drafter;
         this.policy = policy;
         this.length = policy.start();
+        this.draftCosts = drafter.passCosts();
         this.choice = choice;
         this.rule = new AcceptanceRule(choice);
         this.tables = tables;
@@ -93,10 +96,13 @@ public final class SpeculativeStep implements AutoCloseable {
     /**
      * Drafts the continuation of {@code context[0, n)} with at most {@code remaining} tokens still allowed (a
      * draft of k leads to k+1 tokens at most), writes it into {@code context[n, n+k)} (the array must hold
-     * n + draftMax + 1 tokens) and returns k; 0 means a plain step.
+     * n + draftMax + 1 tokens) and returns k; 0 means a plain step. The step is this sequence's alone: its length
+     * is weighed against a pass of its own rows in {@code plan}, which this begins.
      */
-    public int propose(int[] context, int n, int remaining) {
-        Drafter.Proposal p = planDraft(context, n, remaining);
+    public int propose(int[] context, int n, int remaining, StepPlan plan) {
+        plan.begin();
+        plan.addRow();
+        Drafter.Proposal p = planDraft(context, n, remaining, plan);
         if (p == null) return drafted(context, n, 0);
         long t0 = System.nanoTime();
         drafter.proposeAll(List.of(p));
@@ -106,28 +112,29 @@ public final class SpeculativeStep implements AutoCloseable {
     /**
      * {@link #propose} cut open for a caller that drafts for several sequences together: the proposal to run
      * (through {@link #drafter()}'s {@link Drafter#proposeAll} with the other sequences'), or null for a plain step;
-     * then {@link #drafted} with the same arguments.
+     * then {@link #drafted} with the same arguments. The draft's length is chosen against {@code plan}, the step so
+     * far with this sequence's own row added, and committed to it.
      */
-    public Drafter.Proposal planDraft(int[] context, int n, int remaining) {
+    public Drafter.Proposal planDraft(int[] context, int n, int remaining, StepPlan plan) {
         if (guessCameTrue) {                // drafted ahead during the last verification: nothing to run
             guessCameTrue = false;
             Draft verified = draft;
             draft = guess;
             guess = verified;
             planned = 0;
+            plan.commitDraft(null, draft.size(), length.expectedExtraTokens(draft.size()));   // its draft passes are done
             return null;
         }
         draft.clear();
-        planned = length.next(Math.max(0, Math.min(remaining - 1, positionLimit - n)));
+        planned = length.next(Math.max(0, Math.min(remaining - 1, positionLimit - n)), plan, draftCosts);
+        if (weighsTheBatch()) plan.commitChoice(draftCosts, planned, length.expectedExtraTokens(planned));
+        else plan.commitDraft(draftCosts, planned, length.expectedExtraTokens(planned));
         return planned > 0 ? new Drafter.Proposal(drafts, context, n, planned, policy.draftPMin(), draft) : null;
     }
 
     /** The planned proposal ran, drafting for {@code draftNanos} (with the others it ran beside); returns k. */
     public int drafted(int[] context, int n, long draftNanos) {
-        if (planned > 0) {
-            counts.draftNanos += draftNanos;
-            length.drafted(draft.size(), draftNanos);
-        }
+        if (planned > 0) counts.draftNanos += draftNanos;
         counts.drafted += draft.size();
         // Discarding is lossless only for greedy decoding: when sampling, whether a draft is short depends
         // on the tokens drawn, and skipping their verification for some draws skews the output
@@ -146,6 +153,13 @@ public final class SpeculativeStep implements AutoCloseable {
      * fixed draft length: the adaptive policy learns from each draft's cost, which overlapped drafts do not show.
      */
     public boolean draftsAhead() { return policy instanceof DraftPolicy.Fixed; }
+
+    /**
+     * Whether this step's draft length weighs the batch it joins (the adaptive policy), so that a caller planning
+     * several sequences commits the fixed drafts and plain rows to the {@link StepPlan} first, and announces this one
+     * ({@link #willDecide}).
+     */
+    public boolean weighsTheBatch() { return policy instanceof DraftPolicy.Adaptive; }
 
     /**
      * Draft-ahead, first part, once the verification of the current draft (k tokens, in {@code context[n, n+k)}) is
@@ -170,6 +184,9 @@ public final class SpeculativeStep implements AutoCloseable {
         return new Drafter.Proposal(drafts, context, n + draft.size() + 1, aheadMax, policy.draftPMin(), guess);
     }
 
+    /** Tells {@code plan} that this step will choose its draft's length there ({@link StepPlan#willDecide}). */
+    public void willDecide(StepPlan plan) { plan.willDecide(draftCosts); }
+
     /** The drafter whose sessions this step's proposals belong to. */
     public Drafter drafter() { return drafter; }
 
@@ -179,8 +196,8 @@ public final class SpeculativeStep implements AutoCloseable {
     /**
      * Checks the current draft of k tokens against result rows {@code firstRow .. firstRow+k} (row i: the main
      * model after {@code context[n-1+i]}); keeps the K/V of the agreed prefix and returns its length, and leaves
-     * {@link #nextToken()} in {@code context[n + agreed]}. The pass took {@code passNanos} (the adaptive policy
-     * learns from it).
+     * {@link #nextToken()} in {@code context[n + agreed]}. The pass took {@code passNanos} (counted in the stats; its
+     * caller records it in the main model's {@link PassCostModel}).
      */
     public int verify(ForwardResult result, int firstRow, int[] context, int n, long passNanos) {
         return keep(rule.accept(result, firstRow, context, n, draft.size(), draft, 0), context, n, passNanos);
@@ -213,7 +230,7 @@ public final class SpeculativeStep implements AutoCloseable {
         this.agreed = agreed;
         verifiedLength = k;
         next = context[n + agreed];
-        length.verified(k + 1, passNanos, k, agreed);
+        length.verified(k, agreed);
         guessCameTrue = agreed == k && bonusGuess.size() > 0 && bonusGuess.token(0) == next;
         bonusGuess.clear();
         if (!guessCameTrue) {
@@ -236,10 +253,9 @@ public final class SpeculativeStep implements AutoCloseable {
         counts.verified(verifiedLength, agreed, count);
     }
 
-    /** A plain step: the token after {@code context[0, n)} from result row {@code row}; the pass took {@code passNanos}. */
-    public int plain(ForwardResult result, int row, int[] context, int n, long passNanos) {
+    /** A plain step: the token after {@code context[0, n)} from result row {@code row}. */
+    public int plain(ForwardResult result, int row, int[] context, int n) {
         guessCameTrue = false;
-        length.plainStep(passNanos);
         tables.truncate(sequence, n);       // drop positions a discarded draft reserved
         drafts.rollback(n);
         return choice.choose(result, row, context, n);

@@ -6,6 +6,12 @@ import dev.tandem.decode.DraftPolicy;
  * Speculative decoding for one request. {@link Mode#MODEL} drafts with the loaded draft model named
  * {@code draftModel} (null: the main model's first draft), {@link Mode#NGRAM} with prompt lookup. The draft
  * length policy is fixed ({@code draftMax}, {@code draftMin}, {@code draftPMin}) or adaptive.
+ *
+ * <p>Fixed stays the default, also for a server request that names a draft without a length: those fields are
+ * llama.cpp's controls with llama.cpp's defaults (the API contract), and on CUDA the fixed policy drafts ahead during
+ * the verification, which the adaptive one cannot. Adaptive ({@code speculative.adaptive}) is what keeps speculation
+ * from slowing a busy server: its sequences weigh their drafts against the whole batch's pass and take plain steps
+ * when that pass is already full (the scheduler's {@code draftTogether}).
  */
 public record DraftSettings(Mode mode, String draftModel, int draftMax, int draftMin, double draftPMin, boolean adaptive) {
     public enum Mode { OFF, MODEL, NGRAM }

@@ -1,7 +1,10 @@
 package dev.tandem.engine;
 
+import dev.tandem.decode.DraftPolicy;
 import dev.tandem.decode.Drafter;
+import dev.tandem.decode.PassCostModel;
 import dev.tandem.decode.SpeculativeStep;
+import dev.tandem.decode.StepPlan;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
@@ -61,6 +64,11 @@ final class Scheduler implements AutoCloseable {
     private final List<Sequence> active = new ArrayList<>();
     /** {@link #draftTogether}'s groups: the speculative sequences of each drafter, in batch order. */
     private final Map<Drafter, List<Sequence>> drafting = new LinkedHashMap<>();
+    /**
+     * The step whose draft lengths {@link #draftTogether} chooses, over the main model's pass costs by row count,
+     * which {@link #step} records for every decoding pass (prefills ask one row's logits and are not recorded).
+     */
+    private final StepPlan plan;
     /** Submitted and not finished: active + waiting + in the inbox. */
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger activeCount = new AtomicInteger();
@@ -83,6 +91,7 @@ final class Scheduler implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.parallel = parallel;
         this.maxQueue = maxQueue;
+        this.plan = new StepPlan(new PassCostModel(parallel * (DraftPolicy.MAX_DRAFT + 1)));
         this.thread = Thread.ofPlatform().name("tandem-scheduler").daemon(true).unstarted(this::run);
         thread.start();
     }
@@ -329,6 +338,8 @@ final class Scheduler implements AutoCloseable {
             return;
         }
         long passNanos = System.nanoTime() - t0;
+        // With draft-ahead this is the longer of the pass and the drafting beside it: the step's critical path.
+        plan.mainCosts().record(rows, passNanos);
         passes.incrementAndGet();
         List<Sequence> still = new ArrayList<>(active.size());
         for (Sequence s : active) {
@@ -338,7 +349,7 @@ final class Scheduler implements AutoCloseable {
             }
             FinishReason end;
             try {
-                end = s.draftLength > 0 ? acceptDraft(s, r, passNanos) : takePlain(s, r, passNanos);
+                end = s.draftLength > 0 ? acceptDraft(s, r, passNanos) : takePlain(s, r);
             } catch (Throwable e) {
                 fail(s, e);
                 continue;
@@ -356,21 +367,41 @@ final class Scheduler implements AutoCloseable {
      * proposals of one drafter run in one {@link Drafter#proposeAll} — for a draft model, one pass per draft
      * position carries the rows of all its sequences, and a sequence whose draft ends early drops out of the later
      * passes. A drafter that fails fails only the sequences that drafted with it, their blocks freed.
+     *
+     * <p>Draft lengths are chosen for the batch, greedily: every sequence's own row is committed to the {@link #plan}
+     * first, then the fixed drafts (the user asked for those lengths), then each adaptive sequence in batch order
+     * chooses the k that maximises the step's expected tokens per second given everything committed before it — the
+     * marginal cost of its k rows in this pass and of its tokens in the draft passes, against the tokens its
+     * acceptance promises, its share of a draft pass assumed shared with the adaptive sequences still to decide
+     * ({@link StepPlan}) — and commits it. Invariant: the plan's expected rate (tokens / time) never falls from one
+     * adaptive choice to the next, since k = 0 leaves it as it was and a draft is chosen only when it raises it
+     * (up to the shared draft passes' later riders, and probes aside: now and then a sequence drafts to re-measure, {@link DraftPolicy.Adaptive}). So a batch whose
+     * pass is already compute-bound takes plain steps, and a lone sequence drafts as a lone generator would. Draft
+     * length never changes what is generated, only how fast.
      */
     private void draftTogether() {
         drafting.clear();
-        for (Iterator<Sequence> it = active.iterator(); it.hasNext(); ) {
-            Sequence s = it.next();
+        plan.begin();
+        for (Sequence s : active) {
             s.draftLength = 0;
             s.proposal = null;
-            if (s.step == null) continue;
-            try {
-                s.proposal = s.step.planDraft(s.context, s.contextLength(), s.maxTokens - s.generatedCount);
-            } catch (Throwable e) {
-                it.remove();
-                fail(s, e);
-                continue;
+            plan.addRow();
+        }
+        for (Sequence s : active) if (s.step != null && s.step.weighsTheBatch()) s.step.willDecide(plan);
+        // Index loops: a failed sequence leaves the list where it stood, and no iterator is made per step.
+        for (int adaptive = 0; adaptive < 2; adaptive++) {
+            for (int i = 0; i < active.size(); i++) {
+                Sequence s = active.get(i);
+                if (s.step == null || s.step.weighsTheBatch() != (adaptive == 1)) continue;
+                try {
+                    s.proposal = s.step.planDraft(s.context, s.contextLength(), s.maxTokens - s.generatedCount, plan);
+                } catch (Throwable e) {
+                    active.remove(i--);
+                    fail(s, e);
+                }
             }
+        }
+        for (Sequence s : active) {
             if (s.proposal != null) drafting.computeIfAbsent(s.step.drafter(), d -> new ArrayList<>()).add(s);
         }
         for (var group : drafting.entrySet()) {
@@ -442,8 +473,10 @@ final class Scheduler implements AutoCloseable {
         try {
             CompletionStage<SampledVerdict> verdict = model.deviceSampling().get().verifySampledAsync(batch, kv, draft);
             SampledVerdict v = verdict.toCompletableFuture().join();
+            long passNanos = System.nanoTime() - t0;
+            plan.mainCosts().record(batch.size(), passNanos);
             passes.incrementAndGet();
-            end = emitAgreed(s, s.step.verified(v, s.context, s.contextLength(), System.nanoTime() - t0));
+            end = emitAgreed(s, s.step.verified(v, s.context, s.contextLength(), passNanos));
         } catch (Throwable e) {
             active.clear();
             activeCount.set(0);
@@ -458,9 +491,9 @@ final class Scheduler implements AutoCloseable {
         return true;
     }
 
-    private FinishReason takePlain(Sequence s, ForwardResult r, long passNanos) {
+    private FinishReason takePlain(Sequence s, ForwardResult r) {
         int n = s.contextLength();
-        int token = s.step == null ? s.choice.choose(r, s.firstRow, s.context, n) : s.step.plain(r, s.firstRow, s.context, n, passNanos);
+        int token = s.step == null ? s.choice.choose(r, s.firstRow, s.context, n) : s.step.plain(r, s.firstRow, s.context, n);
         return take(s, token);
     }
 

@@ -77,6 +77,30 @@ class BatchedDraftingTest {
     }
 
     /**
+     * Adaptive sequences choose their draft lengths for the batch (often none, when the pass is full): whatever they
+     * choose, greedy output is plain decoding's, token for token.
+     */
+    @Test
+    void eightAdaptiveGreedySequencesTogetherEqualPlainDecoding() {
+        List<Generation> together = new ArrayList<>();
+        cpu.hold(0);                    // admitted together: the adaptive choices weigh a batch of eight
+        try {
+            for (String p : PROMPTS) {
+                together.add(cpuEngine.generate(GenerationRequest.builder().prompt(p).maxTokens(TOKENS).ignoreEndOfGeneration(true)
+                        .draft(DraftSettings.model(DRAFT_ID).withLimits(DRAFT_MAX, 0, 0).withAdaptive(true)).build()));
+            }
+        } finally {
+            cpu.open();
+        }
+        List<int[]> adaptive = new ArrayList<>();
+        for (Generation g : together) adaptive.add(g.await().tokenIds());     // all done before the plain runs queue
+        for (int i = 0; i < PROMPTS.length; i++) {
+            GenerationRequest plain = GenerationRequest.builder().prompt(PROMPTS[i]).maxTokens(TOKENS).ignoreEndOfGeneration(true).build();
+            assertArrayEquals(cpuEngine.generateBlocking(plain).tokenIds(), adaptive.get(i), PROMPTS[i]);
+        }
+    }
+
+    /**
      * The same on the CUDA backend's host emulation, greedy. (Sampled, a lone sequence verifies on the device with
      * draws keyed by seed and position, unlike sequences verified together on the host, so their tokens differ
      * while their distribution is the same: SpeculativeSamplingDistributionTest's business.)
