@@ -117,6 +117,14 @@ class GenerateCommandTest {
         assertEquals(a.get("tokens"), b.get("tokens"));
     }
 
+    /** --ctx beyond the model's trained context is capped by it, as the default of 8192 is. */
+    @Test
+    void aCtxBeyondTheModelsIsCappedByIt() throws IOException {
+        JsonNode out = generate("generate", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "-p", "In the beginning", "--ctx", "100000",
+                "-n", "2", "--temperature", "0", "-t", "1", "--json");
+        assertEquals(2, out.get("tokens").size());
+    }
+
     @Test
     void maxTokensMustBePositive() {
         CliRun run = CliRun.of("generate", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "-p", "x", "--max-tokens", "0");
