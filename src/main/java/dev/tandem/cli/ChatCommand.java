@@ -1,10 +1,8 @@
 package dev.tandem.cli;
 
-import dev.tandem.decode.GenerationResult;
-import dev.tandem.decode.Generator;
+import dev.tandem.engine.GenerationOutput;
+import dev.tandem.engine.SamplingSettings;
 import dev.tandem.tokenizer.ChatMessage;
-import dev.tandem.tokenizer.ChatTemplate;
-import dev.tandem.tokenizer.StreamDecoder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -39,15 +37,16 @@ final class ChatCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (maxTokens <= 0) throw new UsageException("--max-tokens must be at least 1, got " + maxTokens);
+        SamplingSettings settings = sampling.settings();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        try (Session s = Session.open(model.model(), draft, runtime, false, err)) {
-            String source = s.tokenizer.chatTemplate().orElseThrow(() -> new UserInputException(
-                    model.model() + " has no chat template; use 'tandem generate' instead"));
-            ChatTemplate template = new ChatTemplate(source, text(s, s.tokenizer.bos()), text(s, s.tokenizer.eos()));
+        try (CommandEngine e = CommandEngine.open(model.model(), draft, runtime, false, err)) {
+            if (e.engine.chatTemplate().isEmpty()) {
+                throw new UserInputException(model.model() + " has no chat template; use 'tandem generate' instead");
+            }
             List<ChatMessage> messages = new ArrayList<>();
             if (system != null) messages.add(ChatMessage.system(system));
-            Generator generator = s.generator(sampling.settings());
+            ChunkPrinter printer = new ChunkPrinter(out, draft.color);
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
             boolean terminal = System.console() != null;
             while (true) {
@@ -59,32 +58,13 @@ final class ChatCommand implements Callable<Integer> {
                 if (line == null || line.equals("/exit") || line.equals("/quit")) break;
                 if (line.isBlank()) continue;
                 messages.add(ChatMessage.user(line));
-                String rendered = template.render(messages, true);
-                String bos = text(s, s.tokenizer.bos());
-                boolean hasBos = !bos.isEmpty() && rendered.startsWith(bos);
-                int[] prompt = s.tokenizer.encode(rendered, !hasBos, true);
-                s.checkPrompt(prompt.length);
-                StreamDecoder decoder = s.tokenizer.streamDecoder();
-                StringBuilder reply = new StringBuilder();
-                GenerationResult r = generator.generate(prompt, s.limits(prompt.length, maxTokens), (token, fromDraft) -> {
-                    String piece = decoder.feed(token);
-                    reply.append(piece);
-                    out.print(draft.color && fromDraft ? "\u001b[32m" + piece + "\u001b[0m" : piece);
-                    out.flush();
-                    return true;
-                });
-                String tail = decoder.flush();
-                reply.append(tail);
-                out.println(tail);
+                GenerationOutput r = e.generate(e.request(maxTokens, settings).messages(messages).build(), printer);
+                out.println();
                 err.println(StatsLine.of(r.stats()));
                 err.flush();
-                messages.add(ChatMessage.assistant(reply.toString().strip()));
+                messages.add(ChatMessage.assistant(r.text().strip()));
             }
         }
         return 0;
-    }
-
-    private static String text(Session s, int id) {
-        return id < 0 ? "" : new String(s.tokenizer.tokenBytes(id, true), StandardCharsets.UTF_8);
     }
 }

@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.decode.DraftPolicy;
+import dev.tandem.engine.DraftSettings;
 import picocli.CommandLine.Option;
 
 /** Speculative decoding flags: a draft model (or the n-gram prompt lookup) and its draft-length policy. */
@@ -27,6 +28,13 @@ final class DraftOptions {
     boolean enabled() { return draft != null; }
 
     boolean ngram() { return "ngram".equalsIgnoreCase(draft); }
+
+    /** What a request drafts with: the loaded draft model, prompt lookup, or nothing; the limits and policy as given. */
+    DraftSettings settings() {
+        if (!enabled()) return DraftSettings.off();
+        DraftSettings mode = ngram() ? DraftSettings.ngram() : DraftSettings.model(null);
+        return mode.withLimits(draftMax, draftMin, draftPMin).withAdaptive(adaptive);
+    }
 
     void validate() {
         if (draftMax < 1 || draftMax > DraftPolicy.MAX_DRAFT) throw new UsageException("--draft-max must be in [1, " + DraftPolicy.MAX_DRAFT + "], got " + draftMax);

@@ -1,9 +1,9 @@
 package dev.tandem.cli;
 
-import dev.tandem.decode.GenerationResult;
-import dev.tandem.decode.Generator;
-import dev.tandem.decode.SamplerSettings;
-import dev.tandem.tokenizer.StreamDecoder;
+import dev.tandem.engine.FinishReason;
+import dev.tandem.engine.GenerationOutput;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.SamplingSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -37,38 +37,36 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (maxTokens <= 0) throw new UsageException("--max-tokens must be at least 1, got " + maxTokens);
-        SamplerSettings settings = sampling.settings();
+        SamplingSettings settings = sampling.settings();
         PrintWriter out = spec.commandLine().getOut();
-        try (Session s = Session.open(model.model(), draft, runtime, json, spec.commandLine().getErr())) {
-            int[] promptTokens = s.tokenizer.encode(prompt, true, true);
-            s.checkPrompt(promptTokens.length);
-            StreamDecoder text = s.tokenizer.streamDecoder();
-            StringBuilder all = new StringBuilder();
-            Generator generator = s.generator(settings);
-            GenerationResult r = generator.generate(promptTokens, s.limits(promptTokens.length, maxTokens), (token, fromDraft) -> {
-                String piece = text.feed(token);
-                all.append(piece);
-                if (!json && !piece.isEmpty()) {
-                    out.print(draft.color && fromDraft ? "\u001b[32m" + piece + "\u001b[0m" : piece);
-                    out.flush();
-                }
-                return true;
-            });
-            String tail = text.flush();
-            all.append(tail);
+        try (CommandEngine e = CommandEngine.open(model.model(), draft, runtime, json, spec.commandLine().getErr())) {
+            GenerationRequest request = e.request(maxTokens, settings).prompt(prompt).build();
+            GenerationOutput r = e.generate(request, json ? chunk -> { } : new ChunkPrinter(out, draft.color));
             if (json) {
                 Map<String, Object> o = new LinkedHashMap<>();
-                o.put("prompt_tokens", promptTokens);
-                o.put("tokens", r.tokens());
-                o.put("text", all.toString());
-                o.put("stop_reason", r.stopReason().name().toLowerCase());
+                o.put("prompt_tokens", e.engine.promptTokens(request));
+                o.put("tokens", r.tokenIds());
+                o.put("text", r.text());
+                o.put("stop_reason", stopReason(r.finishReason()));
                 o.put("stats", r.stats().toMap());
                 out.println(Json.write(o));
             } else {
-                out.println(tail);
+                out.println();
                 spec.commandLine().getErr().println(StatsLine.of(r.stats()));
             }
         }
         return 0;
+    }
+
+    /**
+     * The {@code stop_reason} of {@code --json}, under the names it has always had: "end_of_generation" for an
+     * end-of-generation token, "max_tokens" for {@code --max-tokens} or a full context.
+     */
+    static String stopReason(FinishReason reason) {
+        return switch (reason) {
+            case STOP -> "end_of_generation";
+            case LENGTH -> "max_tokens";
+            default -> reason.apiName();
+        };
     }
 }

@@ -1,6 +1,6 @@
 package dev.tandem.cli;
 
-import dev.tandem.decode.SamplerSettings;
+import dev.tandem.engine.SamplingSettings;
 import picocli.CommandLine.Option;
 
 /** Sampling flags shared by generate, chat and bench (defaults as the reference engine's). */
@@ -26,7 +26,8 @@ final class SamplingOptions {
     @Option(names = "--seed", description = "Seed of the sampler (default: random).")
     Long seed;
 
-    SamplerSettings settings() {
+    /** The flags checked one by one, each error naming its flag (the engine's own checks name API fields). */
+    SamplingSettings settings() {
         // NaN fails every comparison; infinities are refused as NaN is (a float flag parses "Infinity" too).
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
             throw new UsageException("--temperature must be a finite number at least 0, got " + temperature);
@@ -39,6 +40,6 @@ final class SamplingOptions {
         }
         if (repeatLastN < 0) throw new UsageException("--repeat-last-n must be at least 0, got " + repeatLastN);
         long s = seed != null ? seed : new java.util.Random().nextLong();
-        return new SamplerSettings(temperature, topK, topP, minP, repeatPenalty, repeatLastN, s);
+        return new SamplingSettings(temperature, topK, topP, minP, repeatPenalty, repeatLastN, s);
     }
 }

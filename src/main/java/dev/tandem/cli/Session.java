@@ -2,11 +2,9 @@ package dev.tandem.cli;
 
 import dev.tandem.decode.DraftAheadGenerator;
 import dev.tandem.decode.DraftPolicy;
-import dev.tandem.decode.GenerationLimits;
 import dev.tandem.decode.Generator;
 import dev.tandem.decode.ModelDrafter;
 import dev.tandem.decode.NgramDrafter;
-import dev.tandem.decode.PlainGenerator;
 import dev.tandem.decode.SamplerSettings;
 import dev.tandem.decode.SpeculativeGenerator;
 import dev.tandem.decode.VocabularyCheck;
@@ -21,7 +19,10 @@ import dev.tandem.tokenizer.Tokenizers;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 
-/** The models one command works with: the main model, its tokenizer, and an optional draft, loaded on a backend. */
+/**
+ * The models {@code tandem bench} works with, outside an engine: the main model, its tokenizer, and an optional draft,
+ * loaded on a backend. ({@code generate} and {@code chat} run on an engine: {@link CommandEngine}.)
+ */
 final class Session implements AutoCloseable {
     final ModelFile mainFile;
     final Tokenizer tokenizer;
@@ -73,7 +74,7 @@ final class Session implements AutoCloseable {
             Tokenizer tokenizer = Tokenizers.forModel(mainFile);
             LoadProgress.warmUp(mainFile, quiet);
             // K/V for one sequence of the session's context, so that a GPU too small says so before any upload.
-            int context = Math.min(mainFile.config().contextLength(), runtime.context != null ? runtime.context : 8192);
+            int context = Math.min(mainFile.config().contextLength(), runtime.context != null ? runtime.context : CommandEngine.DEFAULT_CONTEXT);
             options = options.withKvPositions(context);
             s = new Session(mainFile, tokenizer, backend, backend.load(mainFile, options), context, draftOptions);
             if (draftOptions.enabled() && !draftOptions.ngram()) {
@@ -90,15 +91,6 @@ final class Session implements AutoCloseable {
         }
     }
 
-    /** Plain decoding, or speculative with the configured drafter and policy. */
-    Generator generator(SamplerSettings settings) {
-        if (!draftOptions.enabled()) return new PlainGenerator(main, settings);
-        DraftPolicy policy = draftOptions.adaptive
-                ? new DraftPolicy.Adaptive(draftOptions.draftMax, draftOptions.draftPMin, DraftPolicy.Adaptive.defaults().probeInterval())
-                : new DraftPolicy.Fixed(draftOptions.draftMax, draftOptions.draftMin, draftOptions.draftPMin);
-        return speculative(policy, settings);
-    }
-
     /**
      * Speculative decoding with {@code policy}: on a CUDA backend ("cuda", "cuda-host") with a draft model and a fixed
      * policy, the draft drafts ahead on its own stream while the main model verifies ({@link DraftAheadGenerator},
@@ -109,14 +101,6 @@ final class Session implements AutoCloseable {
             return new DraftAheadGenerator(main, draft, fixed, settings);
         }
         return new SpeculativeGenerator(main, draftOptions.ngram() ? new NgramDrafter() : new ModelDrafter(draft), policy, settings);
-    }
-
-    /** A prompt that leaves no room to generate is an error naming both numbers. */
-    void checkPrompt(int promptTokens) {
-        if (promptTokens >= context) {
-            throw new UserInputException("the prompt has " + promptTokens + " tokens but the context holds " + context
-                    + " (nothing left to generate; --ctx sets the context, up to the model's)");
-        }
     }
 
     /** Generation that must run to {@code maxTokens} (benchmarks): prompt and tokens must fit the context. */
@@ -130,11 +114,6 @@ final class Session implements AutoCloseable {
             throw new UserInputException("a prompt of " + promptTokens + " tokens and " + maxTokens + " new tokens need "
                     + ((long) promptTokens + maxTokens) + " positions but the context holds " + context);
         }
-    }
-
-    /** At most {@code maxTokens}, and no more than the context has room for after the prompt. */
-    GenerationLimits limits(int promptTokens, int maxTokens) {
-        return new GenerationLimits(Math.min(maxTokens, context - promptTokens), tokenizer::isEndOfGeneration);
     }
 
     @Override

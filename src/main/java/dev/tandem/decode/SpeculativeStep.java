@@ -273,6 +273,9 @@ public final class SpeculativeStep implements AutoCloseable {
 
     public double draftMillis() { return counts.draftNanos / 1e6; }
 
+    /** Time in the verification passes, as their callers timed them. */
+    public double verifyMillis() { return counts.verifyNanos / 1e6; }
+
     /** Verification passes by number of accepted draft tokens. */
     public int[] acceptedLengthHistogram() { return counts.histogram.clone(); }
 

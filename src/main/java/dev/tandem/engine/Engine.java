@@ -30,6 +30,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -125,18 +126,18 @@ public final class Engine implements AutoCloseable {
         List<Loaded> loaded = new ArrayList<>();
         List<KvCache> caches = new ArrayList<>();
         try {
-            Loaded m = load(backend, b.main, ModelInfo.Role.MAIN, config -> options.withKvPositions(
-                    b.kvMemory > 0 ? 0 : (long) b.parallel * (b.contextLength > 0 ? b.contextLength : config.contextLength())));
+            Loaded m = load(backend, b.main, ModelInfo.Role.MAIN, b.onModelOpened, config -> options.withKvPositions(
+                    b.kvMemory > 0 ? 0 : (long) b.parallel * (b.contextLength > 0 ? b.contextLength : bounded(config.contextLength(), b))));
             loaded.add(m);
             Tokenizer tokenizer = Tokenizers.forModel(m.file);
             int trained = m.info.contextLength();
             if (b.contextLength < 0 || b.contextLength > trained) {
                 throw new IllegalArgumentException("context length " + b.contextLength + " is outside 1.." + trained + " (the model's trained context)");
             }
-            int contextLength = b.contextLength == 0 ? trained : b.contextLength;
+            int contextLength = b.contextLength == 0 ? bounded(trained, b) : b.contextLength;
             LoadOptions draftOptions = options.withKvPositions(b.kvMemory > 0 ? 0 : (long) b.parallel * contextLength).asDraft();
             for (Tandem.ModelSource d : b.drafts) {
-                Loaded draft = load(backend, d, ModelInfo.Role.DRAFT, config -> draftOptions);
+                Loaded draft = load(backend, d, ModelInfo.Role.DRAFT, b.onModelOpened, config -> draftOptions);
                 loaded.add(draft);
                 for (Loaded other : loaded.subList(0, loaded.size() - 1)) {
                     if (other.info.id().equals(draft.info.id())) {
@@ -161,6 +162,11 @@ public final class Engine implements AutoCloseable {
     }
 
     static Engine open(Tandem.Builder b) { return new Engine(b); }
+
+    /** The trained context {@code trained}, within {@link Tandem.Builder#contextLengthAtMost}'s bound when there is one. */
+    private static int bounded(int trained, Tandem.Builder b) {
+        return b.contextBound > 0 ? Math.min(trained, b.contextBound) : trained;
+    }
 
     /**
      * What a cached block's values depend on besides its tokens: each model (file and size, in storage-bit order)
@@ -192,10 +198,12 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** Opens and loads one model, with the options {@code options} gives for its configuration. */
-    private static Loaded load(Backend backend, Tandem.ModelSource source, ModelInfo.Role role, Function<ModelConfig, LoadOptions> options) {
+    /** Opens one model, tells {@code opened}, and loads it with the options {@code options} gives for its configuration. */
+    private static Loaded load(Backend backend, Tandem.ModelSource source, ModelInfo.Role role, Consumer<ModelFile> opened,
+                               Function<ModelConfig, LoadOptions> options) {
         ModelFile file = ModelFile.open(source.path());
         try {
+            opened.accept(file);
             LoadedModel model = backend.load(file, options.apply(file.config()));
             String id = source.id() != null ? source.id() : idOf(source.path());
             ModelInfo info = new ModelInfo(id, role, source.path(), model.config().contextLength(),

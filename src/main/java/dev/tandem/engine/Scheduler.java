@@ -259,6 +259,7 @@ final class Scheduler implements AutoCloseable {
             prefixHitTokens.addAndGet(cached);
             activeCount.set(active.size() + 1);
             try {
+                s.prefillStartNanos = System.nanoTime();
                 tables.reserve(s.kvSequence, s.prompt.length);
                 ForwardResult r = model.forward(Batch.of(s.kvSequence, cached, Arrays.copyOfRange(s.prompt, cached, s.prompt.length), false), kv);
                 passes.incrementAndGet();
@@ -268,8 +269,9 @@ final class Scheduler implements AutoCloseable {
                     s.step = new SpeculativeStep(spec.drafter(), spec.policy(), s.choice, tables, s.kvSequence);
                     s.step.prefill(s.prompt, cached, s.prompt.length);
                 }
+                s.prefillEndNanos = System.nanoTime();
                 tables.publish(s.kvSequence, s.prompt, s.prompt.length, s.storages());
-                FinishReason end = take(s, first);
+                FinishReason end = take(s, first, false);
                 if (end == null) active.add(s);
                 else finish(s, end);
             } catch (Throwable e) {
@@ -494,7 +496,7 @@ final class Scheduler implements AutoCloseable {
     private FinishReason takePlain(Sequence s, ForwardResult r) {
         int n = s.contextLength();
         int token = s.step == null ? s.choice.choose(r, s.firstRow, s.context, n) : s.step.plain(r, s.firstRow, s.context, n);
-        return take(s, token);
+        return take(s, token, false);
     }
 
     /** Emits the draft tokens the main model agreed with, then its own token, stopping where the limits say. */
@@ -506,20 +508,23 @@ final class Scheduler implements AutoCloseable {
     private FinishReason emitAgreed(Sequence s, int agreed) {
         FinishReason end = null;
         int emitted = 0;
-        while (end == null && emitted < agreed) end = take(s, s.step.draftToken(emitted++));
+        while (end == null && emitted < agreed) end = take(s, s.step.draftToken(emitted++), true);
         s.step.emitted(emitted);
-        return end != null ? end : take(s, s.step.nextToken());
+        return end != null ? end : take(s, s.step.nextToken(), false);
     }
 
-    /** Takes a newly chosen token; returns why the sequence ends, or null when it goes on. */
-    private FinishReason take(Sequence s, int token) {
+    /**
+     * Takes a newly chosen token, {@code fromDraft} when it is a draft token the main model accepted; returns why the
+     * sequence ends, or null when it goes on.
+     */
+    private FinishReason take(Sequence s, int token, boolean fromDraft) {
         if (s.generatedCount == 0) s.firstTokenNanos = System.nanoTime();
         if (!s.ignoreEndOfGeneration && tokenizer.isEndOfGeneration(token)) return FinishReason.STOP;
         s.addGenerated(token);
         generatedTokens.incrementAndGet();
         String shown = s.stops.feed(s.decoder.feed(token));
         s.text.append(shown);
-        s.generation.publish(new GenerationEvent.Chunk(shown, new int[] {token}));
+        s.generation.publish(new GenerationEvent.Chunk(shown, new int[] {token}, fromDraft));
         if (s.stops.matched()) return FinishReason.STOP;
         if (s.generatedCount >= s.maxTokens) return FinishReason.LENGTH;
         return null;
@@ -531,7 +536,7 @@ final class Scheduler implements AutoCloseable {
             if (!s.stops.matched()) rest += s.stops.flush();
             if (!rest.isEmpty()) {
                 s.text.append(rest);
-                s.generation.publish(new GenerationEvent.Chunk(rest, new int[0]));
+                s.generation.publish(new GenerationEvent.Chunk(rest, new int[0], false));
             }
         }
         GenerationStats stats = stats(s);     // before release: it reads the speculative step's counts
@@ -589,12 +594,22 @@ final class Scheduler implements AutoCloseable {
         double ttft = count == 0 && s.firstTokenNanos == 0 ? 0 : (s.firstTokenNanos - s.submittedNanos) / 1e9;
         double decodeSeconds = (end - s.firstTokenNanos) / 1e9;
         double tps = count > 1 && decodeSeconds > 0 ? (count - 1) / decodeSeconds : count == 1 && ttft > 0 ? 1 / ttft : 0;
+        boolean prefilled = s.prefillEndNanos != 0;
+        double promptMillis = prefilled ? (s.prefillEndNanos - s.prefillStartNanos) / 1e6 : 0;
+        double generationMillis = prefilled ? (end - s.prefillEndNanos) / 1e6 : 0;
         SpeculativeStep d = s.step;
         String draft = s.speculation == null ? null : s.speculation.name();
-        if (d == null) return new GenerationStats(s.prompt.length, count, ttft, tps, 0, 0, 0, 0, draft, s.cachedPromptTokens);
+        if (d == null) {
+            return new GenerationStats(s.prompt.length, count, ttft, tps, 0, 0, 0, 0, draft, s.cachedPromptTokens,
+                    promptMillis, generationMillis, 0, NO_DRAFTS, 0, 0);
+        }
         return new GenerationStats(s.prompt.length, count, ttft, tps, (int) d.draftedTokens(), (int) d.acceptedTokens(),
-                (int) d.rejectedTokens(), (int) d.ignoredTokens(), draft, s.cachedPromptTokens);
+                (int) d.rejectedTokens(), (int) d.ignoredTokens(), draft, s.cachedPromptTokens,
+                promptMillis, generationMillis, d.verificationPasses(), d.acceptedLengthHistogram(), d.draftMillis(), d.verifyMillis());
     }
+
+    /** The accepted-length histogram of a generation that verified no draft: one bucket, for zero accepted. */
+    private static final int[] NO_DRAFTS = new int[1];
 
     @Override
     public void close() {

@@ -50,6 +50,8 @@ final class Sequence {
     int generatedCount;
     final StringBuilder text = new StringBuilder();
     long firstTokenNanos;
+    /** When the prefill began and when it ended (both models when speculative); 0 until admission. */
+    long prefillStartNanos, prefillEndNanos;
     /** The current pass: this sequence's first row, and its draft length (0: one plain row). */
     int firstRow, draftLength;
     /** The draft this step plans, while the drafting round runs; null otherwise. */

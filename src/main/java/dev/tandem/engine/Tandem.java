@@ -1,5 +1,6 @@
 package dev.tandem.engine;
 
+import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Backend;
 import dev.tandem.runtime.KvType;
 
@@ -7,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Where embedding starts:
@@ -30,6 +32,8 @@ public final class Tandem {
         String backendName = "auto";
         Backend backend;
         int contextLength;
+        /** {@link #contextLengthAtMost}'s bound; 0: none. */
+        int contextBound;
         long kvMemory;
         int threads = Runtime.getRuntime().availableProcessors();
         int parallel = 4;
@@ -38,6 +42,7 @@ public final class Tandem {
         Duration drainTimeout = Duration.ofSeconds(30);
         boolean prefixCache = true;
         Boolean draftAhead;
+        Consumer<ModelFile> onModelOpened = file -> { };
 
         /** The main model: a GGUF file or a Hugging Face folder; its id is the file name without extension. */
         public Builder model(Path path) { return model(null, path); }
@@ -56,7 +61,18 @@ public final class Tandem {
         public Builder backend(Backend b) { this.backend = b; return this; }
 
         /** Positions per sequence; 0 (default) is the main model's trained context. */
-        public Builder contextLength(int n) { this.contextLength = n; return this; }
+        public Builder contextLength(int n) { this.contextLength = n; this.contextBound = 0; return this; }
+
+        /**
+         * Positions per sequence: {@code n}, or the main model's trained context where that is shorter (where
+         * {@link #contextLength} would refuse {@code n}); for a default such as a command line's 8192.
+         */
+        public Builder contextLengthAtMost(int n) {
+            if (n < 1) throw new IllegalArgumentException("the context length must be at least 1, got " + n);
+            this.contextBound = n;
+            this.contextLength = 0;
+            return this;
+        }
 
         /** Bytes for the K/V cache of all sequences and models; 0 (default) holds {@code parallel} full contexts. */
         public Builder kvMemory(long bytes) { this.kvMemory = bytes; return this; }
@@ -77,6 +93,13 @@ public final class Tandem {
          * sampled ones keep their distribution).
          */
         public Builder draftAhead(boolean on) { this.draftAhead = on; return this; }
+
+        /**
+         * Called with each model file once it is opened, before its weights go to the backend (main model first, then
+         * its drafts; again for each when {@code auto} falls back to the CPU): a command line reads the weights in
+         * there with a progress bar, so that loading does not hide in the first token's latency.
+         */
+        public Builder onModelOpened(Consumer<ModelFile> listener) { this.onModelOpened = listener; return this; }
 
         public Builder threads(int n) { this.threads = n; return this; }
 

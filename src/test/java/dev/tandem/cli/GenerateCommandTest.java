@@ -54,12 +54,75 @@ class GenerateCommandTest {
         assertEquals(plain.get("tokens"), ngram.get("tokens"));
     }
 
+    /** {@code --color} shows in green exactly the tokens accepted from the draft, and the text is the plain run's. */
+    @Test
+    void colorMarksExactlyTheAcceptedDraftTokens() {
+        String main = SharedData.kjv("kjv-main-q8_0.gguf").toString(), draft = SharedData.kjv("kjv-draft-q8_0.gguf").toString();
+        CliRun plain = CliRun.of("generate", "-m", main, "-p", "And it came to pass", "-n", "48", "--temperature", "0", "-t", "1");
+        CliRun colored = CliRun.of("generate", "-m", main, "-p", "And it came to pass", "-n", "48", "--temperature", "0", "-t", "1",
+                "--draft", draft, "--draft-max", "4", "--draft-p-min", "0", "--color");
+        assertEquals(0, colored.exitCode(), colored.err());
+        java.util.regex.Matcher accepted = java.util.regex.Pattern.compile("accepted (\\d+) ").matcher(colored.err());
+        assertTrue(accepted.find(), colored.err());
+        int green = colored.out().split(java.util.regex.Pattern.quote(ChunkPrinter.GREEN), -1).length - 1;
+        assertTrue(green > 0, colored.out());
+        assertEquals(Integer.parseInt(accepted.group(1)), green, colored.out());
+        assertEquals(green, colored.out().split(java.util.regex.Pattern.quote(ChunkPrinter.RESET), -1).length - 1);
+        assertEquals(plain.out(), colored.out().replace(ChunkPrinter.GREEN, "").replace(ChunkPrinter.RESET, ""));
+    }
+
+    /** The keys of {@code --json} (as before the CLI ran on the engine), and the figures agreeing with each other. */
+    @Test
+    void jsonKeysAndStatsAgree() throws IOException {
+        String main = SharedData.kjv("kjv-main-q8_0.gguf").toString(), draft = SharedData.kjv("kjv-draft-q8_0.gguf").toString();
+        List<String> statsKeys = List.of("prompt_n", "prompt_ms", "predicted_n", "predicted_ms", "tokens_per_second", "time_to_first_token",
+                "total_draft_tokens_count", "accepted_draft_tokens_count", "rejected_draft_tokens_count", "ignored_draft_tokens_count",
+                "draft_n", "draft_n_accepted", "verification_passes", "acceptance_rate", "mean_accepted_length",
+                "accepted_length_histogram", "draft_ms", "verify_ms");
+        JsonNode plain = generate("generate", "-m", main, "-p", "And it came to pass", "-n", "16", "--temperature", "0", "-t", "1", "--json");
+        JsonNode spec = generate("generate", "-m", main, "-p", "And it came to pass", "-n", "16", "--temperature", "0", "-t", "1",
+                "--draft", draft, "--draft-max", "4", "--draft-p-min", "0", "--json");
+        for (JsonNode out : List.of(plain, spec)) {
+            assertEquals(List.of("prompt_tokens", "tokens", "text", "stop_reason", "stats"), fieldNames(out));
+            JsonNode s = out.get("stats");
+            assertEquals(statsKeys, fieldNames(s));
+            assertEquals("max_tokens", out.get("stop_reason").asText());
+            assertEquals(out.get("prompt_tokens").size(), s.get("prompt_n").asInt());
+            assertEquals(out.get("tokens").size(), s.get("predicted_n").asInt());
+            assertEquals(s.get("predicted_n").asDouble() * 1000 / s.get("predicted_ms").asDouble(), s.get("tokens_per_second").asDouble(), 1e-6);
+            assertEquals(s.get("total_draft_tokens_count").asInt() - s.get("ignored_draft_tokens_count").asInt(), s.get("draft_n").asInt());
+            long passes = 0, accepted = 0;
+            for (int i = 0; i < s.get("accepted_length_histogram").size(); i++) {
+                passes += s.get("accepted_length_histogram").get(i).asLong();
+                accepted += i * s.get("accepted_length_histogram").get(i).asLong();
+            }
+            assertEquals(s.get("verification_passes").asLong(), passes);
+            assertEquals(s.get("accepted_draft_tokens_count").asLong(), accepted);
+        }
+        assertEquals(0, plain.get("stats").get("verification_passes").asInt());
+        assertTrue(spec.get("stats").get("verification_passes").asInt() > 0, spec.toString());
+    }
+
+    static List<String> fieldNames(JsonNode node) {
+        List<String> names = new java.util.ArrayList<>();
+        node.fieldNames().forEachRemaining(names::add);
+        return names;
+    }
+
     @Test
     void seededSamplingIsReproducible() throws IOException {
         String main = SharedData.kjv("kjv-main-q8_0.gguf").toString();
         JsonNode a = generate("generate", "-m", main, "-p", "In the beginning", "-n", "16", "--seed", "7", "-t", "1", "--json");
         JsonNode b = generate("generate", "-m", main, "-p", "In the beginning", "-n", "16", "--seed", "7", "-t", "1", "--json");
         assertEquals(a.get("tokens"), b.get("tokens"));
+    }
+
+    /** --ctx beyond the model's trained context is capped by it, as the default of 8192 is. */
+    @Test
+    void aCtxBeyondTheModelsIsCappedByIt() throws IOException {
+        JsonNode out = generate("generate", "-m", SharedData.kjv("kjv-main-q8_0.gguf").toString(), "-p", "In the beginning", "--ctx", "100000",
+                "-n", "2", "--temperature", "0", "-t", "1", "--json");
+        assertEquals(2, out.get("tokens").size());
     }
 
     @Test

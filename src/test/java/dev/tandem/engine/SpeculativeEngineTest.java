@@ -58,6 +58,34 @@ class SpeculativeEngineTest {
         assertEquals(0, plain.stats().draftTokens());
     }
 
+    /**
+     * The stream marks as {@code fromDraft} exactly the tokens counted as accepted from the draft, and the stats'
+     * histogram of accepted lengths sums to the verification passes and to the accepted tokens.
+     */
+    @Test
+    void theStreamMarksExactlyTheAcceptedDraftTokens() throws Exception {
+        for (DraftSettings d : List.of(DraftSettings.off(), drafting(DraftSettings.model(DRAFT_ID)), drafting(DraftSettings.ngram()))) {
+            Generation g = engine.generate(request(PROMPTS[0], 48, d));
+            EngineTest.Collector c = new EngineTest.Collector();
+            g.subscribe(c);
+            assertTrue(c.done.await(60, TimeUnit.SECONDS), "hang guard");
+            GenerationStats s = g.await().stats();
+            int marked = 0;
+            for (GenerationEvent e : c.events) if (e instanceof GenerationEvent.Chunk chunk && chunk.fromDraft()) marked += chunk.tokenIds().length;
+            assertEquals(s.acceptedDraftTokens(), marked, d.toString());
+            if (d.mode() == DraftSettings.Mode.MODEL) assertTrue(marked > 0, s.toString());
+            int[] histogram = s.acceptedLengthHistogram();
+            long passes = 0, accepted = 0;
+            for (int i = 0; i < histogram.length; i++) {
+                passes += histogram[i];
+                accepted += (long) i * histogram[i];
+            }
+            assertEquals(s.verificationPasses(), passes, d.toString());
+            assertEquals(s.acceptedDraftTokens(), accepted, d.toString());
+            assertTrue(s.promptMillis() > 0 && s.generationMillis() > 0, s.toString());
+        }
+    }
+
     @Test
     void everyDraftLengthPolicyKeepsTheGreedyOutput() {
         int[] plain = engine.generateBlocking(request(PROMPTS[1], 32, DraftSettings.off())).tokenIds();
