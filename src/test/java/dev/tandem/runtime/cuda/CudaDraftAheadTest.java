@@ -1,10 +1,9 @@
 package dev.tandem.runtime.cuda;
 
-import dev.tandem.decode.DraftAheadGenerator;
-import dev.tandem.decode.DraftPolicy;
-import dev.tandem.decode.GenerationLimits;
-import dev.tandem.decode.PlainGenerator;
-import dev.tandem.decode.SamplerSettings;
+import dev.tandem.engine.DraftSettings;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.Tandem;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
@@ -15,6 +14,7 @@ import dev.tandem.testing.ForwardingModel;
 import dev.tandem.testing.ReferenceRecords;
 import dev.tandem.testing.ReferenceRecords.Generation;
 import dev.tandem.testing.SharedData;
+import dev.tandem.testing.StandInBackend;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -35,9 +35,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Draft-ahead speculative decoding on the CUDA backend (host emulation): the KJV main and draft models each
- * on their own stream. Greedy output equals plain decoding, and the draft's passes of the next draft run on
- * the draft's stream while the main model's verification is still queued on its own.
+ * The engine's draft-ahead speculative decoding on the CUDA backend (host emulation): the KJV main and draft models
+ * each on their own stream. Greedy output equals plain decoding, and the draft's passes of the next draft run on
+ * the draft's stream while the main model's verification is still queued on its own. The engine runs the loaded
+ * models (or views of them that hold or fail passes) through a {@link StandInBackend}.
  */
 class CudaDraftAheadTest {
     static final int TOKENS = 10;
@@ -70,6 +71,22 @@ class CudaDraftAheadTest {
         }
     }
 
+    /** An engine over {@code main} and {@code draft} (already on the device), drafting ahead, one sequence at a time. */
+    static Engine engine(LoadedModel main, LoadedModel draft) {
+        return Tandem.builder().model(mainFile.path()).draft("draft", draftFile.path()).backend(new StandInBackend("cuda-host", main, draft))
+                .parallel(1).draftAhead(true).build();
+    }
+
+    /** Greedy, {@code tokens} tokens after {@code prompt}, drafting with {@code draft} (null: plain). */
+    static GenerationRequest request(int[] prompt, int tokens, DraftSettings draft) {
+        return GenerationRequest.builder().promptTokens(prompt).maxTokens(tokens).ignoreEndOfGeneration(true)
+                .draft(draft == null ? DraftSettings.off() : draft).build();
+    }
+
+    static DraftSettings drafting(int draftMax, int draftMin, double pMin) {
+        return DraftSettings.model("draft").withLimits(draftMax, draftMin, pMin);
+    }
+
     /**
      * Four prompts, draft-max 1..8 (two per prompt): the tokens are plain decoding's, which on this backend are
      * the reference engine's greedy tokens ({@code CudaVersusCpuTest}); for the first prompt plain decoding on
@@ -78,14 +95,16 @@ class CudaDraftAheadTest {
     @Test
     void greedyDraftAheadEqualsPlainDecoding() {
         List<String> failures = new ArrayList<>();
-        int[] firstPlain = new PlainGenerator(main, SamplerSettings.greedy()).generate(refs.getFirst().promptTokens(), GenerationLimits.of(TOKENS)).tokens();
-        assertArrayEquals(Arrays.copyOf(refs.getFirst().tokens(), TOKENS), firstPlain, "plain decoding on cuda-host");
-        for (int draftMax = 1; draftMax <= 8; draftMax++) {
-            Generation g = refs.get((draftMax - 1) / 2);
-            int[] expected = Arrays.copyOf(g.tokens(), TOKENS);
-            int[] got = new DraftAheadGenerator(main, draft, draftMax, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(TOKENS)).tokens();
-            if (!Arrays.equals(expected, got)) {
-                failures.add(String.format("'%s' draft-max %d: first %d of %d match", g.prompt(), draftMax, ReferenceRecords.matchingPrefix(got, expected), TOKENS));
+        try (Engine engine = engine(main, draft)) {
+            int[] firstPlain = engine.generateBlocking(request(refs.getFirst().promptTokens(), TOKENS, null)).tokenIds();
+            assertArrayEquals(Arrays.copyOf(refs.getFirst().tokens(), TOKENS), firstPlain, "plain decoding on cuda-host");
+            for (int draftMax = 1; draftMax <= 8; draftMax++) {
+                Generation g = refs.get((draftMax - 1) / 2);
+                int[] expected = Arrays.copyOf(g.tokens(), TOKENS);
+                int[] got = engine.generateBlocking(request(g.promptTokens(), TOKENS, drafting(draftMax, 0, 0))).tokenIds();
+                if (!Arrays.equals(expected, got)) {
+                    failures.add(String.format("'%s' draft-max %d: first %d of %d match", g.prompt(), draftMax, ReferenceRecords.matchingPrefix(got, expected), TOKENS));
+                }
             }
         }
         assertEquals(List.of(), failures);
@@ -98,20 +117,22 @@ class CudaDraftAheadTest {
     @Test
     void greedyDraftAheadWithPMinAndDraftMinEqualsPlainDecoding() {
         List<String> failures = new ArrayList<>();
-        for (DraftPolicy.Fixed policy : List.of(new DraftPolicy.Fixed(4, 2, 0.75f), new DraftPolicy.Fixed(8, 0, 0.5f))) {
-            Generation g = refs.get(policy.draftMax() == 4 ? 1 : 2);
-            int[] expected = Arrays.copyOf(g.tokens(), TOKENS);
-            int[] got = new DraftAheadGenerator(main, draft, policy, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(TOKENS)).tokens();
-            if (!Arrays.equals(expected, got)) {
-                failures.add(String.format("'%s' %s: first %d of %d match", g.prompt(), policy, ReferenceRecords.matchingPrefix(got, expected), TOKENS));
+        try (Engine engine = engine(main, draft)) {
+            for (DraftSettings policy : List.of(drafting(4, 2, 0.75), drafting(8, 0, 0.5))) {
+                Generation g = refs.get(policy.draftMax() == 4 ? 1 : 2);
+                int[] expected = Arrays.copyOf(g.tokens(), TOKENS);
+                int[] got = engine.generateBlocking(request(g.promptTokens(), TOKENS, policy)).tokenIds();
+                if (!Arrays.equals(expected, got)) {
+                    failures.add(String.format("'%s' %s: first %d of %d match", g.prompt(), policy, ReferenceRecords.matchingPrefix(got, expected), TOKENS));
+                }
             }
         }
         assertEquals(List.of(), failures);
     }
 
     /**
-     * The main model's stream is held (host work enqueued ahead of the first verification) until the generator
-     * waits for the verification. Every draft pass the generator issues in between ran to completion on the
+     * The main model's stream is held (host work enqueued ahead of the first verification) until the engine's
+     * scheduler waits for the verification. Every draft pass the scheduler issues in between ran to completion on the
      * draft's stream while the main model's pass event was not reached: the draft's next proposal overlapped the
      * verification, ordered by the streams and not by a host join.
      */
@@ -127,7 +148,7 @@ class CudaDraftAheadTest {
                 if (batch.logitRows().length == 1 || !verifyLast.compareAndSet(-1, batch.positions()[batch.size() - 1])) {
                     return main.forwardAsync(batch, kv);
                 }
-                // The generator's join opens the gate: all draft work issued before it ran against a held main stream.
+                // The scheduler's join opens the gate: all draft work issued before it ran against a held main stream.
                 return heldUntilJoined(driver, main, batch, kv, gate, () -> {});
             }
         };
@@ -143,7 +164,10 @@ class CudaDraftAheadTest {
             }
         };
         int draftMax = 4, tokens = 16;
-        int[] got = new DraftAheadGenerator(gatedMain, watchedDraft, draftMax, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(tokens)).tokens();
+        int[] got;
+        try (Engine engine = engine(gatedMain, watchedDraft)) {
+            got = engine.generateBlocking(request(g.promptTokens(), tokens, drafting(draftMax, 0, 0))).tokenIds();
+        }
         assertArrayEquals(Arrays.copyOf(g.tokens(), tokens), got);
         System.out.println("while the first verification was held: " + duringGate);
         // The draft ahead runs d_k at the verification's last position, then its draftMax guesses beyond it (16
@@ -177,22 +201,24 @@ class CudaDraftAheadTest {
                 return draft.forwardAsync(batch, kv);
             }
         };
-        try {
+        try (Engine engine = engine(gatedMain, failingDraft)) {
             var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () ->
-                    new DraftAheadGenerator(gatedMain, failingDraft, 4, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(16)));
+                    engine.generateBlocking(request(g.promptTokens(), 16, drafting(4, 0, 0))));
             assertEquals("draft pass failed", e.getMessage());
             assertTrue(finished.get(), "the failure came back while the verification was still queued");
         } finally {
             gate.countDown();
         }
-        // The model is still usable: the next generation is plain decoding's.
-        int[] got = new DraftAheadGenerator(main, draft, 4, SamplerSettings.greedy()).generate(g.promptTokens(), GenerationLimits.of(TOKENS)).tokens();
-        assertArrayEquals(Arrays.copyOf(g.tokens(), TOKENS), got);
+        // The models are still usable: the next generation is plain decoding's.
+        try (Engine engine = engine(main, draft)) {
+            int[] got = engine.generateBlocking(request(g.promptTokens(), TOKENS, drafting(4, 0, 0))).tokenIds();
+            assertArrayEquals(Arrays.copyOf(g.tokens(), TOKENS), got);
+        }
     }
 
     /**
      * {@code main}'s pass behind {@code gate}: host work enqueued ahead of it on its stream waits for the gate, which
-     * the returned stage opens when the caller (a generator, the engine's scheduler) joins it; {@code done} runs
+     * the returned stage opens when the caller (the engine's scheduler) joins it; {@code done} runs
      * when the pass has completed.
      */
     static CompletionStage<ForwardResult> heldUntilJoined(HostGpuDriver driver, CudaModel main, Batch batch, KvCache kv, CountDownLatch gate, Runnable done) {
@@ -215,7 +241,7 @@ class CudaDraftAheadTest {
 
     private static void await(CountDownLatch gate) {
         try {
-            // Bounded, so that a generator that joins the verification first fails this test instead of hanging it.
+            // Bounded, so that a scheduler that joins the verification first fails this test instead of hanging it.
             gate.await(60, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -1,12 +1,9 @@
 package dev.tandem.runtime.cuda;
 
-import dev.tandem.decode.DraftAheadGenerator;
-import dev.tandem.decode.DraftPolicy;
-import dev.tandem.decode.GenerationLimits;
-import dev.tandem.decode.ModelDrafter;
-import dev.tandem.decode.PlainGenerator;
-import dev.tandem.decode.SamplerSettings;
-import dev.tandem.decode.SpeculativeGenerator;
+import dev.tandem.engine.DraftSettings;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.Tandem;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.DeviceSampling;
@@ -15,6 +12,7 @@ import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cpu.CpuBackend;
+import dev.tandem.testing.StandInBackend;
 import dev.tandem.tokenizer.Tokenizers;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -118,32 +116,54 @@ class JCudaDeviceTest {
     }
 
     /**
-     * Greedy speculative decoding gives plain decoding's tokens: draft-ahead (draft and verification on their own
-     * streams) at draft-max 1..6 (1..2 on the host emulation) and the sequential generator at 4; plain decoding with
-     * CUDA graphs on and off.
+     * Greedy speculative decoding in the engine gives plain decoding's tokens: drafting ahead (draft and verification
+     * on their own streams) at draft-max 1..6 (1..2 on the host emulation) and drafting after the verification at 4;
+     * plain decoding with CUDA graphs on and off.
      */
     @Test
     void greedySpeculativeDecodingEqualsPlainDecoding() {
         List<String> failures = new ArrayList<>();
         CudaModel cudaMain = (CudaModel) main;
-        for (int i = 0; i < prompts.size(); i++) {
-            int[] prompt = prompts.get(i);
-            GenerationLimits limits = GenerationLimits.of(TOKENS);
-            cudaMain.useGraphs(false);
-            int[] direct = new PlainGenerator(main, SamplerSettings.greedy()).generate(prompt, limits).tokens();
-            cudaMain.useGraphs(true);
-            int[] plain = new PlainGenerator(main, SamplerSettings.greedy()).generate(prompt, limits).tokens();
-            if (!Arrays.equals(direct, plain)) failures.add("'" + PROMPTS[i] + "': plain decoding differs with CUDA graphs");
-            for (int k = 1 + 2 * i; k <= 2 + 2 * i; k++) {
-                int[] got = new DraftAheadGenerator(main, draft, k, SamplerSettings.greedy()).generate(prompt, limits).tokens();
-                if (!Arrays.equals(plain, got)) failures.add("'" + PROMPTS[i] + "' draft-ahead, draft-max " + k + ": " + Arrays.toString(got) + " vs plain " + Arrays.toString(plain));
+        List<int[]> plains = new ArrayList<>();
+        try (Engine engine = engine(true)) {
+            for (int i = 0; i < prompts.size(); i++) {
+                int[] prompt = prompts.get(i);
+                cudaMain.useGraphs(false);
+                int[] direct = generate(engine, prompt, DraftSettings.off());
+                cudaMain.useGraphs(true);
+                int[] plain = generate(engine, prompt, DraftSettings.off());
+                plains.add(plain);
+                if (!Arrays.equals(direct, plain)) failures.add("'" + PROMPTS[i] + "': plain decoding differs with CUDA graphs");
+                for (int k = 1 + 2 * i; k <= 2 + 2 * i; k++) {
+                    int[] got = generate(engine, prompt, drafting(k));
+                    if (!Arrays.equals(plain, got)) failures.add("'" + PROMPTS[i] + "' draft-ahead, draft-max " + k + ": " + Arrays.toString(got) + " vs plain " + Arrays.toString(plain));
+                }
             }
-            int[] sequential = new SpeculativeGenerator(main, new ModelDrafter(draft), DraftPolicy.Fixed.always(4), SamplerSettings.greedy())
-                    .generate(prompt, limits).tokens();
-            if (!Arrays.equals(plain, sequential)) failures.add("'" + PROMPTS[i] + "' sequential, draft-max 4: " + Arrays.toString(sequential) + " vs plain " + Arrays.toString(plain));
+        }
+        try (Engine engine = engine(false)) {
+            for (int i = 0; i < prompts.size(); i++) {
+                int[] sequential = generate(engine, prompts.get(i), drafting(4));
+                if (!Arrays.equals(plains.get(i), sequential)) failures.add("'" + PROMPTS[i] + "' sequential, draft-max 4: " + Arrays.toString(sequential) + " vs plain " + Arrays.toString(plains.get(i)));
+            }
         }
         cudaMain.useGraphs(Boolean.getBoolean("tandem.cudaGraphs"));
         assertEquals(List.of(), failures);
+    }
+
+    /** An engine over the loaded pair, one sequence at a time, drafting ahead during verifications or not. */
+    static Engine engine(boolean draftAhead) {
+        return Tandem.builder().model(MAIN).draft("draft", DRAFT).backend(new StandInBackend(gpu.name(), main, draft))
+                .parallel(1).draftAhead(draftAhead).build();
+    }
+
+    static DraftSettings drafting(int draftMax) {
+        return DraftSettings.model("draft").withLimits(draftMax, 0, 0);
+    }
+
+    /** Greedy: TOKENS tokens after {@code prompt}. */
+    static int[] generate(Engine engine, int[] prompt, DraftSettings draft) {
+        return engine.generateBlocking(GenerationRequest.builder().promptTokens(prompt).maxTokens(TOKENS).ignoreEndOfGeneration(true)
+                .draft(draft).build()).tokenIds();
     }
 
     /** A 30-token prompt in one pass (through cuBLAS where it loads, else the batched kernels) continues as the CPU does. */

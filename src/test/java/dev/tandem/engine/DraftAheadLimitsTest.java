@@ -1,8 +1,9 @@
-package dev.tandem.decode;
+package dev.tandem.engine;
 
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
+import dev.tandem.runtime.LoadedModel;
 import dev.tandem.testing.ForwardingModel;
 import org.junit.jupiter.api.Test;
 
@@ -16,26 +17,44 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@link DraftAheadGenerator} honours the fixed policy's draft-p-min and draft-min as {@link SpeculativeGenerator}
- * does (llama.cpp's speculative example): a draft stops before the first token the draft model is less sure of
- * than p-min, and under greedy decoding a draft shorter than draft-min is not verified (a plain step instead).
- * Greedy output stays plain decoding's. Checked on 6-token table models, whose draft confidences can be read
- * off the table, by watching the main model's verification passes.
+ * The engine drafting ahead honours the fixed policy's draft-p-min and draft-min as it does drafting after the
+ * verification (llama.cpp's speculative example): a draft stops before the first token the draft model is less sure
+ * of than p-min, and under greedy decoding a draft shorter than draft-min is not verified (a plain step instead).
+ * Greedy output stays plain decoding's. Checked on 6-token table models, whose draft confidences can be read off the
+ * table, by watching the main model's verification passes.
  */
 class DraftAheadLimitsTest {
     static final int V = 6, TOKENS = 40;
     static final int[] PROMPT = {1, 2};
+
+    /** Plain greedy decoding of {@code m}: what every greedy speculative run must reproduce. */
+    static int[] plain(TableModel m) {
+        try (Engine engine = TableEngine.plain(m, 1)) {
+            return engine.generateBlocking(TableEngine.request(PROMPT, TOKENS).build()).tokenIds();
+        }
+    }
+
+    /** A greedy generation of TOKENS tokens by {@code main}, drafting ahead with {@code draft} under {@code policy}. */
+    static GenerationOutput draftingAhead(LoadedModel main, TableModel draft, DraftSettings policy) {
+        try (Engine engine = TableEngine.speculative(main, draft, 1, true)) {
+            return engine.generateBlocking(TableEngine.request(PROMPT, TOKENS).draft(policy).build());
+        }
+    }
+
+    static DraftSettings limits(int draftMax, int draftMin, double pMin) {
+        return DraftSettings.model(TableEngine.DRAFT).withLimits(draftMax, draftMin, pMin);
+    }
 
     @Test
     void pMinOneDraftsNothingAndDecodesPlainly() {
         for (int seed = 0; seed < 10; seed++) {
             TableModel m = new TableModel(V, TableModel.randomTable(V, 100 + seed, 2f), 0);
             TableModel d = new TableModel(V, TableModel.perturbed(m.table, 200 + seed, 0.3f), 0);
-            int[] plain = new PlainGenerator(m, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS)).tokens();
-            GenerationResult r = new DraftAheadGenerator(m, d, new DraftPolicy.Fixed(4, 0, 1f), SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS));
-            assertArrayEquals(plain, r.tokens(), "table seed " + seed);
+            int[] plain = plain(m);
+            GenerationOutput r = draftingAhead(m, d, limits(4, 0, 1));
+            assertArrayEquals(plain, r.tokenIds(), "table seed " + seed);
             // No row of a random table is one-hot, so no token reaches probability 1.
-            assertEquals(0, r.stats().draftedTokens(), "table seed " + seed);
+            assertEquals(0, r.stats().draftTokens(), "table seed " + seed);
             assertEquals(0, r.stats().verificationPasses(), "table seed " + seed);
         }
     }
@@ -50,16 +69,15 @@ class DraftAheadLimitsTest {
         for (int seed = 0; seed < 20; seed++) {
             TableModel m = new TableModel(V, TableModel.randomTable(V, 100 + seed, 2f), 0);
             TableModel d = new TableModel(V, TableModel.perturbed(m.table, 200 + seed, 0.3f), 0);
-            int[] plain = new PlainGenerator(m, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS)).tokens();
+            int[] plain = plain(m);
             for (float pMin : new float[] {0.3f, 0.5f}) {
                 for (int draftMax : new int[] {2, 5}) {
                     Watched main = new Watched(m);
                     String what = "table seed " + seed + ", p-min " + pMin + ", draft-max " + draftMax;
-                    GenerationResult r = new DraftAheadGenerator(main, d, new DraftPolicy.Fixed(draftMax, 0, pMin), SamplerSettings.greedy())
-                            .generate(PROMPT, GenerationLimits.of(TOKENS));
-                    assertArrayEquals(plain, r.tokens(), what);
+                    GenerationOutput r = draftingAhead(main, d, limits(draftMax, 0, pMin));
+                    assertArrayEquals(plain, r.tokenIds(), what);
                     StatsChecks.assertConsistent(r.stats());
-                    int[] context = concat(PROMPT, r.tokens());
+                    int[] context = concat(PROMPT, r.tokenIds());
                     for (Batch b : main.verifications) {
                         int n = b.positions()[0] + 1, k = b.size() - 1;
                         for (int i = 1; i <= k; i++) {
@@ -84,13 +102,13 @@ class DraftAheadLimitsTest {
         for (int seed = 0; seed < 20; seed++) {
             TableModel m = new TableModel(V, TableModel.randomTable(V, 100 + seed, 2f), 0);
             TableModel d = new TableModel(V, TableModel.perturbed(m.table, 200 + seed, 0.3f), 0);
-            int[] plain = new PlainGenerator(m, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS)).tokens();
+            int[] plain = plain(m);
             Watched main = new Watched(m);
-            GenerationResult r = new DraftAheadGenerator(main, d, new DraftPolicy.Fixed(4, 3, 0.4f), SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS));
-            assertArrayEquals(plain, r.tokens(), "table seed " + seed);
+            GenerationOutput r = draftingAhead(main, d, limits(4, 3, 0.4));
+            assertArrayEquals(plain, r.tokenIds(), "table seed " + seed);
             StatsChecks.assertConsistent(r.stats());
             for (Batch b : main.verifications) assertTrue(b.size() - 1 >= 3, "table seed " + seed + ": a draft of " + (b.size() - 1) + " was verified");
-            ignored += r.stats().ignoredTokens();
+            ignored += r.stats().ignoredDraftTokens();
         }
         assertTrue(ignored > 0, "some drafts should have been too short");
     }
@@ -100,11 +118,11 @@ class DraftAheadLimitsTest {
         for (int seed = 0; seed < 10; seed++) {
             TableModel m = new TableModel(V, TableModel.randomTable(V, 300 + seed, 2f), 0);
             TableModel d = new TableModel(V, TableModel.perturbed(m.table, 400 + seed, seed % 2 == 0 ? 0.3f : 1.5f), 0);
-            int[] plain = new PlainGenerator(m, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS)).tokens();
+            int[] plain = plain(m);
             try (TableModel asyncMain = new TableModel(V, m.table, 1); TableModel asyncDraft = new TableModel(V, d.table, 1)) {
-                for (DraftPolicy.Fixed policy : List.of(DraftPolicy.Fixed.defaults(), new DraftPolicy.Fixed(3, 2, 0.5f), new DraftPolicy.Fixed(6, 6, 0.2f))) {
-                    GenerationResult r = new DraftAheadGenerator(asyncMain, asyncDraft, policy, SamplerSettings.greedy()).generate(PROMPT, GenerationLimits.of(TOKENS));
-                    assertArrayEquals(plain, r.tokens(), "table seed " + seed + ", " + policy);
+                for (DraftSettings policy : List.of(limits(16, 0, 0.75), limits(3, 2, 0.5), limits(6, 6, 0.2))) {
+                    GenerationOutput r = draftingAhead(asyncMain, asyncDraft, policy);
+                    assertArrayEquals(plain, r.tokenIds(), "table seed " + seed + ", " + policy);
                     StatsChecks.assertConsistent(r.stats());
                 }
             }

@@ -1,4 +1,4 @@
-package dev.tandem.decode;
+package dev.tandem.engine;
 
 import dev.tandem.model.Architecture;
 import dev.tandem.model.ModelConfig;

@@ -1,4 +1,4 @@
-package dev.tandem.decode;
+package dev.tandem.engine;
 
 import java.util.Arrays;
 
@@ -9,11 +9,11 @@ final class StatsChecks {
     private StatsChecks() {}
 
     static void assertConsistent(GenerationStats s) {
-        assertEquals(s.draftedTokens(), s.acceptedTokens() + s.rejectedTokens() + s.ignoredTokens(), "drafted = accepted + rejected + ignored");
+        assertEquals(s.draftTokens(), s.acceptedDraftTokens() + s.rejectedDraftTokens() + s.ignoredDraftTokens(), "drafted = accepted + rejected + ignored");
         int[] h = s.acceptedLengthHistogram();
         assertEquals(s.verificationPasses(), Arrays.stream(h).asLongStream().sum(), "histogram sums to the verification passes");
         long weighted = 0;
         for (int i = 0; i < h.length; i++) weighted += (long) i * h[i];
-        assertEquals(s.acceptedTokens(), weighted, "histogram weights sum to the accepted tokens");
+        assertEquals(s.acceptedDraftTokens(), weighted, "histogram weights sum to the accepted tokens");
     }
 }
