@@ -71,16 +71,6 @@ public final class PassCostModel {
         return nanos[top] + slope * (rows - top);
     }
 
-    /**
-     * The measured row counts and their average milliseconds, by row count (a copy, for reports such as
-     * {@code tandem bench}; not for the decode loop).
-     */
-    public java.util.SortedMap<Integer, Double> measuredMillis() {
-        java.util.SortedMap<Integer, Double> out = new java.util.TreeMap<>();
-        for (int r = measured.nextSetBit(1); r >= 0; r = measured.nextSetBit(r + 1)) out.put(r, nanos[r] / 1e6);
-        return out;
-    }
-
     /** The prior shape: an r-row pass in units of a one-row pass. */
     private static double prior(int rows) { return 1 + PRIOR_ROW_SHARE * (rows - 1); }
 }

@@ -267,14 +267,6 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * What the main model's decoding passes cost as the scheduler measured them: milliseconds by the pass's row count
-     * (one row per plain sequence, k + 1 per sequence verifying k draft tokens), a moving average of recent passes,
-     * for the row counts that have run. The scheduler chooses adaptive draft lengths from these; {@code tandem bench}
-     * reports them. Exact, read after the generations whose passes they are have completed.
-     */
-    public java.util.SortedMap<Integer, Double> mainPassMillis() { return scheduler.mainPassMillis(); }
-
-    /**
      * Why the engine can no longer generate (an error that left it unusable, such as an {@link InternalError} or
      * the scheduler's thread ending), or empty while it can. A failure of one request's work is not one: that
      * request fails alone.

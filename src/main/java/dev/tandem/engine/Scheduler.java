@@ -381,12 +381,6 @@ final class Scheduler implements AutoCloseable {
      * pass is already compute-bound takes plain steps, and a lone sequence drafts as a lone generator would. Draft
      * length never changes what is generated, only how fast.
      */
-    /**
-     * The main model's decoding passes as measured so far: average milliseconds by row count. Read from another
-     * thread it is exact for the passes of generations whose results that thread has seen complete.
-     */
-    java.util.SortedMap<Integer, Double> mainPassMillis() { return plan.mainCosts().measuredMillis(); }
-
     private void draftTogether() {
         drafting.clear();
         plan.begin();
