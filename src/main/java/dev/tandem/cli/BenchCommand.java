@@ -76,6 +76,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-adaptive", description = "Leave out the adaptive policy.")
     boolean noAdaptive;
 
+    @Option(names = "--adaptive", description = "With --parallel: the speculative rounds choose their draft lengths for the batch "
+            + "(the adaptive policy, up to --draft-max) instead of drafting --draft-max tokens every step.")
+    boolean adaptive;
+
     @Option(names = "--repeats", defaultValue = "1", description = "Passes over the prompts per configuration; with --parallel, "
             + "plain/speculative round pairs per concurrency, medians reported (default: ${DEFAULT-VALUE}).")
     int repeats;
@@ -113,6 +117,7 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         if (parallel != null) return parallel(out, err);
         if (outFile != null) throw new UsageException("--out writes the --parallel table; the other benches print to standard output");
+        if (adaptive) throw new UsageException("--adaptive goes with --parallel (the sequential bench runs the adaptive policy unless --no-adaptive)");
         if (chatTurns != null) return chatTurns(out, err);
         List<String> texts = promptTexts();
         boolean ngram = draft != null && "ngram".equalsIgnoreCase(draft);
@@ -261,7 +266,7 @@ final class BenchCommand implements Callable<Integer> {
         List<int[]> tokens = p.tokens();
         Tandem.Builder builder = engineBuilder(p.context(), largest);
         if (draftPath != null) builder.draft(draftPath);
-        DraftSettings drafting = (ngram ? DraftSettings.ngram() : DraftSettings.model(null)).withLimits(k, 0, draftPMin);
+        DraftSettings drafting = (ngram ? DraftSettings.ngram() : DraftSettings.model(null)).withLimits(k, 0, draftPMin).withAdaptive(adaptive);
         java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
         ParallelBench.Report report;
         try (Engine engine = builder.build()) {
