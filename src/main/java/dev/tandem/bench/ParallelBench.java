@@ -247,9 +247,12 @@ public final class ParallelBench {
     private String setup(Settings s, String draftName) {
         DraftSettings d = s.draft();
         Engine.BackendInfo backend = engine.backend();
-        return String.format(Locale.ROOT, "%s, speculative with %s (draft-max %d, p-min %s), on %s (%s); at each concurrency P, P requests at once, "
+        String policy = d.adaptive()
+                ? String.format(Locale.ROOT, "adaptive draft length up to %d, chosen for the batch", d.draftMax())
+                : String.format(Locale.ROOT, "draft-max %d, p-min %s", d.draftMax(), trim(d.draftPMin()));
+        return String.format(Locale.ROOT, "%s, speculative with %s (%s), on %s (%s); at each concurrency P, P requests at once, "
                         + "distinct prompts, greedy, %d tokens each; %d plain/speculative round pair%s per concurrency, interleaved",
-                engine.mainModel().id(), draftName, d.draftMax(), trim(d.draftPMin()), backend.name(), backend.description(),
+                engine.mainModel().id(), draftName, policy, backend.name(), backend.description(),
                 s.maxTokens(), s.rounds(), s.rounds() == 1 ? "" : "s");
     }
 

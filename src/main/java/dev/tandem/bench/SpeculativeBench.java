@@ -1,17 +1,11 @@
 package dev.tandem.bench;
 
-import dev.tandem.decode.DraftPolicy;
-import dev.tandem.decode.Drafter;
-import dev.tandem.decode.GenerationLimits;
-import dev.tandem.decode.GenerationStats;
-import dev.tandem.decode.Generator;
-import dev.tandem.decode.PlainGenerator;
-import dev.tandem.decode.SamplerSettings;
-import dev.tandem.decode.SpeculativeGenerator;
-import dev.tandem.runtime.Batch;
-import dev.tandem.runtime.KvCache;
-import dev.tandem.runtime.LoadedModel;
-import dev.tandem.runtime.PagedKvCache;
+import dev.tandem.engine.DraftSettings;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.GenerationOutput;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.GenerationStats;
+import dev.tandem.engine.SamplingSettings;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,11 +15,12 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Plain against speculative decoding in one process. For each draft length (and the adaptive policy) every
- * prompt runs plain then speculative, back to back, so both see the same machine state (memory bandwidth
- * drifts); tokens/s are totals over the prompts of generated tokens over generation time (prefill excluded).
- * Also times the main model's (k+1)-row pass against its one-row pass: the cost that decides whether
- * speculation can pay.
+ * Plain against speculative decoding through an {@link Engine}, one request at a time — the scheduler, drafting
+ * and (on CUDA) draft-ahead that {@code tandem serve} runs. For each draft length (and the adaptive policy) every
+ * prompt runs plain then speculative, back to back, so both see the same machine state (memory bandwidth drifts);
+ * tokens/s are totals over the prompts of generated tokens over generation time (prefill excluded). The cost of a
+ * (k+1)-row main pass against a one-row pass, the figure that decides whether speculation can pay, is measured apart
+ * ({@link PassCostProbe}) and attached to the report.
  */
 public final class SpeculativeBench {
 
@@ -36,10 +31,10 @@ public final class SpeculativeBench {
      * @param adaptive  also run the adaptive policy (reported with {@code adaptive = true})
      * @param draftPMin p-min of the fixed policies
      * @param repeats   passes over the prompts per configuration
-     * @param sampler   settings for both runs (greedy by default)
+     * @param sampling  settings for both runs (greedy by default)
      */
     public record Settings(List<int[]> prompts, int maxTokens, List<Integer> draftMax, boolean adaptive, float draftPMin,
-                           int repeats, SamplerSettings sampler) {
+                           int repeats, SamplingSettings sampling) {
         public Settings {
             if (prompts.isEmpty()) throw new IllegalArgumentException("the bench needs at least one prompt");
             if (maxTokens < 1) throw new IllegalArgumentException("max tokens must be at least 1, got " + maxTokens);
@@ -50,7 +45,7 @@ public final class SpeculativeBench {
 
         /** Draft lengths 1, 2, 3, 4, 6, 8, 12, 16 and adaptive, p-min 0, greedy, one pass. */
         public static Settings defaults(List<int[]> prompts, int maxTokens) {
-            return new Settings(prompts, maxTokens, List.of(1, 2, 3, 4, 6, 8, 12, 16), true, 0f, 1, SamplerSettings.greedy());
+            return new Settings(prompts, maxTokens, List.of(1, 2, 3, 4, 6, 8, 12, 16), true, 0f, 1, SamplingSettings.greedy());
         }
     }
 
@@ -83,12 +78,16 @@ public final class SpeculativeBench {
     /**
      * @param runs     one row per configuration, fixed lengths first
      * @param passCost {@code passCost[k-1]}: median time of a (k+1)-row main pass over a one-row pass, k = 1..8
+     *                 ({@link PassCostProbe}); empty until {@link #withPassCost} attaches it
      */
     public record Report(List<Row> runs, double[] passCost) {
         public Report {
             runs = List.copyOf(runs);
             passCost = passCost.clone();
         }
+
+        /** This report with the pass costs measured apart. */
+        public Report withPassCost(double[] cost) { return new Report(runs, cost); }
 
         @Override
         public double[] passCost() { return passCost.clone(); }
@@ -124,105 +123,81 @@ public final class SpeculativeBench {
                         r.specTokensPerSecond(), r.speedup(), 100 * r.acceptanceRate(), r.meanAcceptedLength(),
                         r.promptsIdentical(), r.prompts()));
             }
+            if (passCost.length == 0) return sb.toString();
             sb.append("cost of a (k+1)-row main pass over a 1-row pass:");
             for (int k = 1; k <= passCost.length; k++) sb.append(String.format(" k=%d %.2f", k, passCost[k - 1]));
             return sb.append('\n').toString();
         }
     }
 
-    private final LoadedModel main;
-    private final Drafter drafter;
+    /** Least time spent warming up before the first measured run. */
+    static final long WARM_UP_NANOS = 3_000_000_000L;
+
+    private final Engine engine;
+    private final DraftSettings drafting;
     private final Consumer<String> progress;
-    /** Makes the speculative generator of a configuration. */
-    private final java.util.function.BiFunction<DraftPolicy, SamplerSettings, Generator> speculative;
 
-    /** {@code progress} receives one line per finished configuration (pass {@code s -> {}} for quiet). */
-    public SpeculativeBench(LoadedModel main, Drafter drafter, Consumer<String> progress) {
-        this(main, drafter, (policy, sampler) -> new SpeculativeGenerator(main, drafter, policy, sampler), progress);
-    }
-
-    /** Measures the generators {@code speculative} makes (e.g. a draft-ahead generator on a GPU) instead of {@link SpeculativeGenerator}. */
-    public SpeculativeBench(LoadedModel main, Drafter drafter, java.util.function.BiFunction<DraftPolicy, SamplerSettings, Generator> speculative,
-                            Consumer<String> progress) {
-        this.main = main;
-        this.drafter = drafter;
-        this.speculative = speculative;
+    /**
+     * Benchmarks {@code engine}'s main model plainly and with {@code drafting} (a draft model or n-gram lookup; its
+     * lengths are set per configuration). {@code progress} receives one line per finished configuration ({@code s -> {}}
+     * for quiet).
+     */
+    public SpeculativeBench(Engine engine, DraftSettings drafting, Consumer<String> progress) {
+        if (!drafting.enabled()) throw new IllegalArgumentException("the speculative bench needs a draft model or n-gram lookup");
+        this.engine = engine;
+        this.drafting = drafting;
         this.progress = progress;
     }
 
+    /** The fixed draft lengths, then the adaptive policy; pass costs are left empty ({@link Report#withPassCost}). */
     public Report run(Settings s) {
-        GenerationLimits limits = GenerationLimits.of(s.maxTokens());
-        PlainGenerator plain = new PlainGenerator(main, s.sampler());
-        // Warm-up (JIT, caches) on the first prompt, not measured.
-        plain.generate(s.prompts().getFirst(), limits);
-        speculative.apply(DraftPolicy.Fixed.always(4), s.sampler()).generate(s.prompts().getFirst(), limits);
+        // Warm-up (JIT, caches), not measured: plain and speculative runs of the first prompt, at least one of each and
+        // for at least WARM_UP_NANOS, so that a small model's decode loop is compiled before the first configuration.
+        long start = System.nanoTime();
+        do {
+            generate(s.prompts().getFirst(), DraftSettings.off(), s);
+            generate(s.prompts().getFirst(), drafting.withLimits(4, 0, 0).withAdaptive(false), s);
+        } while (System.nanoTime() - start < WARM_UP_NANOS);
         List<Row> rows = new ArrayList<>();
-        for (int k : s.draftMax()) rows.add(measure(plain, new DraftPolicy.Fixed(k, 0, s.draftPMin()), false, s, limits));
+        for (int k : s.draftMax()) rows.add(measure(drafting.withLimits(k, 0, s.draftPMin()).withAdaptive(false), s));
         if (s.adaptive()) {
-            int max = s.draftMax().stream().mapToInt(Integer::intValue).max().orElse(16);
-            rows.add(measure(plain, new DraftPolicy.Adaptive(max, 0f, DraftPolicy.Adaptive.defaults().probeInterval()), true, s, limits));
+            int max = s.draftMax().stream().mapToInt(Integer::intValue).max().orElse(DraftSettings.DEFAULT_MAX);
+            rows.add(measure(drafting.withLimits(max, 0, 0).withAdaptive(true), s));
         }
-        return new Report(rows, passCost(s.prompts().getFirst(), 8, 15));
+        return new Report(rows, new double[0]);
     }
 
-    private Row measure(PlainGenerator plain, DraftPolicy policy, boolean adaptive, Settings s, GenerationLimits limits) {
-        Generator spec = speculative.apply(policy, s.sampler());
+    /** Exactly {@code maxTokens} tokens (end of generation ignored), so that every run does the same work. */
+    private GenerationOutput generate(int[] prompt, DraftSettings draft, Settings s) {
+        return engine.generateBlocking(GenerationRequest.builder().promptTokens(prompt).maxTokens(s.maxTokens())
+                .ignoreEndOfGeneration(true).sampling(s.sampling()).draft(draft).build());
+    }
+
+    private Row measure(DraftSettings draft, Settings s) {
         long plainTokens = 0, specTokens = 0, drafted = 0, accepted = 0, passes = 0;
         double plainMillis = 0, specMillis = 0;
         int identical = 0;
         for (int rep = 0; rep < s.repeats(); rep++) {
             for (int[] prompt : s.prompts()) {
-                var p = plain.generate(prompt, limits);
-                var r = spec.generate(prompt, limits);
+                GenerationOutput p = generate(prompt, DraftSettings.off(), s);
+                GenerationOutput r = generate(prompt, draft, s);
                 GenerationStats ps = p.stats(), ss = r.stats();
-                plainTokens += ps.generatedTokens();
+                plainTokens += ps.completionTokens();
                 plainMillis += ps.generationMillis();
-                specTokens += ss.generatedTokens();
+                specTokens += ss.completionTokens();
                 specMillis += ss.generationMillis();
-                drafted += ss.acceptedTokens() + ss.rejectedTokens();
-                accepted += ss.acceptedTokens();
+                drafted += ss.acceptedDraftTokens() + ss.rejectedDraftTokens();
+                accepted += ss.acceptedDraftTokens();
                 passes += ss.verificationPasses();
-                if (rep == 0 && Arrays.equals(p.tokens(), r.tokens())) identical++;
+                if (rep == 0 && Arrays.equals(p.tokenIds(), r.tokenIds())) identical++;
             }
         }
-        Row row = new Row(policy.draftMax(), adaptive, plainTokens * 1000.0 / plainMillis, specTokens * 1000.0 / specMillis,
+        Row row = new Row(draft.draftMax(), draft.adaptive(), plainTokens * 1000.0 / plainMillis, specTokens * 1000.0 / specMillis,
                 drafted > 0 ? (double) accepted / drafted : 0, passes > 0 ? (double) accepted / passes : 0, drafted, accepted,
                 identical, s.prompts().size(), plainTokens, plainMillis);
         progress.accept(String.format("draft_max %s: plain %.1f t/s, speculative %.1f t/s (%.2fx), acceptance %.1f%%",
-                adaptive ? "adaptive" : policy.draftMax(), row.plainTokensPerSecond(), row.specTokensPerSecond(), row.speedup(), 100 * row.acceptanceRate()));
+                draft.adaptive() ? "adaptive" : draft.draftMax(), row.plainTokensPerSecond(), row.specTokensPerSecond(), row.speedup(),
+                100 * row.acceptanceRate()));
         return row;
-    }
-
-    /**
-     * Median time of a (k+1)-row pass over the median one-row pass, k = 1..maxK, after {@code context} is in the
-     * cache; measurements of all row counts are interleaved, {@code samples} of each.
-     */
-    public double[] passCost(int[] context, int maxK, int samples) {
-        int rowsMax = maxK + 1;
-        PagedKvCache tables = new PagedKvCache(16, (context.length + rowsMax + 15) / 16 + 1);
-        long[][] nanos = new long[rowsMax + 1][samples];
-        try (KvCache kv = main.createKvCache(tables)) {
-            int seq = tables.createSequence();
-            tables.reserve(seq, context.length);
-            main.forward(Batch.of(seq, 0, context, false), kv);
-            int[] tokens = new int[rowsMax];
-            for (int i = 0; i < rowsMax; i++) tokens[i] = context[i % context.length];
-            for (int sample = -1; sample < samples; sample++) {          // sample -1 warms up
-                for (int rows = 1; rows <= rowsMax; rows++) {
-                    Batch b = Batch.of(seq, context.length, Arrays.copyOf(tokens, rows), true);
-                    tables.reserve(seq, context.length + rows);
-                    long t0 = System.nanoTime();
-                    main.forward(b, kv);
-                    long dt = System.nanoTime() - t0;
-                    tables.truncate(seq, context.length);
-                    if (sample >= 0) nanos[rows][sample] = dt;
-                }
-            }
-            tables.release(seq);
-        }
-        double one = Median.of(nanos[1]);
-        double[] out = new double[maxK];
-        for (int k = 1; k <= maxK; k++) out[k - 1] = Median.of(nanos[k + 1]) / one;
-        return out;
     }
 }

@@ -3,19 +3,15 @@ package dev.tandem.cli;
 import dev.tandem.bench.BenchPlot;
 import dev.tandem.bench.ChatTurnBench;
 import dev.tandem.bench.ParallelBench;
+import dev.tandem.bench.PassCostProbe;
 import dev.tandem.bench.ReadBandwidth;
 import dev.tandem.bench.SpeculativeBench;
-import dev.tandem.decode.DraftPolicy;
-import dev.tandem.decode.Drafter;
-import dev.tandem.decode.GenerationLimits;
-import dev.tandem.decode.GenerationStats;
-import dev.tandem.decode.ModelDrafter;
-import dev.tandem.decode.NgramDrafter;
-import dev.tandem.decode.PlainGenerator;
-import dev.tandem.decode.SamplerSettings;
 import dev.tandem.engine.Backends;
 import dev.tandem.engine.DraftSettings;
 import dev.tandem.engine.Engine;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.GenerationStats;
+import dev.tandem.engine.SamplingSettings;
 import dev.tandem.engine.Tandem;
 import dev.tandem.model.ModelFile;
 import dev.tandem.tokenizer.Tokenizer;
@@ -80,6 +76,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-adaptive", description = "Leave out the adaptive policy.")
     boolean noAdaptive;
 
+    @Option(names = "--adaptive", description = "With --parallel: the speculative rounds choose their draft lengths for the batch "
+            + "(the adaptive policy, up to --draft-max) instead of drafting --draft-max tokens every step.")
+    boolean adaptive;
+
     @Option(names = "--repeats", defaultValue = "1", description = "Passes over the prompts per configuration; with --parallel, "
             + "plain/speculative round pairs per concurrency, medians reported (default: ${DEFAULT-VALUE}).")
     int repeats;
@@ -111,35 +111,50 @@ final class BenchCommand implements Callable<Integer> {
         if (repeats < 1) throw new UsageException("--repeats must be at least 1, got " + repeats);
         if (!(draftPMin >= 0 && draftPMin <= 1)) throw new UsageException("--draft-p-min must be in [0, 1], got " + draftPMin);
         for (int k : draftMax) {
-            if (k < 1 || k > DraftPolicy.MAX_DRAFT) throw new UsageException("--draft-max values must be in [1, " + DraftPolicy.MAX_DRAFT + "], got " + k);
+            if (k < 1 || k > DraftSettings.MAX_DRAFT) throw new UsageException("--draft-max values must be in [1, " + DraftSettings.MAX_DRAFT + "], got " + k);
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (parallel != null) return parallel(out, err);
         if (outFile != null) throw new UsageException("--out writes the --parallel table; the other benches print to standard output");
+        if (adaptive) throw new UsageException("--adaptive goes with --parallel (the sequential bench runs the adaptive policy unless --no-adaptive)");
         if (chatTurns != null) return chatTurns(out, err);
-        DraftOptions options = new DraftOptions();
-        options.draft = draft;
-        options.draftMax = 16;
-        try (Session s = Session.open(model.model(), options, runtime, json, err)) {
-            List<int[]> tokens = new ArrayList<>();
-            for (String p : promptTexts()) {
-                int[] t = s.tokenizer.encode(p, true, true);
-                s.checkFits(t.length, maxTokens);
-                tokens.add(t);
+        List<String> texts = promptTexts();
+        boolean ngram = draft != null && "ngram".equalsIgnoreCase(draft);
+        Path draftPath = draft == null || ngram ? null : ModelOptions.requireFileOrFolder(Path.of(draft));
+        java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
+        try (ModelFile mainFile = ModelFile.open(model.model())) {
+            Prompts p = prompts(mainFile, texts);
+            Tandem.Builder builder = engineBuilder(p.context(), 1);
+            if (draftPath != null) builder.draft(draftPath);
+            String backendName;
+            SpeculativeBench.Report report;
+            Plain plain;
+            ReadBandwidth.Limit limit;
+            try (Engine engine = builder.build()) {
+                backendName = engine.backend().name();
+                if (engine.backend().fallbackReason() != null) progress.accept(engine.backend().fallbackReason());
+                if (draft == null) {
+                    plain = plainOnly(engine, mainFile, p.tokens(), progress);
+                    report = null;
+                    limit = null;
+                } else {
+                    DraftSettings drafting = ngram ? DraftSettings.ngram() : DraftSettings.model(null);
+                    ReadBandwidth.Result before = readBandwidth(mainFile, backendName, progress);
+                    report = new SpeculativeBench(engine, drafting, progress).run(new SpeculativeBench.Settings(p.tokens(), maxTokens,
+                            draftMax, !noAdaptive, draftPMin, repeats, SamplingSettings.greedy()));
+                    limit = limit(mainFile, before, readBandwidth(mainFile, backendName, progress));
+                    plain = null;
+                }
             }
-            java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
-            if (draft == null) {
-                Plain result = plainOnly(s, tokens, progress);
-                out.println(json ? Json.write(result.json()) : result.text());
+            // The pass costs, once the engine has freed the device: a kernel measurement on the main model alone.
+            double[] cost = passCost(backendName, p.tokens().getFirst(), draft == null ? 5 : 15);
+            if (plain != null) {
+                plain.json().put("pass_cost", cost);
+                out.println(json ? Json.write(plain.json()) : plain.text() + passCostLine(cost));
                 return 0;
             }
-            Drafter drafter = options.ngram() ? new NgramDrafter() : new ModelDrafter(s.draft);
-            SpeculativeBench bench = new SpeculativeBench(s.main, drafter, s::speculative, progress);
-            ReadBandwidth.Result before = readBandwidth(s, progress);
-            SpeculativeBench.Report report = bench.run(new SpeculativeBench.Settings(tokens, maxTokens, draftMax, !noAdaptive,
-                    draftPMin, repeats, SamplerSettings.greedy()));
-            ReadBandwidth.Limit limit = limit(s, before, readBandwidth(s, progress));
+            report = report.withPassCost(cost);
             double plainRate = report.plainTokensPerSecond();
             if (json) {
                 Map<String, Object> m = new LinkedHashMap<>(report.toMap());
@@ -151,16 +166,54 @@ final class BenchCommand implements Callable<Integer> {
                 out.print(report.table());
                 int configurations = report.runs().size();
                 out.println(String.format("plain decoding: %.2f tok/s (the plain runs of %d configuration%s, %d prompts x %d tokens each, %d threads) %s",
-                        plainRate, configurations, configurations == 1 ? "" : "s", tokens.size() * repeats, maxTokens, runtime.threads(),
-                        statement(limit, plainRate, s)));
+                        plainRate, configurations, configurations == 1 ? "" : "s", p.tokens().size() * repeats, maxTokens, runtime.threads(),
+                        statement(limit, plainRate, backendName)));
                 if (limit != null) out.println(limit.detail());
             }
             if (plot != null) {
-                BenchPlot.writePng(report, s.mainFile.path().getFileName() + " + " + draft, plot);
+                BenchPlot.writePng(report, mainFile.path().getFileName() + " + " + draft, plot);
                 if (!json) err.println("plot: " + plot);
             }
         }
         return 0;
+    }
+
+    /** The prompts' token ids and a context that holds the longest of them and its tokens (--ctx, if given, instead). */
+    private record Prompts(List<int[]> tokens, int context) {}
+
+    private Prompts prompts(ModelFile file, List<String> texts) {
+        Tokenizer tokenizer = Tokenizers.forModel(file);
+        List<int[]> tokens = new ArrayList<>();
+        for (String text : texts) tokens.add(tokenizer.encode(text, true, true));
+        int longest = tokens.stream().mapToInt(t -> t.length).max().orElseThrow();
+        int context = runtime.context != null ? runtime.context : Math.min(file.config().contextLength(), longest + maxTokens);
+        checkFits(longest, maxTokens, context);
+        return new Prompts(tokens, context);
+    }
+
+    /**
+     * An engine for the bench: the backend, threads and K/V type of the options, {@code parallel} batch slots of
+     * {@code context} positions, no queue (a request that found no slot fails the run instead of running late and
+     * alone) and no prefix cache (each run must prefill its prompt, not find an earlier run's blocks).
+     */
+    private Tandem.Builder engineBuilder(int context, int parallel) {
+        if (runtime.context != null && runtime.context < 1) throw new UsageException("--ctx must be at least 1, got " + runtime.context);
+        try {
+            Backends.checkName(runtime.backend);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--backend: " + e.getMessage());
+        }
+        if (runtime.profile) System.setProperty("tandem.profile", "true");
+        return Tandem.builder().model(model.model()).backend(runtime.backend).threads(runtime.threads()).kvType(runtime.kv())
+                .contextLength(context).parallel(parallel).maxQueue(0).prefixCache(false);
+    }
+
+    /** Generation that must run to {@code maxTokens} (benchmarks): prompt and tokens must fit the context. */
+    static void checkFits(int promptTokens, int maxTokens, int context) {
+        if ((long) promptTokens + maxTokens > context) {
+            throw new UserInputException("a prompt of " + promptTokens + " tokens and " + maxTokens + " new tokens need "
+                    + ((long) promptTokens + maxTokens) + " positions but the context holds " + context);
+        }
     }
 
     /** {@code --chat-turns}: the second turn's time to first token with and without the prefix cache, plain greedy decoding. */
@@ -197,12 +250,6 @@ final class BenchCommand implements Callable<Integer> {
         boolean draftMaxGiven = spec.commandLine().getParseResult().hasMatchedOption("--draft-max");
         if (draftMaxGiven && draftMax.size() != 1) throw new UsageException("--parallel takes one --draft-max, got " + draftMax);
         int k = draftMaxGiven ? draftMax.getFirst() : PARALLEL_DRAFT_MAX;
-        if (runtime.context != null && runtime.context < 1) throw new UsageException("--ctx must be at least 1, got " + runtime.context);
-        try {
-            Backends.checkName(runtime.backend);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--backend: " + e.getMessage());
-        }
         if (outFile != null) checkOut(outFile);
         int largest = parallel.stream().mapToInt(Integer::intValue).max().orElseThrow();
         List<String> texts = promptTexts();
@@ -212,24 +259,14 @@ final class BenchCommand implements Callable<Integer> {
         }
         boolean ngram = "ngram".equalsIgnoreCase(draft);
         Path draftPath = ngram ? null : ModelOptions.requireFileOrFolder(Path.of(draft));
-        List<int[]> tokens = new ArrayList<>();
-        int context;
+        Prompts p;
         try (ModelFile file = ModelFile.open(model.model())) {
-            Tokenizer tokenizer = Tokenizers.forModel(file);
-            for (String text : texts.subList(0, largest)) tokens.add(tokenizer.encode(text, true, true));
-            int longest = tokens.stream().mapToInt(t -> t.length).max().orElseThrow();
-            context = runtime.context != null ? runtime.context : Math.min(file.config().contextLength(), longest + maxTokens);
-            Session.checkFits(longest, maxTokens, context);
+            p = prompts(file, texts.subList(0, largest));
         }
-        if (runtime.profile) System.setProperty("tandem.profile", "true");
-        Tandem.Builder builder = Tandem.builder().model(model.model()).backend(runtime.backend).threads(runtime.threads()).kvType(runtime.kv())
-                .contextLength(context).parallel(largest)
-                // No queue: a request of a round that found no batch slot fails the run instead of running late and alone.
-                .maxQueue(0)
-                // Each round must prefill its prompts: with the cache a later round would find the earlier rounds' blocks.
-                .prefixCache(false);
+        List<int[]> tokens = p.tokens();
+        Tandem.Builder builder = engineBuilder(p.context(), largest);
         if (draftPath != null) builder.draft(draftPath);
-        DraftSettings drafting = (ngram ? DraftSettings.ngram() : DraftSettings.model(null)).withLimits(k, 0, draftPMin);
+        DraftSettings drafting = (ngram ? DraftSettings.ngram() : DraftSettings.model(null)).withLimits(k, 0, draftPMin).withAdaptive(adaptive);
         java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
         ParallelBench.Report report;
         try (Engine engine = builder.build()) {
@@ -259,47 +296,64 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** The read bandwidth of the main model's weights on the run's threads, on the CPU backend; null on others. */
-    private ReadBandwidth.Result readBandwidth(Session s, java.util.function.Consumer<String> progress) {
-        if (!s.backend.name().equals("cpu")) return null;
-        ReadBandwidth.Result r = ReadBandwidth.measure(s.mainFile.tensors(), runtime.threads());
+    private ReadBandwidth.Result readBandwidth(ModelFile mainFile, String backendName, java.util.function.Consumer<String> progress) {
+        if (!backendName.equals("cpu")) return null;
+        ReadBandwidth.Result r = ReadBandwidth.measure(mainFile.tensors(), runtime.threads());
         progress.accept(String.format("read bandwidth: %.1f GB/s (%d threads)", r.gbPerSecond(), r.threads()));
         return r;
     }
 
-    private static ReadBandwidth.Limit limit(Session s, ReadBandwidth.Result before, ReadBandwidth.Result after) {
-        return before == null ? null : new ReadBandwidth.Limit(before, after, ReadBandwidth.bytesPerToken(s.mainFile));
+    private static ReadBandwidth.Limit limit(ModelFile mainFile, ReadBandwidth.Result before, ReadBandwidth.Result after) {
+        return before == null ? null : new ReadBandwidth.Limit(before, after, ReadBandwidth.bytesPerToken(mainFile));
     }
 
-    private static String statement(ReadBandwidth.Limit limit, double tokensPerSecond, Session s) {
+    private static String statement(ReadBandwidth.Limit limit, double tokensPerSecond, String backendName) {
         return limit != null ? limit.statement(tokensPerSecond)
-                : "(no read-bandwidth limit: it is measured on the cpu backend, this ran on " + s.backend.name() + ")";
+                : "(no read-bandwidth limit: it is measured on the cpu backend, this ran on " + backendName + ")";
     }
 
     /**
-     * Plain decoding tok/s over the prompts (after one warm-up), between two read-bandwidth measurements, and the
-     * (k+1)-row pass cost.
+     * {@link PassCostProbe} on the main model alone, loaded on the backend the engine ran on: the (k+1)-row pass over
+     * the one-row pass, k = 1..8, {@code samples} of each.
      */
-    private Plain plainOnly(Session s, List<int[]> tokens, java.util.function.Consumer<String> progress) {
-        PlainGenerator plain = new PlainGenerator(s.main, SamplerSettings.greedy());
-        GenerationLimits limits = GenerationLimits.of(maxTokens);
-        plain.generate(tokens.getFirst(), limits);
-        ReadBandwidth.Result before = readBandwidth(s, progress);
+    private double[] passCost(String backendName, int[] prompt, int samples) {
+        try (Session s = Session.open(model.model(), backendName, runtime)) {
+            return PassCostProbe.relativeCosts(s.main, prompt, 8, samples);
+        }
+    }
+
+    private static String passCostLine(double[] cost) {
+        StringBuilder sb = new StringBuilder("cost of a (k+1)-row pass / a 1-row pass:");
+        for (int k = 1; k <= cost.length; k++) sb.append(String.format("  k=%d %.2f", k, cost[k - 1]));
+        return sb.toString();
+    }
+
+    /**
+     * Plain decoding tok/s over the prompts through the engine (after a warm-up), between two read-bandwidth
+     * measurements.
+     */
+    private Plain plainOnly(Engine engine, ModelFile mainFile, List<int[]> tokens, java.util.function.Consumer<String> progress) {
+        java.util.function.Function<int[], GenerationStats> run = prompt -> engine.generateBlocking(GenerationRequest.builder()
+                .promptTokens(prompt).maxTokens(maxTokens).ignoreEndOfGeneration(true).build()).stats();
+        long start = System.nanoTime();     // warm-up, as SpeculativeBench's: at least one run and 3 s
+        do run.apply(tokens.getFirst()); while (System.nanoTime() - start < 3_000_000_000L);
+        String backendName = engine.backend().name();
+        ReadBandwidth.Result before = readBandwidth(mainFile, backendName, progress);
         long generated = 0;
         double millis = 0;
         List<Double> perPrompt = new ArrayList<>();
         for (int rep = 0; rep < repeats; rep++) {
             for (int[] p : tokens) {
-                GenerationStats st = plain.generate(p, limits).stats();
-                generated += st.generatedTokens();
+                GenerationStats st = run.apply(p);
+                generated += st.completionTokens();
                 millis += st.generationMillis();
-                perPrompt.add(st.tokensPerSecond());
-                progress.accept(String.format("prompt of %d tokens: %.2f tok/s", p.length, st.tokensPerSecond()));
+                perPrompt.add(st.predictedPerSecond());
+                progress.accept(String.format("prompt of %d tokens: %.2f tok/s", p.length, st.predictedPerSecond()));
             }
         }
-        ReadBandwidth.Limit limit = limit(s, before, readBandwidth(s, progress));
-        double[] cost = new SpeculativeBench(s.main, null, line -> {}).passCost(tokens.getFirst(), 8, 5);
+        ReadBandwidth.Limit limit = limit(mainFile, before, readBandwidth(mainFile, backendName, progress));
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", s.mainFile.path().toString());
+        m.put("model", mainFile.path().toString());
         m.put("threads", runtime.threads());
         m.put("prompts", tokens.size() * repeats);
         m.put("tokens_per_prompt", maxTokens);
@@ -307,22 +361,18 @@ final class BenchCommand implements Callable<Integer> {
         m.put("plain_tokens_per_second", rate);
         m.put("per_prompt_tokens_per_second", perPrompt);
         if (limit != null) m.putAll(limit.toMap(rate));
-        m.put("pass_cost", cost);
-        return new Plain(m, plainTable(m, limit, s));
+        return new Plain(m, plainTable(m, limit, backendName));
     }
 
-    /** The plain-only bench's JSON object and its text. */
+    /** The plain-only bench's JSON object (pass costs added later) and its text. */
     private record Plain(Map<String, Object> json, String text) {}
 
-    private static String plainTable(Map<String, Object> m, ReadBandwidth.Limit limit, Session s) {
+    private static String plainTable(Map<String, Object> m, ReadBandwidth.Limit limit, String backendName) {
         StringBuilder sb = new StringBuilder();
         double rate = (Double) m.get("plain_tokens_per_second");
         sb.append(String.format("plain decoding: %.2f tok/s (%s prompts x %s tokens, %s threads) %s%n",
-                rate, m.get("prompts"), m.get("tokens_per_prompt"), m.get("threads"), statement(limit, rate, s)));
+                rate, m.get("prompts"), m.get("tokens_per_prompt"), m.get("threads"), statement(limit, rate, backendName)));
         if (limit != null) sb.append(limit.detail()).append('\n');
-        double[] cost = (double[]) m.get("pass_cost");
-        sb.append("cost of a (k+1)-row pass / a 1-row pass:");
-        for (int k = 1; k <= cost.length; k++) sb.append(String.format("  k=%d %.2f", k, cost[k - 1]));
         return sb.toString();
     }
 }

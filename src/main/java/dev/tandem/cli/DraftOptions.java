@@ -1,6 +1,5 @@
 package dev.tandem.cli;
 
-import dev.tandem.decode.DraftPolicy;
 import dev.tandem.engine.DraftSettings;
 import picocli.CommandLine.Option;
 
@@ -37,7 +36,7 @@ final class DraftOptions {
     }
 
     void validate() {
-        if (draftMax < 1 || draftMax > DraftPolicy.MAX_DRAFT) throw new UsageException("--draft-max must be in [1, " + DraftPolicy.MAX_DRAFT + "], got " + draftMax);
+        if (draftMax < 1 || draftMax > DraftSettings.MAX_DRAFT) throw new UsageException("--draft-max must be in [1, " + DraftSettings.MAX_DRAFT + "], got " + draftMax);
         if (draftMin < 0 || draftMin > draftMax) throw new UsageException("--draft-min must be in [0, --draft-max], got " + draftMin);
         if (!(draftPMin >= 0 && draftPMin <= 1)) throw new UsageException("--draft-p-min must be in [0, 1], got " + draftPMin);
     }

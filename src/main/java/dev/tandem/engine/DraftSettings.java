@@ -17,6 +17,8 @@ public record DraftSettings(Mode mode, String draftModel, int draftMax, int draf
     public enum Mode { OFF, MODEL, NGRAM }
 
     public static final int DEFAULT_MAX = 16;
+    /** The longest draft a request may ask for ({@link DraftPolicy#MAX_DRAFT}). */
+    public static final int MAX_DRAFT = DraftPolicy.MAX_DRAFT;
     public static final int DEFAULT_MIN = 0;
     public static final double DEFAULT_P_MIN = 0.75;
 

@@ -1,7 +1,9 @@
 package dev.tandem.bench;
 
-import dev.tandem.decode.ModelDrafter;
-import dev.tandem.decode.SamplerSettings;
+import dev.tandem.engine.DraftSettings;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.SamplingSettings;
+import dev.tandem.engine.Tandem;
 import dev.tandem.model.ModelFile;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
@@ -25,12 +27,16 @@ class SpeculativeBenchTest {
     @Test
     void reportsEveryConfigurationAndDrawsThePlot(@TempDir Path dir) throws Exception {
         List<int[]> prompts = ReferenceRecords.generations("kjv-main-q8_0.jsonl").subList(0, 2).stream().map(Generation::promptTokens).toList();
+        SpeculativeBench.Report report;
+        try (Engine engine = Tandem.builder().model(SharedData.kjv("kjv-main-q8_0.gguf")).draft(SharedData.kjv("kjv-draft-q8_0.gguf"))
+                .backend("cpu").threads(1).parallel(1).prefixCache(false).build()) {
+            var bench = new SpeculativeBench(engine, DraftSettings.model(null), System.out::println);
+            report = bench.run(new SpeculativeBench.Settings(prompts, 24, List.of(2, 4), true, 0f, 1, SamplingSettings.greedy()));
+        }
+        assertEquals(0, report.passCost().length, "pass costs are measured apart");
         try (ModelFile mf = ModelFile.open(SharedData.kjv("kjv-main-q8_0.gguf"));
-             ModelFile df = ModelFile.open(SharedData.kjv("kjv-draft-q8_0.gguf"));
-             LoadedModel main = new CpuBackend().load(mf, LoadOptions.defaults().withThreads(1));
-             LoadedModel draft = new CpuBackend().load(df, LoadOptions.defaults().withThreads(1))) {
-            var bench = new SpeculativeBench(main, new ModelDrafter(draft), System.out::println);
-            var report = bench.run(new SpeculativeBench.Settings(prompts, 24, List.of(2, 4), true, 0f, 1, SamplerSettings.greedy()));
+             LoadedModel main = new CpuBackend().load(mf, LoadOptions.defaults().withThreads(1))) {
+            report = report.withPassCost(PassCostProbe.relativeCosts(main, prompts.getFirst(), 8, 3));
             System.out.print(report.table());
             assertEquals(3, report.runs().size());
             assertEquals(4, report.runs().get(1).draftMax());

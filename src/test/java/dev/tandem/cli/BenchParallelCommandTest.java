@@ -98,6 +98,24 @@ class BenchParallelCommandTest {
     }
 
     @Test
+    void adaptiveRoundsChooseTheirDraftLengthsAndStillEqualPlain() throws IOException {
+        CliRun run = CliRun.of("bench", "-m", MAIN, "--draft", DRAFT, "--parallel", "1,4", "--adaptive", "-n", "8", "-t", "1", "--backend", "cpu", "--json");
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode report = new ObjectMapper().readTree(run.out());
+        assertTrue(report.get("setup").asText().contains("speculative with kjv-draft-q8_0 (adaptive draft length up to 4, chosen for the batch)"), report.toString());
+        assertEquals(1, report.get("rows").get(0).get("same_output_as_plain").asInt());
+        assertEquals(4, report.get("rows").get(1).get("same_output_as_plain").asInt());
+    }
+
+    @Test
+    void adaptiveIsForTheParallelBench() {
+        CliRun run = CliRun.of("bench", "-m", MAIN, "--draft", DRAFT, "--adaptive", "-n", "4");
+        assertEquals(UserErrors.USAGE, run.exitCode(), run.err());
+        assertTrue(run.failedWithOneLine(), run.err());
+        assertTrue(run.err().contains("--adaptive goes with --parallel"), run.err());
+    }
+
+    @Test
     void aConcurrencyBelowOneIsAUsageError() {
         assertUsageError("--parallel values must be at least 1, got 0", "--parallel", "1,0");
     }
