@@ -66,7 +66,7 @@ public interface Drafter {
          * Proposes up to {@code max} tokens continuing {@code context[0..length)} into {@code out} (cleared
          * first), stopping early when the drafter's top probability falls below {@code pMin}. May use
          * {@code context[length..length+max)} as scratch. Shared K/V tables may be reserved beyond
-         * {@code length}; the generator truncates them afterwards.
+         * {@code length}; the caller (the scheduler) truncates them afterwards.
          */
         void propose(int[] context, int length, int max, float pMin, Draft out);
 

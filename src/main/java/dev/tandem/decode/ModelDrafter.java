@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A small model drafts: it takes its own choice (greedy: top token; sampling: a draw from the same sampler chain
- * as the main model) step by step. Its K/V storage lives on the main model's block tables, so the generator's
+ * as the main model) step by step. Its K/V storage lives on the main model's block tables, so the scheduler's
  * one {@code truncate} rolls both back; it keeps track of how far its own storage is valid and, before drafting,
  * runs the tokens it has not seen yet (the main model's last token, and accepted tokens) in one pass.
  * Draft logits beyond the shared vocabulary (see {@link VocabularyCheck}) are masked.

@@ -6,16 +6,15 @@ import dev.tandem.runtime.DeviceSampling.SampledDraft;
 import dev.tandem.runtime.DeviceSampling.SampledVerdict;
 import dev.tandem.runtime.PagedKvCache;
 
-import java.util.List;
-
 /**
- * One sequence's speculative decoding, cut open at the main-model pass so that the caller runs that pass: the
- * {@link SpeculativeGenerator} one sequence at a time, the engine's scheduler with the verification rows of
- * several sequences, and the single rows of plain ones, in one batched forward.
+ * One sequence's speculative decoding, cut open at the main-model pass so that the caller — the engine's scheduler —
+ * runs that pass with the verification rows of several sequences, and the single rows of plain ones, in one batched
+ * forward.
  *
  * <p>With n = context length, the main model's K/V holding positions [0, n-1) and last = context[n-1], each step is:
  * <ol>
- *   <li>{@code k = propose(context, n, remaining)}: the drafter proposes d1..dk and writes them into
+ *   <li>{@link #planDraft} chooses k, the caller runs the proposal through {@link Drafter#proposeAll} (with other
+ *       sequences' proposals of the same drafter) and {@link #drafted} returns k: d1..dk are in
  *       {@code context[n, n+k)}; k = 0 means a plain step.</li>
  *   <li>The caller reserves n + k positions and runs rows {@code context[n-1 .. n-1+k]} at positions
  *       {@code n-1 .. n-1+k}, asking logits for all k+1 rows.</li>
@@ -59,11 +58,6 @@ public final class SpeculativeStep implements AutoCloseable {
      * too; the sequence's prompt must be reserved there before {@link #prefill}.
      */
     public SpeculativeStep(Drafter drafter, DraftPolicy policy, TokenChoice choice, PagedKvCache tables, int sequence) {
-        this(drafter, policy, choice, tables, sequence, new DraftCounts(policy.draftMax()));
-    }
-
-    /** As above, counting into {@code counts} (a generation's {@link StatsRecorder}). */
-    SpeculativeStep(Drafter drafter, DraftPolicy policy, TokenChoice choice, PagedKvCache tables, int sequence, DraftCounts counts) {
         this.drafter = drafter;
         this.policy = policy;
         this.length = policy.start();
@@ -76,7 +70,7 @@ public final class SpeculativeStep implements AutoCloseable {
         this.draft = new Draft(policy.draftMax(), choice.vocabularySize());
         this.guess = new Draft(policy.draftMax(), choice.vocabularySize());
         this.bonusGuess = new Draft(1, choice.vocabularySize());
-        this.counts = counts;
+        this.counts = new DraftCounts(policy.draftMax());
         this.drafts = drafter.open(new Drafter.Context(tables, sequence, choice.vocabularySize(), choice.settings(), choice.random(), policy.draftMax()));
     }
 
@@ -94,25 +88,10 @@ public final class SpeculativeStep implements AutoCloseable {
     public int draftStoredLength() { return drafts.storedLength(); }
 
     /**
-     * Drafts the continuation of {@code context[0, n)} with at most {@code remaining} tokens still allowed (a
-     * draft of k leads to k+1 tokens at most), writes it into {@code context[n, n+k)} (the array must hold
-     * n + draftMax + 1 tokens) and returns k; 0 means a plain step. The step is this sequence's alone: its length
-     * is weighed against a pass of its own rows in {@code plan}, which this begins.
-     */
-    public int propose(int[] context, int n, int remaining, StepPlan plan) {
-        plan.begin();
-        plan.addRow();
-        Drafter.Proposal p = planDraft(context, n, remaining, plan);
-        if (p == null) return drafted(context, n, 0);
-        long t0 = System.nanoTime();
-        drafter.proposeAll(List.of(p));
-        return drafted(context, n, System.nanoTime() - t0);
-    }
-
-    /**
-     * {@link #propose} cut open for a caller that drafts for several sequences together: the proposal to run
-     * (through {@link #drafter()}'s {@link Drafter#proposeAll} with the other sequences'), or null for a plain step;
-     * then {@link #drafted} with the same arguments. The draft's length is chosen against {@code plan}, the step so
+     * Plans the draft of the continuation of {@code context[0, n)} with at most {@code remaining} tokens still allowed
+     * (a draft of k leads to k+1 tokens at most; the array must hold n + draftMax + 1 tokens): the proposal to run
+     * (through {@link #drafter()}'s {@link Drafter#proposeAll}, with the other sequences' of that drafter), or null for
+     * a plain step; then {@link #drafted} with the same arguments. The draft's length is chosen against {@code plan}, the step so
      * far with this sequence's own row added, and committed to it.
      */
     public Drafter.Proposal planDraft(int[] context, int n, int remaining, StepPlan plan) {

@@ -7,7 +7,7 @@ import java.util.Arrays;
  * tokens expected from them, and what the step is expected to cost — that pass at its row count, plus the draft
  * passes the committed drafts need. A sequence deciding its draft weighs the marginal cost of its rows in this pass
  * (cost(R + k) − cost(R)) and of its tokens in the draft passes, against the tokens it expects them to add
- * ({@link AdaptiveDraftLength}); a sequence alone (R = 1) weighs exactly what a lone generator would.
+ * ({@link AdaptiveDraftLength}); a sequence alone (R = 1) weighs only its own pass.
  *
  * <p>Draft passes: a draft model runs one pass per draft position for every sequence drafting that far, so the
  * j-th token of a draft adds D(n_j + 1) − D(n_j) to the step, n_j being the sequences already committed to drafting

@@ -378,7 +378,7 @@ final class Scheduler implements AutoCloseable {
      * ({@link StepPlan}) — and commits it. Invariant: the plan's expected rate (tokens / time) never falls from one
      * adaptive choice to the next, since k = 0 leaves it as it was and a draft is chosen only when it raises it
      * (up to the shared draft passes' later riders, and probes aside: now and then a sequence drafts to re-measure, {@link DraftPolicy.Adaptive}). So a batch whose
-     * pass is already compute-bound takes plain steps, and a lone sequence drafts as a lone generator would. Draft
+     * pass is already compute-bound takes plain steps, and a lone sequence weighs only its own pass. Draft
      * length never changes what is generated, only how fast.
      */
     private void draftTogether() {
