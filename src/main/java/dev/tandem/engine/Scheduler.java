@@ -422,6 +422,9 @@ final class Scheduler implements AutoCloseable {
             long draftNanos = System.nanoTime() - t0;
             for (Sequence s : group.getValue()) s.draftLength = s.step.drafted(s.context, s.contextLength(), draftNanos);
         }
+        // A step that ran nothing still has its draft: the one drafted ahead during the last verification, whose guess
+        // came true (empty for a plain step).
+        for (Sequence s : active) if (s.step != null && s.proposal == null) s.draftLength = s.step.drafted(s.context, s.contextLength(), 0);
         for (Sequence s : active) s.proposal = null;
         activeCount.set(active.size());
     }
