@@ -279,36 +279,29 @@ extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
 TANDEM_EXPORT(sample_probs, (const float* logits, float* probs, int V, float invTemperature, int topK, float topP, float minP, float* tops),
               (logits, probs, V, invTemperature, topK, topP, minP, tops))
 
-// Speculative sampling's verdict for a batch of verifications, one per block b, each of k draft tokens:
-// p[b] holds k+1 rows (the main model's distributions after last, d1 .. dk), q[b] k rows (the draft's),
-// draft[b] the k tokens, meta[b] = (seed low, seed high, position of d1). d_i is accepted when
-// u0(position+i) * q_i(d_i) < p_i(d_i) (probability min(1, p/q)); at the first rejection the token is drawn
-// from norm(max(0, p_i - q_i)) (p_i itself when that is all zero), after k acceptances from p_k, by inverse CDF
-// in id order with u1(position+i). verdict[b] = (accepted, token).
+namespace tandem {
+
+// One speculative-sampling verdict, made by the calling block (256 threads) with dynamic shared memory `partial`
+// (264 words): p holds k+1 rows (the main model's distributions after last, d1 .. dk), q k rows (the draft's),
+// draft the k tokens, meta = (seed low, seed high, position of d1). d_i is accepted when
+// u0(position+i) * q_i(d_i) < p_i(d_i) (probability min(1, p/q)); at the first rejection the token is drawn from
+// norm(max(0, p_i - q_i)) (p_i itself when that is all zero), after k acceptances from p_k, by inverse CDF in id
+// order with u1(position+i). verdict = (accepted, token).
 // Inverse CDF: thread t owns ids [t*c, (t+1)*c) (c = ceil(V/256)), sums them in id order, thread 0 scans the
 // 256 sums in order; the thread whose range holds u*total walks its ids.
-// Launch: block (256), grid (B), 1056 bytes of dynamic shared memory.
-extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
-    accept_sampled(const float* __restrict__ p, const float* __restrict__ q, const int* __restrict__ draft,
-                   const int* __restrict__ meta, int* __restrict__ verdict, int k, int V) {
-    using namespace tandem;
-    // Dynamic shared memory, not static __shared__: in the host emulation static __shared__ variables are
-    // thread-local storage, and the static TLS room of a dlopen'ed library is nearly used up.
-    float* partial = dynamic_shared<float>();          // [256]
+__device__ __forceinline__ void accept_one(const float* __restrict__ p, const float* __restrict__ q, const int* __restrict__ draft,
+                                           const int* __restrict__ meta, int k, int V, int* __restrict__ verdict, float* partial) {
     float& total = partial[kSampleThreads];
     float& draw = partial[kSampleThreads + 1];
     int* flags = reinterpret_cast<int*>(partial + kSampleThreads + 2);
     int& accepted = flags[0];
     int& chosen = flags[1];
     int& lastPositive = flags[2];
-    const int b = blockIdx.x, t = threadIdx.x;
-    p += (size_t) b * (k + 1) * V;
-    q += (size_t) b * k * V;
-    draft += (size_t) b * k;
+    const int t = threadIdx.x;
     if (t == 0) {
         // Thread 0 makes every draw, so the seed is not kept live across the barriers below.
-        const unsigned long long seed = ((unsigned long long) (unsigned) meta[3 * b + 1] << 32) | (unsigned) meta[3 * b];
-        const int position = meta[3 * b + 2];
+        const unsigned long long seed = ((unsigned long long) (unsigned) meta[1] << 32) | (unsigned) meta[0];
+        const int position = meta[2];
         int a = 0;
         while (a < k && counter_uniform(seed, position + a, 0) * q[(size_t) a * V + draft[a]] < p[(size_t) a * V + draft[a]]) a++;
         accepted = a;
@@ -363,9 +356,44 @@ extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
     }
     __syncthreads();
     if (t == 0) {
-        verdict[2 * b] = a;
-        verdict[2 * b + 1] = chosen >= 0 ? chosen : lastPositive;  // u*total rounded up to total: the last id with mass
+        verdict[0] = a;
+        verdict[1] = chosen >= 0 ? chosen : lastPositive;  // u*total rounded up to total: the last id with mass
     }
+}
+
+}  // namespace tandem
+
+// Speculative sampling's verdict for a batch of verifications of one shape, one per block b, each of k draft
+// tokens (k = 0: a draw from p): p[b] holds k+1 rows, q[b] k rows, draft[b] the k tokens, meta[b] = (seed low,
+// seed high, position of d1); verdict[b] = (accepted, token). See accept_one.
+// Launch: block (256), grid (B), 1056 bytes of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
+    accept_sampled(const float* __restrict__ p, const float* __restrict__ q, const int* __restrict__ draft,
+                   const int* __restrict__ meta, int* __restrict__ verdict, int k, int V) {
+    using namespace tandem;
+    // Dynamic shared memory, not static __shared__: in the host emulation static __shared__ variables are
+    // thread-local storage, and the static TLS room of a dlopen'ed library is nearly used up.
+    const int b = blockIdx.x;
+    accept_one(p + (size_t) b * (k + 1) * V, q + (size_t) b * k * V, draft + (size_t) b * k, meta + 3 * b, k, V, verdict + 2 * b,
+               dynamic_shared<float>());
 }
 TANDEM_EXPORT(accept_sampled, (const float* p, const float* q, const int* draft, const int* meta, int* verdict, int k, int V),
               (p, q, draft, meta, verdict, k, V))
+
+// The verdicts of a batched verification pass: sequences with their own draft lengths and seeds, their rows
+// anywhere in the pass. Block b verifies sequence b from meta[8b .. 8b+8) = (seed low, seed high, position of d1,
+// k >= 1, first p row, first q row, row of d1 in tokens, unused): its k+1 distributions are p rows
+// [pRow, pRow + k] (one per result row of the pass), its draft's k rows are q rows [qRow, qRow + k), its draft
+// tokens tokens[draftRow .. draftRow + k) (the pass's own token ids). verdict[2b .. 2b+2) = (accepted, token).
+// The caller keeps the row ranges inside p and q; sequences never share rows, so blocks write apart.
+// Launch: block (256), grid (sequences), 1056 bytes of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(tandem::kSampleThreads)
+    accept_sampled_batch(const float* __restrict__ p, const float* __restrict__ q, const int* __restrict__ tokens,
+                         const int* __restrict__ meta, int* __restrict__ verdict, int V) {
+    using namespace tandem;
+    const int* m = meta + 8 * blockIdx.x;
+    const int k = m[3];
+    accept_one(p + (size_t) m[4] * V, q + (size_t) m[5] * V, tokens + m[6], m, k, V, verdict + 2 * blockIdx.x, dynamic_shared<float>());
+}
+TANDEM_EXPORT(accept_sampled_batch, (const float* p, const float* q, const int* tokens, const int* meta, int* verdict, int V),
+              (p, q, tokens, meta, verdict, V))

@@ -72,6 +72,7 @@ GEOMETRY = [
     (r"accept_greedy$", 32, 0),
     (r"sample_probs$", 256, 8 * 4 + 260 * 4 + 1024 * 12),
     (r"accept_sampled$", 256, 264 * 4),
+    (r"accept_sampled_batch$", 256, 264 * 4),
     (r"(embedding|dequantize16|rmsnorm|rope|swiglu|bias_add|narrow16|argmax)", 256, 0),
 ]
 

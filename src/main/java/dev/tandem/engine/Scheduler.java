@@ -11,6 +11,8 @@ import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.DeviceSampling.SampledDraft;
 import dev.tandem.runtime.DeviceSampling.SampledVerdict;
+import dev.tandem.runtime.DeviceSampling.SampledVerdicts;
+import dev.tandem.runtime.DeviceSampling.Verification;
 import dev.tandem.runtime.PagedKvCache;
 import dev.tandem.runtime.cuda.DeviceFaultException;
 import dev.tandem.tokenizer.Tokenizer;
@@ -296,7 +298,8 @@ final class Scheduler implements AutoCloseable {
      * One main-model pass for every active sequence: a plain sequence brings its last token (one row), a
      * speculative one {@code [last, d1..dk]} (k+1 rows) after drafting. The sequences that draft with one drafter
      * draft together ({@link #draftTogether}). Each sequence then reads only its own rows, which the bitwise
-     * contract makes independent of the others.
+     * contract makes independent of the others; the sampled verifications the main model's device can finish are
+     * decided there, in the same pass ({@link #deviceVerifications}). Draft-ahead runs while the pass is in flight.
      */
     private void step() {
         draftTogether();
@@ -326,13 +329,23 @@ final class Scheduler implements AutoCloseable {
             }
         }
         Batch batch = new Batch(tokens, positions, sequences, logitRows);
-        if (active.size() == 1 && verifyOnDevice(active.getFirst(), batch)) return;
+        int[] verdictOf = new int[active.size()];
+        List<Verification> onDevice = deviceVerifications(verdictOf);
         ForwardResult r;
+        List<SampledVerdict> verdicts = List.of();
         long t0 = System.nanoTime();
         try {
-            CompletionStage<ForwardResult> verification = model.forwardAsync(batch, kv);
-            if (draftAhead) draftAheadTogether();   // while the main model's stream runs the pass
-            r = verification.toCompletableFuture().join();
+            if (onDevice.isEmpty()) {
+                CompletionStage<ForwardResult> verification = model.forwardAsync(batch, kv);
+                if (draftAhead) draftAheadTogether();   // while the main model's stream runs the pass
+                r = verification.toCompletableFuture().join();
+            } else {
+                CompletionStage<SampledVerdicts> verification = model.deviceSampling().orElseThrow().verifySampledAsync(batch, kv, onDevice);
+                if (draftAhead) draftAheadTogether();
+                SampledVerdicts v = verification.toCompletableFuture().join();
+                r = v.pass();
+                verdicts = v.verdicts();
+            }
         } catch (Throwable e) {
             for (Sequence s : active) fail(s, e instanceof CompletionException c && c.getCause() != null ? c.getCause() : e);
             active.clear();
@@ -344,14 +357,16 @@ final class Scheduler implements AutoCloseable {
         plan.mainCosts().record(rows, passNanos);
         passes.incrementAndGet();
         List<Sequence> still = new ArrayList<>(active.size());
-        for (Sequence s : active) {
+        for (int i = 0; i < active.size(); i++) {
+            Sequence s = active.get(i);
             if (s.aheadFailure != null) {
                 fail(s, s.aheadFailure);    // now that the pass which used its blocks is done
                 continue;
             }
             FinishReason end;
             try {
-                end = s.draftLength > 0 ? acceptDraft(s, r, passNanos) : takePlain(s, r);
+                end = verdictOf[i] >= 0 ? emitAgreed(s, s.step.verified(verdicts.get(verdictOf[i]), s.context, s.contextLength(), passNanos))
+                        : s.draftLength > 0 ? acceptDraft(s, r, passNanos) : takePlain(s, r);
             } catch (Throwable e) {
                 fail(s, e);
                 continue;
@@ -465,35 +480,31 @@ final class Scheduler implements AutoCloseable {
     }
 
     /**
-     * A lone speculative sequence that samples without a penalty, on a main model that samples on its device: the
-     * verification finishes there ({@link dev.tandem.runtime.DeviceSampling#verifySampledAsync}) and only the verdict comes back. False,
-     * having run nothing, when that does not apply; the caller then runs the ordinary pass.
+     * The verifications this step's pass finishes on the main model's device, when it samples there
+     * ({@link dev.tandem.runtime.DeviceSampling#verifySampledAsync(Batch, KvCache, List)}): one per speculative
+     * sequence that samples without a penalty, its draft's q rows uploaded with the pass (the drafter drew them on the
+     * host), its verdict's index in the result written into {@code verdictOf} at the sequence's index in
+     * {@link #active} (-1 for the others). Empty when none qualifies: the ordinary pass runs.
+     *
+     * <p>The other sequences of the pass read its results on the host as they would alone: plain ones choose from
+     * their row; greedy speculative ones verify against the argmax ids, which come back with every pass; penalised
+     * ones need the context, which is on the host, and read their logits. So each sequence is verified where it would
+     * be alone, with the same draws (the device's keyed by seed and position), and its tokens do not depend on what
+     * else shares the pass.
      */
-    private boolean verifyOnDevice(Sequence s, Batch batch) {
-        if (s.draftLength == 0 || model.deviceSampling().isEmpty()) return false;
-        SampledDraft draft = s.step.sampledDraft();
-        if (draft == null) return false;
-        long t0 = System.nanoTime();
-        FinishReason end;
-        try {
-            CompletionStage<SampledVerdict> verdict = model.deviceSampling().get().verifySampledAsync(batch, kv, draft);
-            SampledVerdict v = verdict.toCompletableFuture().join();
-            long passNanos = System.nanoTime() - t0;
-            plan.mainCosts().record(batch.size(), passNanos);
-            passes.incrementAndGet();
-            end = emitAgreed(s, s.step.verified(v, s.context, s.contextLength(), passNanos));
-        } catch (Throwable e) {
-            active.clear();
-            activeCount.set(0);
-            fail(s, e instanceof CompletionException c && c.getCause() instanceof RuntimeException cause ? cause : e);
-            return true;
+    private List<Verification> deviceVerifications(int[] verdictOf) {
+        Arrays.fill(verdictOf, -1);
+        if (model.deviceSampling().isEmpty()) return List.of();
+        List<Verification> onDevice = new ArrayList<>();
+        for (int i = 0; i < active.size(); i++) {
+            Sequence s = active.get(i);
+            if (s.draftLength == 0) continue;
+            SampledDraft draft = s.step.sampledDraft();
+            if (draft == null) continue;
+            verdictOf[i] = onDevice.size();
+            onDevice.add(new Verification(s.firstRow, s.draftLength, draft));
         }
-        if (end != null) {
-            active.clear();
-            activeCount.set(0);
-            finish(s, end);
-        }
-        return true;
+        return onDevice;
     }
 
     private FinishReason takePlain(Sequence s, ForwardResult r) {

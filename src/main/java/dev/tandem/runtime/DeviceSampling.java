@@ -1,5 +1,6 @@
 package dev.tandem.runtime;
 
+import java.util.List;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -21,9 +22,24 @@ public interface DeviceSampling {
      * Speculative verification of one sequence: runs {@code batch}, rows {@code [last, d1 .. dk]} with logits for
      * every row, turns each row into the sampler chain's distribution p_i, accepts d_i with probability
      * min(1, p_i(d_i) / q_i(d_i)) and draws the next token from norm(max(0, p − q)) at the first rejection, or
-     * from p_k after k acceptances. Only the verdict comes back.
+     * from p_k after k acceptances. Only the verdict comes back. A batch of one {@link #verifySampledAsync(Batch,
+     * KvCache, List)}.
      */
-    CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft);
+    default CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
+        return verifySampledAsync(batch, kv, List.of(new Verification(0, batch.size() - 1, draft))).thenApply(v -> v.verdicts().getFirst());
+    }
+
+    /**
+     * Speculative verification of several sequences in one pass of {@code batch}: each {@link Verification}, in
+     * increasing row order and apart, names result rows {@code [firstRow, firstRow + k]} (the logits of one
+     * sequence's rows {@code [last, d1 .. dk]}, consecutive in the batch) and its draft, with its own seed and
+     * sampler chain; each is decided as {@link #verifySampledAsync(Batch, KvCache, SampledDraft)} decides a lone
+     * one, its draws keyed by its own (seed, position), so a sequence's verdict does not depend on the others in the
+     * pass. The result rows no verification names (plain sequences' rows) come back as an ordinary pass's do, in
+     * {@link SampledVerdicts#pass}. The drafts' distributions are either all uploaded ({@link SampledDraft#q}) or
+     * all kept by one draft model ({@link SampledDraft#kept}), each draft its own rows.
+     */
+    CompletionStage<SampledVerdicts> verifySampledAsync(Batch batch, KvCache kv, List<Verification> verifications);
 
     /**
      * Drafting: runs {@code batch}, which asks logits for one row (the row before the token to draft), turns that
@@ -51,6 +67,15 @@ public interface DeviceSampling {
             return new SampledDraft(null, draft, firstKeptRow, temperature, topK, topP, minP, seed);
         }
     }
+
+    /** One sequence's part of a batched sampled verification: result rows {@code [firstRow, firstRow + k]}, {@code k >= 1}. */
+    record Verification(int firstRow, int k, SampledDraft draft) {}
+
+    /**
+     * A batched sampled verification's outcome: one verdict per {@link Verification}, in their order, and the pass's
+     * results (ids, and logits on first read, until the model's next pass) for the rows the plain sequences read.
+     */
+    record SampledVerdicts(List<SampledVerdict> verdicts, ForwardResult pass) {}
 
     /** A draft draw of {@link #sampleDraftAsync}: the kept row to fill, the sampler chain and the seed. */
     record DraftDraw(int row, float temperature, int topK, float topP, float minP, long seed) {}

@@ -101,9 +101,8 @@ class BatchedDraftingTest {
     }
 
     /**
-     * The same on the CUDA backend's host emulation, greedy. (Sampled, a lone sequence verifies on the device with
-     * draws keyed by seed and position, unlike sequences verified together on the host, so their tokens differ
-     * while their distribution is the same: SpeculativeSamplingDistributionTest's business.)
+     * The same on the CUDA backend's host emulation, greedy. (Sampled, the engine verifies on the device whether a
+     * sequence runs alone or with others, with draws keyed by seed and position: DeviceVerifiedBatchTest.)
      */
     @Test
     void onCudaHostEightGreedySequencesDraftTogetherAndEachGetsItsOwnTokens() {

@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The engine on a CUDA backend (the host emulation): a lone speculative request that samples without a
- * repetition penalty is verified on the device ({@code accept_sampled} runs, only the verdict comes back) and a
+ * repetition penalty is verified on the device ({@code accept_sampled_batch} runs, only the verdict comes back) and a
  * seed still gives one output; greedy and penalised requests keep the ordinary pass.
  */
 class DeviceSampledEngineTest {
@@ -35,7 +35,7 @@ class DeviceSampledEngineTest {
         GpuDriver counting = new ForwardingGpuDriver(new HostGpuDriver()) {
             @Override
             public void launch(Kernel kernel, LaunchDims dims, GpuStream s, Object... args) {
-                if (kernel == Kernel.ACCEPT_SAMPLED) acceptSampled.incrementAndGet();
+                if (kernel == Kernel.ACCEPT_SAMPLED_BATCH) acceptSampled.incrementAndGet();
                 target.launch(kernel, dims, s, args);
             }
         };
@@ -59,7 +59,7 @@ class DeviceSampledEngineTest {
         int before = acceptSampled.get();
         GenerationOutput a = run(SamplingSettings.defaults(7));
         int verifications = acceptSampled.get() - before;
-        assertTrue(verifications > 0, "no verification ran accept_sampled");
+        assertTrue(verifications > 0, "no verification ran accept_sampled_batch");
         assertTrue(a.stats().draftTokens() > 0, a.stats().toString());
         assertArrayEquals(a.tokenIds(), run(SamplingSettings.defaults(7)).tokenIds(), "a seed gives one output");
     }

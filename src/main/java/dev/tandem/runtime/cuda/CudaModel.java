@@ -6,7 +6,7 @@ import dev.tandem.model.RopeLayout;
 import dev.tandem.runtime.Batch;
 import dev.tandem.runtime.DeviceSampling;
 import dev.tandem.runtime.DeviceSampling.DraftDraw;
-import dev.tandem.runtime.DeviceSampling.SampledDraft;
+import dev.tandem.runtime.DeviceSampling.Verification;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.KvType;
@@ -23,6 +23,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -50,7 +51,7 @@ import java.util.function.Supplier;
  *
  * <p>Speculative verification can finish on the device: greedy ({@link #verifyGreedy}), the pass's argmax ids and
  * the accepted length come back in one copy of k+2 ints; sampled, through {@link #deviceSampling()}
- * ({@link CudaSampling}), two ints come back.
+ * ({@link CudaSampling}), two ints a verified sequence come back, for one sequence or several in one pass.
  */
 public final class CudaModel implements LoadedModel {
     /** The outcome of {@link #verifyGreedy}: {@code accepted} draft tokens agree, then the main model's {@code next}. */
@@ -172,10 +173,10 @@ public final class CudaModel implements LoadedModel {
     }
 
     /**
-     * Stages and enqueues one pass: {@code verify} decides greedy acceptance on the device, {@code sampled} a sampled
-     * verification, {@code draw} a draft draw (at most one of the three).
+     * Stages and enqueues one pass: {@code verify} decides greedy acceptance on the device, {@code sampled} the sampled
+     * verifications of one or more sequences, {@code draw} a draft draw (at most one of the three).
      */
-    synchronized CompletableFuture<PassResult> pass(Batch batch, KvCache kvCache, boolean verify, SampledDraft sampled, DraftDraw draw) {
+    synchronized CompletableFuture<PassResult> pass(Batch batch, KvCache kvCache, boolean verify, List<Verification> sampled, DraftDraw draw) {
         if (!(kvCache instanceof CudaKvCache kv) || kv.owner != this) {
             throw new IllegalArgumentException("K/V cache was not made by this model");
         }
@@ -217,12 +218,13 @@ public final class CudaModel implements LoadedModel {
             MemorySegment.copy(r.hostIds().segment(), ValueLayout.JAVA_INT, Integer.BYTES, tokenIds, 0, resultRows);
             float[] topProbabilities = new float[resultRows];
             MemorySegment.copy(r.hostTops().segment(), ValueLayout.JAVA_FLOAT, 0, topProbabilities, 0, resultRows);
-            if (step != null) {
-                CudaSampling.Verdict v = sampling.verdict();
-                return new PassResult(this, pass, tokenIds, topProbabilities, v.accepted(), v.next(), v.topProbability());
+            if (step != null && step.draw()) {
+                int[] v = sampling.verdicts(1);
+                return new PassResult(this, pass, tokenIds, topProbabilities, v[0], v[1], sampling.drawnTopProbability(), null);
             }
+            if (step != null) return new PassResult(this, pass, tokenIds, topProbabilities, -1, -1, Float.NaN, sampling.verdicts(step.sequences()));
             int accepted = verify ? r.hostIds().segment().get(ValueLayout.JAVA_INT, 0) : -1;
-            return new PassResult(this, pass, tokenIds, topProbabilities, accepted, -1, Float.NaN);
+            return new PassResult(this, pass, tokenIds, topProbabilities, accepted, -1, Float.NaN, null);
         });
         previous = result;
         return result;

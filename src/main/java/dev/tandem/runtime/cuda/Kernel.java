@@ -72,6 +72,8 @@ public final class Kernel {
     public static final Kernel SAMPLE_PROBS = fixed("sample_probs", Arg.P, Arg.P, Arg.I, Arg.F, Arg.I, Arg.F, Arg.F, Arg.P);
     /** (p, q, draft, meta, verdict, k, V): per block, the speculative rejection test and the next token */
     public static final Kernel ACCEPT_SAMPLED = fixed("accept_sampled", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I, Arg.I);
+    /** (p, q, tokens, meta, verdict, V): per block one sequence of a batched verification, its k, rows and seed in meta[8b .. 8b+8) */
+    public static final Kernel ACCEPT_SAMPLED_BATCH = fixed("accept_sampled_batch", Arg.P, Arg.P, Arg.P, Arg.P, Arg.P, Arg.I);
     /** (x, out, n, bf16): F32 activations narrowed to F16 (bf16 = 0) or BF16 for the prefill GEMM */
     public static final Kernel NARROW16 = fixed("narrow16", Arg.P, Arg.P, Arg.I, Arg.I);
     /** (W, out, K, first, bf16): weight rows first.. decoded and narrowed to 16 bits, one row per block */

@@ -13,10 +13,12 @@ final class PassResult implements CudaForwardResult {
     private final int accepted, next;
     /** A draft draw's top-token probability (else unused). */
     private final float top;
+    /** A sampled verification pass's (accepted, next) per verified sequence, or null. */
+    private final int[] sampled;
     private final int vocab;
     private float[] values;
 
-    PassResult(CudaModel model, long pass, int[] argmax, float[] tops, int accepted, int next, float top) {
+    PassResult(CudaModel model, long pass, int[] argmax, float[] tops, int accepted, int next, float top, int[] sampled) {
         this.model = model;
         this.pass = pass;
         this.argmax = argmax;
@@ -24,12 +26,16 @@ final class PassResult implements CudaForwardResult {
         this.accepted = accepted;
         this.next = next;
         this.top = top;
+        this.sampled = sampled;
         this.vocab = model.config().vocabularySize();
     }
 
     int accepted() { return accepted; }
 
     int next() { return next; }
+
+    /** A sampled verification pass's (accepted, next) pairs, one per verified sequence in their order. */
+    int[] sampledVerdicts() { return sampled; }
 
     /** A draft draw's q: the probability of its top token. */
     float drawnTopProbability() { return top; }

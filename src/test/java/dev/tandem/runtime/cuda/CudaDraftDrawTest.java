@@ -9,6 +9,7 @@ import dev.tandem.runtime.DeviceSampling.DraftDraw;
 import dev.tandem.runtime.DeviceSampling.DrawnToken;
 import dev.tandem.runtime.DeviceSampling.SampledDraft;
 import dev.tandem.runtime.DeviceSampling.SampledVerdict;
+import dev.tandem.runtime.DeviceSampling.Verification;
 import dev.tandem.runtime.ForwardResult;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
@@ -22,8 +23,10 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -194,6 +197,52 @@ class CudaDraftDrawTest {
                 }
                 SampledVerdict[] past = verifyKeptAndUploaded(rows, tables, draftKv, mainKv, 2, 3, 8);
                 assertEquals(past[1], past[0], "rows [2, 5)");
+            }
+        }
+    }
+
+    /**
+     * A batched verification of two sequences whose drafts the draft model kept in rows of their own ([0, 2) and
+     * [5, 8)): the verdicts equal those against the same rows uploaded, and each sequence's lone verification.
+     */
+    @Test
+    void aBatchReadsEachSequencesKeptRows() {
+        int[] ks = {2, 3}, firstKept = {0, 5};
+        PagedKvCache tables = new PagedKvCache(16, 8);
+        try (KvCache draftKv = draft.createKvCache(tables); KvCache mainKv = main.createKvCache(tables)) {
+            int n = PROMPT.length, rows = 0;
+            for (int k : ks) rows += k + 1;
+            int[] tokens = new int[rows], positions = new int[rows], sequences = new int[rows], all = new int[rows];
+            List<Verification> kept = new ArrayList<>(), uploaded = new ArrayList<>();
+            Batch[] alone = new Batch[ks.length];
+            for (int j = 0, row = 0; j < ks.length; j++) {
+                int k = ks[j], seq = tables.createSequence();
+                tables.reserve(seq, n + k);
+                int[] context = Arrays.copyOf(PROMPT, n + k);
+                context[n] = drafting.sampleDraftAsync(Batch.of(seq, 0, PROMPT, false), draftKv, draw(firstKept[j], 20 + j)).toCompletableFuture().join().token();
+                for (int i = 1; i < k; i++) {
+                    context[n + i] = drafting.sampleDraftAsync(Batch.of(seq, n + i - 1, new int[] {context[n + i - 1]}, false), draftKv,
+                            draw(firstKept[j] + i, 20 + j)).toCompletableFuture().join().token();
+                }
+                float[] q = new float[k * vocab];
+                for (int i = 0; i < k; i++) System.arraycopy(drafting.keptRow(firstKept[j] + i), 0, q, i * vocab, vocab);
+                main.forward(Batch.of(seq, 0, Arrays.copyOf(PROMPT, n - 1), false), mainKv);
+                alone[j] = Batch.of(seq, n - 1, Arrays.copyOfRange(context, n - 1, n + k), true);
+                long verifySeed = 40 + j;
+                kept.add(new Verification(row, k, SampledDraft.kept(drafting, firstKept[j], CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), verifySeed)));
+                uploaded.add(new Verification(row, k, new SampledDraft(q, CHAIN.temperature(), CHAIN.topK(), CHAIN.topP(), CHAIN.minP(), verifySeed)));
+                for (int i = 0; i <= k; i++, row++) {
+                    tokens[row] = context[n - 1 + i];
+                    positions[row] = n - 1 + i;
+                    sequences[row] = seq;
+                    all[row] = row;
+                }
+            }
+            Batch batch = new Batch(tokens, positions, sequences, all);
+            List<SampledVerdict> fromKept = main.sampling().verifySampled(batch, mainKv, kept).verdicts();
+            assertEquals(main.sampling().verifySampled(batch, mainKv, uploaded).verdicts(), fromKept, "kept and uploaded rows");
+            for (int j = 0; j < ks.length; j++) {
+                assertEquals(main.sampling().verifySampled(alone[j], mainKv, kept.get(j).draft()), fromKept.get(j), "sequence " + j + " alone");
             }
         }
     }

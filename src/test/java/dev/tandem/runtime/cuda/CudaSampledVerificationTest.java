@@ -15,6 +15,8 @@ import dev.tandem.runtime.DeviceSampling.DraftDraw;
 import dev.tandem.runtime.DeviceSampling.DrawnToken;
 import dev.tandem.runtime.DeviceSampling.SampledDraft;
 import dev.tandem.runtime.DeviceSampling.SampledVerdict;
+import dev.tandem.runtime.DeviceSampling.SampledVerdicts;
+import dev.tandem.runtime.DeviceSampling.Verification;
 import dev.tandem.runtime.KvCache;
 import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
@@ -32,7 +34,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
@@ -125,6 +129,100 @@ class CudaSampledVerificationTest {
             }
             int[] expected = kernelsByHand(logits, q, rows, k, seed, position + 1);
             assertEquals(new SampledVerdict(expected[0], expected[1]), verdict, "trial " + trial);
+        }
+    }
+
+    /**
+     * Several sequences verified in one pass, each with its own k, seed and chain, a plain sequence's row among
+     * theirs: each verdict equals the sequence's lone verification of the same rows, and sample_probs and
+     * accept_sampled launched by hand on the logits of an ordinary pass of those rows; the plain row's result is an
+     * ordinary pass's.
+     */
+    @Test
+    void aBatchOfVerificationsDecidesEachSequenceAsAlone() {
+        int[][] prompts = {{1, 70, 71}, {1, 5, 9, 12, 40}, {1, 33}, {1, 90, 91, 92}};
+        int[] ks = {3, 0, 1, 2};       // sequence 1 is plain: one row, no verification
+        SamplerSettings[] chains = {SETTINGS, SETTINGS, MIN_P.samplerSettings(), MIN_P.samplerSettings()};
+        Random random = new Random(11);
+        for (int trial = 0; trial < 3; trial++) {
+            PagedKvCache tables = new PagedKvCache(16, 16);
+            try (KvCache kv = main.createKvCache(tables)) {
+                int rows = 0;
+                for (int k : ks) rows += k + 1;
+                int[] tokens = new int[rows], positions = new int[rows], sequences = new int[rows], all = new int[rows];
+                int[][] seqRows = new int[ks.length][];
+                int[] seqs = new int[ks.length], firstRow = new int[ks.length];
+                float[][] q = new float[ks.length][];
+                long[] seeds = new long[ks.length];
+                List<Verification> verifications = new ArrayList<>();
+                for (int i = 0, row = 0; i < ks.length; i++) {
+                    int[] prompt = prompts[i];
+                    seqs[i] = tables.createSequence();
+                    tables.reserve(seqs[i], prompt.length + ks[i]);
+                    main.forward(Batch.of(seqs[i], 0, Arrays.copyOf(prompt, prompt.length - 1), false), kv);
+                    seqRows[i] = new int[ks[i] + 1];
+                    seqRows[i][0] = prompt[prompt.length - 1];
+                    for (int j = 1; j <= ks[i]; j++) seqRows[i][j] = random.nextInt(vocab);
+                    firstRow[i] = row;
+                    for (int j = 0; j <= ks[i]; j++, row++) {
+                        tokens[row] = seqRows[i][j];
+                        positions[row] = prompt.length - 1 + j;
+                        sequences[row] = seqs[i];
+                        all[row] = row;
+                    }
+                    if (ks[i] == 0) continue;
+                    q[i] = new float[ks[i] * vocab];
+                    for (int j = 0; j < ks[i]; j++) CudaSamplingTest.randomDistribution(random, q[i], j * vocab, vocab, (trial + j) % 2 == 0);
+                    seeds[i] = random.nextLong();
+                    SamplerSettings c = chains[i];
+                    verifications.add(new Verification(firstRow[i], ks[i], new SampledDraft(q[i], c.temperature(), c.topK(), c.topP(), c.minP(), seeds[i])));
+                }
+                SampledVerdicts together = main.sampling().verifySampled(new Batch(tokens, positions, sequences, all), kv, verifications);
+                int plainArgmax = together.pass().argmax(firstRow[1]);
+                float[] plainLogits = new float[vocab];
+                together.pass().copyLogits(firstRow[1], plainLogits);
+                assertEquals(verifications.size(), together.verdicts().size());
+                for (int i = 0, v = 0; i < ks.length; i++) {
+                    Batch alone = Batch.of(seqs[i], prompts[i].length - 1, seqRows[i], true);
+                    float[] logits = flatten(ModelRuns.logits(main.forward(alone, kv)));
+                    if (ks[i] == 0) {
+                        assertArrayEquals(Arrays.copyOf(logits, vocab), plainLogits, "trial " + trial + ": the plain row's logits");
+                        assertEquals(main.forward(alone, kv).argmax(0), plainArgmax, "trial " + trial + ": the plain row's id");
+                        continue;
+                    }
+                    SampledVerdict got = together.verdicts().get(v++);
+                    assertEquals(main.sampling().verifySampled(alone, kv, verifications.get(v - 1).draft()), got, "trial " + trial + ", sequence " + i + " alone");
+                    int[] byHand = kernelsByHand(logits, q[i], seqRows[i], ks[i], seeds[i], prompts[i].length, chains[i]);
+                    assertEquals(new SampledVerdict(byHand[0], byHand[1]), got, "trial " + trial + ", sequence " + i + " by hand");
+                }
+            }
+        }
+    }
+
+    /** A batch's verifications must each be one sequence's consecutive rows with logits, apart, and read one kind of q. */
+    @Test
+    void badBatchesOfVerificationsAreRefusedBeforeAnythingRuns() {
+        PagedKvCache tables = new PagedKvCache(16, 4);
+        try (KvCache kv = main.createKvCache(tables)) {
+            int a = tables.createSequence(), b = tables.createSequence();
+            tables.reserve(a, 8);
+            tables.reserve(b, 8);
+            // Rows: a at 0, 1; b at 0, 1.
+            Batch batch = new Batch(new int[] {1, 2, 1, 2}, new int[] {0, 1, 0, 1}, new int[] {a, a, b, b}, new int[] {0, 1, 2, 3});
+            SampledDraft one = new SampledDraft(new float[vocab], 1f, 0, 1f, 0f, 1);
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> main.sampling().verifySampled(batch, kv, List.of(new Verification(0, 1, one), new Verification(1, 1, one))));
+            assertTrue(e.getMessage().contains("verification 1 of 2 starts at result row 1, inside"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(batch, kv, List.of(new Verification(1, 1, one))));
+            assertTrue(e.getMessage().contains("one sequence at consecutive positions"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(batch, kv, List.of(new Verification(0, 1, one), new Verification(3, 1, one))));
+            assertTrue(e.getMessage().contains("verification 1 of 2 needs logits for every row"), e.getMessage());
+            draftOnDevice.sampling().keepDraftRows(2);
+            SampledDraft kept = SampledDraft.kept(draftOnDevice.sampling(), 0, 1f, 0, 1f, 0f, 1);
+            e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(batch, kv, List.of(new Verification(0, 1, one), new Verification(2, 1, kept))));
+            assertTrue(e.getMessage().contains("either uploaded draft distributions or kept rows"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> main.sampling().verifySampled(batch, kv, List.of()));
+            assertTrue(e.getMessage().contains("at least one verification"), e.getMessage());
         }
     }
 
@@ -317,6 +415,11 @@ class CudaSampledVerificationTest {
 
     /** {accepted, next}: sample_probs and accept_sampled launched directly on {@code logits} (k+1 rows). */
     static int[] kernelsByHand(float[] logits, float[] q, int[] rows, int k, long seed, int positionOfD1) {
+        return kernelsByHand(logits, q, rows, k, seed, positionOfD1, SETTINGS);
+    }
+
+    /** {@link #kernelsByHand} with the sampler chain {@code chain}. */
+    static int[] kernelsByHand(float[] logits, float[] q, int[] rows, int k, long seed, int positionOfD1, SamplerSettings chain) {
         HostKernels kernels = HostKernels.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment l = arena.allocate((long) logits.length * Float.BYTES, 64), p = arena.allocate((long) logits.length * Float.BYTES, 64);
@@ -331,7 +434,7 @@ class CudaSampledVerificationTest {
             meta.setAtIndex(ValueLayout.JAVA_INT, 2, positionOfD1);
             MemorySegment verdict = arena.allocate(2 * Integer.BYTES, 64);
             kernels.launch(Kernel.SAMPLE_PROBS, LaunchGeometry.sampleProbs(k + 1), l, p, vocab,
-                    1f / SETTINGS.temperature(), SETTINGS.topK(), SETTINGS.topP(), SETTINGS.minP(), MemorySegment.NULL);
+                    1f / chain.temperature(), chain.topK(), chain.topP(), chain.minP(), MemorySegment.NULL);
             kernels.launch(Kernel.ACCEPT_SAMPLED, LaunchGeometry.acceptSampled(1), p, qs, draftTokens, meta, verdict, k, vocab);
             return new int[] {verdict.getAtIndex(ValueLayout.JAVA_INT, 0), verdict.getAtIndex(ValueLayout.JAVA_INT, 1)};
         }
@@ -361,6 +464,13 @@ class CudaSampledVerificationTest {
                 @Override
                 public CompletionStage<SampledVerdict> verifySampledAsync(Batch batch, KvCache kv, SampledDraft draft) {
                     CompletionStage<SampledVerdict> v = onDevice.verifySampledAsync(batch, kv, draft);
+                    sampled.incrementAndGet();
+                    return v;
+                }
+
+                @Override
+                public CompletionStage<SampledVerdicts> verifySampledAsync(Batch batch, KvCache kv, List<Verification> verifications) {
+                    CompletionStage<SampledVerdicts> v = onDevice.verifySampledAsync(batch, kv, verifications);
                     sampled.incrementAndGet();
                     return v;
                 }

@@ -99,6 +99,62 @@ class CudaSamplingTest extends KernelTestSupport {
     }
 
     /**
+     * The batched kernel: sequences with their own k, seed and position, their p rows scattered among rows no one
+     * verifies (a pass's plain rows), their q rows in another order and their draft tokens anywhere in the pass's
+     * token ids; each sequence's verdict is the Java transcription's on its own rows, as if verified alone.
+     */
+    @Test
+    void acceptSampledBatchDecidesEachSequenceOnItsOwnRows() {
+        Random random = new Random(17);
+        int v = 50, sequences = 24;
+        int[] ks = new int[sequences], pRows = new int[sequences], qRows = new int[sequences], draftAt = new int[sequences];
+        int pTotal = 0, qTotal = 0, tokensTotal = 0;
+        for (int b = 0; b < sequences; b++) {
+            ks[b] = 1 + random.nextInt(5);
+            pTotal += random.nextInt(3);            // plain rows before this sequence's
+            pRows[b] = pTotal;
+            pTotal += ks[b] + 1;
+            tokensTotal += random.nextInt(3);
+            draftAt[b] = tokensTotal;
+            tokensTotal += ks[b];
+        }
+        // q rows in reverse sequence order, with a gap between: nothing ties them to the p rows' order.
+        for (int b = sequences - 1; b >= 0; b--) {
+            qRows[b] = qTotal;
+            qTotal += ks[b] + 1;
+        }
+        float[] p = new float[pTotal * v], q = new float[qTotal * v];
+        for (int r = 0; r < pTotal; r++) randomDistribution(random, p, r * v, v, r % 4 == 0);
+        int[] tokens = new int[tokensTotal], meta = new int[8 * sequences];
+        for (int b = 0; b < sequences; b++) {
+            for (int r = 0; r < ks[b]; r++) {
+                // Some drafts equal to p (nothing left of p - q), the rest differ.
+                if (b % 5 == 1) System.arraycopy(p, (pRows[b] + r) * v, q, (qRows[b] + r) * v, v);
+                else randomDistribution(random, q, (qRows[b] + r) * v, v, false);
+                tokens[draftAt[b] + r] = random.nextInt(v);
+            }
+            long seed = random.nextLong();
+            int[] m = {(int) seed, (int) (seed >>> 32), random.nextInt(1000), ks[b], pRows[b], qRows[b], draftAt[b], 0};
+            System.arraycopy(m, 0, meta, 8 * b, 8);
+        }
+        MemorySegment verdict = ints(new int[2 * sequences]);
+        kernels.launch(Kernel.ACCEPT_SAMPLED_BATCH, LaunchGeometry.acceptSampled(sequences), floats(p), floats(q), ints(tokens), ints(meta), verdict, v);
+        int[] device = readInts(verdict, 2 * sequences);
+        int[] expected = new int[2 * sequences];
+        int accepts = 0, rejections = 0;
+        for (int b = 0; b < sequences; b++) {
+            long seed = (meta[8 * b] & 0xffffffffL) | ((long) meta[8 * b + 1] << 32);
+            int[] r = acceptReference(p, pRows[b] * v, q, qRows[b] * v, tokens, draftAt[b], ks[b], v, seed, meta[8 * b + 2]);
+            expected[2 * b] = r[0];
+            expected[2 * b + 1] = r[1];
+            accepts += r[0];
+            rejections += r[0] < ks[b] ? 1 : 0;
+        }
+        assertArrayEquals(expected, device);
+        assertTrue(accepts > 0 && rejections > 0, "some draft tokens should be accepted and some rejected: " + accepts + ", " + rejections);
+    }
+
+    /**
      * Lossless: with d1 ~ q0 and d2 ~ Q1[d1], the first emitted token follows p0, and when d1 was accepted the
      * second follows P1[d1], at a false-failure rate of 1e-5 (seeded, so deterministic). The draft's own first
      * token fails the same test.
