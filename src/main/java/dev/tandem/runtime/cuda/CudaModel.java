@@ -191,26 +191,11 @@ public final class CudaModel implements LoadedModel {
         Nvtx.Phase phase = drafting || draw != null ? Nvtx.Phase.DRAFT
                 : verify || sampled != null ? Nvtx.Phase.VERIFY : batch.size() > 1 ? Nvtx.Phase.PREFILL : Nvtx.Phase.DECODE;
         CompletableFuture<PassResult> result = driver.call(() -> {
-            if (step != null) sampling.awaitKeptRows(step);
-            try (Nvtx.Range range = ranges.open(phase)) {
-                if (graphs.enabled() && batch.size() <= LaunchGeometry.MAX_ROWS) {
-                    // A graph copies the staged ints whole (their capacity), so a longer block table needs no new graph.
-                    int allInts = Math.toIntExact(buffers.ints().device().byteSize() / Integer.BYTES);
-                    graphs.run(new PassGraphs.Key(kv, layout.chunks(), Arrays.stream(batch.logitRows()).boxed().toList(), verify, step),
-                            () -> enqueue(batch, layout, kv, verify, step, allInts),
-                            () -> enqueue(batch, layout, kv, verify, step, layout.stagedInts()));
-                } else {
-                    enqueue(batch, layout, kv, verify, step, layout.stagedInts());
-                }
+            try {
+                return enqueuePass(batch, kv, verify, layout, step, draw, phase);
+            } catch (DeviceFaultException f) {     // met while enqueueing: a fault of an earlier pass, named by this one
+                throw new DeviceFaultException(f.error(), "a " + phase.label() + " pass");
             }
-            if (draw != null) sampling.keep(draw);
-            driver.record(passDone, stream);
-            // A device fault surfaces here (the driver's future fails with the CUDA error): name the pass it hit.
-            return driver.whenDone(stream).exceptionally(e -> {
-                Throwable cause = e instanceof CompletionException ? e.getCause() : e;
-                if (cause instanceof DeviceFaultException f) throw new DeviceFaultException(f.error(), "a " + phase.label() + " pass");
-                throw e instanceof CompletionException ce ? ce : new CompletionException(e);
-            });
         }).thenApply(done -> {
             // hostIds: [accepted (greedy verification only), argmax of result row 0, 1, ...]
             Results r = buffers.results();
@@ -228,6 +213,31 @@ public final class CudaModel implements LoadedModel {
         });
         previous = result;
         return result;
+    }
+
+    /** Enqueues the pass on the driver's owner thread; the future completes when the stream has run it. */
+    private CompletableFuture<Void> enqueuePass(Batch batch, CudaKvCache kv, boolean verify, PassLayout layout, CudaSampling.Step step,
+                                                DraftDraw draw, Nvtx.Phase phase) {
+        if (step != null) sampling.awaitKeptRows(step);
+        try (Nvtx.Range range = ranges.open(phase)) {
+            if (graphs.enabled() && batch.size() <= LaunchGeometry.MAX_ROWS) {
+                // A graph copies the staged ints whole (their capacity), so a longer block table needs no new graph.
+                int allInts = Math.toIntExact(buffers.ints().device().byteSize() / Integer.BYTES);
+                graphs.run(new PassGraphs.Key(kv, layout.chunks(), Arrays.stream(batch.logitRows()).boxed().toList(), verify, step),
+                        () -> enqueue(batch, layout, kv, verify, step, allInts),
+                        () -> enqueue(batch, layout, kv, verify, step, layout.stagedInts()));
+            } else {
+                enqueue(batch, layout, kv, verify, step, layout.stagedInts());
+            }
+        }
+        if (draw != null) sampling.keep(draw);
+        driver.record(passDone, stream);
+        // A device fault surfaces here (the driver's future fails with the CUDA error): name the pass it hit.
+        return driver.whenDone(stream).exceptionally(e -> {
+            Throwable cause = e instanceof CompletionException ? e.getCause() : e;
+            if (cause instanceof DeviceFaultException f) throw new DeviceFaultException(f.error(), "a " + phase.label() + " pass");
+            throw e instanceof CompletionException ce ? ce : new CompletionException(e);
+        });
     }
 
     /** All of a pass's device work, in stream order. Runs on the driver's owner thread. */

@@ -163,8 +163,8 @@ public final class JCudaGpuDriver implements GpuDriver {
 
     @Override
     public <T> T call(Supplier<T> work) {
-        if (Thread.currentThread() == ownerThread) return work.get();
-        Future<T> f = owner.submit(work::get);
+        if (Thread.currentThread() == ownerThread) return faultsNamed(work);
+        Future<T> f = owner.submit(() -> faultsNamed(work));
         try {
             return f.get();
         } catch (ExecutionException e) {
@@ -174,6 +174,21 @@ public final class JCudaGpuDriver implements GpuDriver {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while waiting for the CUDA owner thread", e);
+        }
+    }
+
+    /**
+     * Runs {@code work}. After a device fault every driver call fails with the fault's error, and whichever call meets
+     * it first — often an enqueue, before the stream's callback has reported it — throws JCuda's bare exception; such
+     * an error is a {@link DeviceFaultException} here, as the callback's is, so that every caller names it and
+     * treats the context as lost whichever way it surfaced.
+     */
+    private static <T> T faultsNamed(Supplier<T> work) {
+        try {
+            return work.get();
+        } catch (jcuda.CudaException e) {
+            if (CONTEXT_LOST.contains(e.getMessage())) throw new DeviceFaultException(e.getMessage(), "work on a CUDA stream");
+            throw e;
         }
     }
 

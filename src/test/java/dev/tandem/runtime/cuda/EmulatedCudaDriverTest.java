@@ -179,7 +179,11 @@ class EmulatedCudaDriverTest {
         }
     }
 
-    /** cuLaunchHostFunc is not called after a fault: whenDone must not depend on one, or it never completes. */
+    /**
+     * cuLaunchHostFunc is not called after a fault: whenDone must not depend on one, or it never completes. A driver
+     * call that meets the fault first (it may come before the stream's callback) reports it as the same named
+     * {@link DeviceFaultException}, never JCuda's bare exception.
+     */
     @Test
     void aDeviceFaultFailsWhenDoneWithTheCudaErrorAndSkipsHostFunctions() throws Exception {
         AtomicBoolean hostFunctionRan = new AtomicBoolean();
@@ -188,13 +192,13 @@ class EmulatedCudaDriverTest {
             driver.launch(Kernel.SWIGLU, LaunchDims.linear(1, 256), stream, a, a, a, FLOATS);
             try {
                 driver.call(() -> JCudaDriver.cuLaunchHostFunc(JCudaGpuDriver.handle(stream), data -> hostFunctionRan.set(true), null));
-            } catch (CudaException alreadyFaulted) {
-                // the fault may have happened before this call: then the call itself reports it
+            } catch (DeviceFaultException alreadyFaulted) {
+                // the fault may have happened before this call: then the call itself reports it, named as a fault
             }
             CompletableFuture<Void> done;
             try {
                 done = driver.whenDone(stream);
-            } catch (CudaException alreadyFaulted) {
+            } catch (DeviceFaultException alreadyFaulted) {
                 assertTrue(alreadyFaulted.getMessage().contains("CUDA_ERROR_ILLEGAL_ADDRESS"), alreadyFaulted.getMessage());
                 return;
             }
@@ -202,7 +206,7 @@ class EmulatedCudaDriverTest {
             assertInstanceOf(DeviceFaultException.class, e.getCause());
             assertTrue(e.getCause().getMessage().contains("CUDA_ERROR_ILLEGAL_ADDRESS"), e.getCause().getMessage());
             assertFalse(e.getCause().getMessage().contains("\n"));
-        } catch (CudaException closingAfterTheFault) {
+        } catch (DeviceFaultException closingAfterTheFault) {
             assertTrue(closingAfterTheFault.getMessage().contains("CUDA_ERROR_ILLEGAL_ADDRESS"), closingAfterTheFault.getMessage());
         }
         assertFalse(hostFunctionRan.get(), "a host function ran after the device fault");
