@@ -6,7 +6,6 @@ import dev.tandem.bench.ParallelBench;
 import dev.tandem.bench.PassCostProbe;
 import dev.tandem.bench.ReadBandwidth;
 import dev.tandem.bench.SpeculativeBench;
-import dev.tandem.engine.Backends;
 import dev.tandem.engine.DraftSettings;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.GenerationRequest;
@@ -122,10 +121,11 @@ final class BenchCommand implements Callable<Integer> {
         List<String> texts = promptTexts();
         boolean ngram = draft != null && "ngram".equalsIgnoreCase(draft);
         Path draftPath = draft == null || ngram ? null : ModelOptions.requireFileOrFolder(Path.of(draft));
-        java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
+        java.util.function.Consumer<String> progress = progress(err);
+        Tandem.Builder builder = runtime.engineBuilder(model.model());
         try (ModelFile mainFile = ModelFile.open(model.model())) {
             Prompts p = prompts(mainFile, texts);
-            Tandem.Builder builder = engineBuilder(p.context(), 1);
+            forBench(builder, p.context(), 1);
             if (draftPath != null) builder.draft(draftPath);
             String backendName;
             SpeculativeBench.Report report;
@@ -192,20 +192,12 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * An engine for the bench: the backend, threads and K/V type of the options, {@code parallel} batch slots of
-     * {@code context} positions, no queue (a request that found no slot fails the run instead of running late and
-     * alone) and no prefix cache (each run must prefill its prompt, not find an earlier run's blocks).
+     * The bench's engine: {@code parallel} batch slots of {@code context} positions, no queue (a request that found no
+     * slot fails the run instead of running late and alone) and no prefix cache (each run must prefill its prompt, not
+     * find an earlier run's blocks).
      */
-    private Tandem.Builder engineBuilder(int context, int parallel) {
-        if (runtime.context != null && runtime.context < 1) throw new UsageException("--ctx must be at least 1, got " + runtime.context);
-        try {
-            Backends.checkName(runtime.backend);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--backend: " + e.getMessage());
-        }
-        if (runtime.profile) System.setProperty("tandem.profile", "true");
-        return Tandem.builder().model(model.model()).backend(runtime.backend).threads(runtime.threads()).kvType(runtime.kv())
-                .contextLength(context).parallel(parallel).maxQueue(0).prefixCache(false);
+    private static void forBench(Tandem.Builder builder, int context, int parallel) {
+        builder.contextLength(context).parallel(parallel).maxQueue(0).prefixCache(false);
     }
 
     /** Generation that must run to {@code maxTokens} (benchmarks): prompt and tokens must fit the context. */
@@ -228,7 +220,7 @@ final class BenchCommand implements Callable<Integer> {
             // Room for the conversation (the message is a prompt line), not the model's whole trained context.
             return b.contextLength(runtime.context != null ? runtime.context : chatTurns + 2 * maxTokens + 256).build();
         };
-        List<ChatTurnBench.Row> rows = new ChatTurnBench(json ? line -> {} : line -> { err.println(line); err.flush(); })
+        List<ChatTurnBench.Row> rows = new ChatTurnBench(progress(err))
                 .run(engines, texts, chatTurns, maxTokens);
         out.print(ChatTurnBench.table(rows));
         out.flush();
@@ -250,6 +242,7 @@ final class BenchCommand implements Callable<Integer> {
         boolean draftMaxGiven = spec.commandLine().getParseResult().hasMatchedOption("--draft-max");
         if (draftMaxGiven && draftMax.size() != 1) throw new UsageException("--parallel takes one --draft-max, got " + draftMax);
         int k = draftMaxGiven ? draftMax.getFirst() : PARALLEL_DRAFT_MAX;
+        Tandem.Builder builder = runtime.engineBuilder(model.model());
         if (outFile != null) checkOut(outFile);
         int largest = parallel.stream().mapToInt(Integer::intValue).max().orElseThrow();
         List<String> texts = promptTexts();
@@ -264,10 +257,10 @@ final class BenchCommand implements Callable<Integer> {
             p = prompts(file, texts.subList(0, largest));
         }
         List<int[]> tokens = p.tokens();
-        Tandem.Builder builder = engineBuilder(p.context(), largest);
+        forBench(builder, p.context(), largest);
         if (draftPath != null) builder.draft(draftPath);
         DraftSettings drafting = (ngram ? DraftSettings.ngram() : DraftSettings.model(null)).withLimits(k, 0, draftPMin).withAdaptive(adaptive);
-        java.util.function.Consumer<String> progress = json ? line -> {} : line -> { err.println(line); err.flush(); };
+        java.util.function.Consumer<String> progress = progress(err);
         ParallelBench.Report report;
         try (Engine engine = builder.build()) {
             if (engine.backend().fallbackReason() != null && !json) progress.accept(engine.backend().fallbackReason());
@@ -278,6 +271,14 @@ final class BenchCommand implements Callable<Integer> {
         stdout.flush();
         if (outFile != null) Files.writeString(outFile, text);
         return 0;
+    }
+
+    /** Progress lines on {@code err} as they come; none with {@code --json}, whose output is one object. */
+    private java.util.function.Consumer<String> progress(PrintWriter err) {
+        return json ? line -> { } : line -> {
+            err.println(line);
+            err.flush();
+        };
     }
 
     /** Refuses an {@code --out} that cannot be written before the run, which may take long, rather than after it. */

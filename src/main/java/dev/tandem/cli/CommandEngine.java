@@ -1,6 +1,5 @@
 package dev.tandem.cli;
 
-import dev.tandem.engine.Backends;
 import dev.tandem.engine.DraftSettings;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.GenerationEvent;
@@ -39,19 +38,12 @@ final class CommandEngine implements AutoCloseable {
      */
     static CommandEngine open(Path model, DraftOptions draftOptions, RuntimeOptions runtime, boolean quiet, PrintWriter err) {
         draftOptions.validate();
-        if (runtime.context != null && runtime.context < 1) throw new UsageException("--ctx must be at least 1, got " + runtime.context);
-        try {
-            Backends.checkName(runtime.backend);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--backend: " + e.getMessage());
-        }
-        Tandem.Builder builder = Tandem.builder().model(model).backend(runtime.backend).threads(runtime.threads()).kvType(runtime.kv())
+        Tandem.Builder builder = runtime.engineBuilder(model)
                 .contextLengthAtMost(runtime.context != null ? runtime.context : DEFAULT_CONTEXT)
                 .parallel(1)
                 .drainTimeout(Duration.ZERO)     // a generation still running when the command ends has no one to wait for it
                 .onModelOpened(file -> LoadProgress.warmUp(file, quiet));
         if (draftOptions.enabled() && !draftOptions.ngram()) builder.draft(ModelOptions.requireFileOrFolder(Path.of(draftOptions.draft)));
-        if (runtime.profile) System.setProperty("tandem.profile", "true");
         Engine engine = builder.build();
         String fallback = engine.backend().fallbackReason();
         if (fallback != null && !quiet) {

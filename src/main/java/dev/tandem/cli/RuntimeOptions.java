@@ -1,7 +1,11 @@
 package dev.tandem.cli;
 
+import dev.tandem.engine.Backends;
+import dev.tandem.engine.Tandem;
 import dev.tandem.runtime.KvType;
 import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
 
 /** Where and how models run. */
 final class RuntimeOptions {
@@ -21,6 +25,22 @@ final class RuntimeOptions {
             + "(the draft model's passes), verify, accept (the acceptance kernels), rollback (K/V truncated after a rejection), "
             + "e.g. 'verify kjv-main'.")
     boolean profile;
+
+    /**
+     * An engine builder for {@code model} on these options' backend, threads and K/V type. {@code --ctx} and
+     * {@code --backend} are checked first, as usage errors, and {@code --profile} takes effect; the caller sets the
+     * context and the rest.
+     */
+    Tandem.Builder engineBuilder(Path model) {
+        if (context != null && context < 1) throw new UsageException("--ctx must be at least 1, got " + context);
+        try {
+            Backends.checkName(backend);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--backend: " + e.getMessage());
+        }
+        if (profile) System.setProperty("tandem.profile", "true");
+        return Tandem.builder().model(model).backend(backend).threads(threads()).kvType(kv());
+    }
 
     KvType kv() {
         try {

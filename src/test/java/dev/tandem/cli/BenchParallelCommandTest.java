@@ -115,6 +115,13 @@ class BenchParallelCommandTest {
         assertTrue(run.err().contains("--adaptive goes with --parallel"), run.err());
     }
 
+    /** --ctx is checked before the prompts are measured against it, by the sequential bench as by --parallel. */
+    @Test
+    void aContextBelowOneIsAUsageErrorInEitherBench() {
+        assertUsageError("--ctx must be at least 1, got 0", "--parallel", "1", "--ctx", "0");
+        assertUsageError("--ctx must be at least 1, got 0", "--ctx", "0");
+    }
+
     @Test
     void aConcurrencyBelowOneIsAUsageError() {
         assertUsageError("--parallel values must be at least 1, got 0", "--parallel", "1,0");
