@@ -10,6 +10,7 @@ import dev.tandem.runtime.LoadOptions;
 import dev.tandem.runtime.LoadedModel;
 import dev.tandem.runtime.cuda.CudaBackend;
 import dev.tandem.runtime.cuda.HostKernels;
+import dev.tandem.testing.ForwardingDeviceSampling;
 import dev.tandem.testing.ForwardingModel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -179,22 +180,14 @@ class DeviceVerifiedBatchTest {
 
                 @Override
                 public Optional<DeviceSampling> deviceSampling() {
-                    return target.deviceSampling().map(onDevice -> new DeviceSampling() {
-                        @Override
-                        public void keepDraftRows(int rows) { onDevice.keepDraftRows(rows); }
-
+                    return target.deviceSampling().map(onDevice -> new ForwardingDeviceSampling(onDevice) {
                         @Override
                         public CompletionStage<SampledVerdicts> verifySampledAsync(Batch batch, KvCache kv, List<Verification> verifications) {
                             gate();
                             verifiedOnDevice.addAndGet(verifications.size());
                             mostVerifiedTogether.accumulateAndGet(verifications.size(), Math::max);
                             hostBesideDevice.addAndGet(verifying(batch) - verifications.size());
-                            return onDevice.verifySampledAsync(batch, kv, verifications);
-                        }
-
-                        @Override
-                        public CompletionStage<DrawnToken> sampleDraftAsync(Batch batch, KvCache kv, DraftDraw draw) {
-                            return onDevice.sampleDraftAsync(batch, kv, draw);
+                            return super.verifySampledAsync(batch, kv, verifications);
                         }
                     });
                 }
