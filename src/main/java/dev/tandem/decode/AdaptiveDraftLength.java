@@ -7,7 +7,9 @@ package dev.tandem.decode;
  *   rate(k) = (N + α + … + α^k) / (T + main(R + k) − main(R) + draft₁ + … + draft_k),   rate(0) = N / T
  * </pre>
  * where α is the chance that a draft token is accepted given the ones before it were (a geometric model,
- * estimated as agreed / (agreed + first disagreements), decaying so it follows the text), main(r) the measured cost
+ * estimated as agreed / (agreed + first disagreements), decaying so it follows the text; it starts from the drafter's
+ * {@link AcceptanceHistory} over earlier sequences, worth {@link #PRIOR_WEIGHT} verifications, or from one half when
+ * there is none, and a sequence with neither probes once to learn it), main(r) the measured cost
  * of an r-row main pass and draft_j what this sequence's j-th token adds to the draft model's j-th pass (both from
  * the models' shared {@link PassCostModel}s). Alone (R = N = 1, T = one plain pass) this is E(k) / (main(k+1) + k ·
  * draft(1)) against 1 / plainStep; in a large batch whose pass is compute-bound the marginal rows cost almost as
@@ -21,18 +23,32 @@ final class AdaptiveDraftLength implements DraftLength {
     private static final double ACCEPTANCE_DECAY = 0.95;
     private static final int FIRST_PROBE = 4;
     private static final int MAX_BACKOFF = 16;
+    /**
+     * A draft must promise this much more than the plain step's rate: the model leaves out the draft model's
+     * catch-up pass after plain steps, and its costs are averages of passes that vary by a third on a busy machine,
+     * so near break-even the plain step is the safe choice.
+     */
+    static final double MIN_GAIN = 1.03;
+    /** How many of its own verifications the drafter's history is worth to a new sequence's estimate. */
+    static final double PRIOR_WEIGHT = 2;
 
     private final int draftMax, probeInterval;
-    private double agreedWeight = 1, disagreedWeight = 1;   // prior: α = 1/2
+    private double agreedWeight, disagreedWeight;
+    private final AcceptanceHistory history;
+    private boolean verifiedOnce;
     private int stepsOff, stepsOn;
     /** Steps between probes while speculation is off; grows while probes keep losing. */
     private int interval;
     private boolean probing;
 
-    AdaptiveDraftLength(int draftMax, int probeInterval) {
+    AdaptiveDraftLength(int draftMax, int probeInterval, AcceptanceHistory history) {
         this.draftMax = draftMax;
         this.probeInterval = probeInterval;
         this.interval = probeInterval;
+        this.history = history;
+        double prior = history.isMeasured() ? history.acceptance() : 0.5;
+        agreedWeight = PRIOR_WEIGHT * prior;
+        disagreedWeight = PRIOR_WEIGHT * (1 - prior);
     }
 
     @Override
@@ -41,7 +57,8 @@ final class AdaptiveDraftLength implements DraftLength {
         if (kMax <= 0) return 0;
         PassCostModel main = plan.mainCosts();
         if (!main.isMeasured()) return 0;                                         // measure the baseline first
-        if ((draftCosts != null && !draftCosts.isMeasured()) || main.largestMeasured() < 2) return Math.min(kMax, FIRST_PROBE);
+        if ((draftCosts != null && !draftCosts.isMeasured()) || main.largestMeasured() < 2
+                || (!verifiedOnce && !history.isMeasured())) return Math.min(kMax, FIRST_PROBE);
         double alpha = acceptance(), tokens = plan.tokens(), nanos = plan.nanos();
         int bestSpeculative = 1;
         double bestSpeculativeRate = 0;
@@ -57,7 +74,7 @@ final class AdaptiveDraftLength implements DraftLength {
                 bestSpeculative = k;
             }
         }
-        if (bestSpeculativeRate <= tokens / nanos) {
+        if (bestSpeculativeRate <= MIN_GAIN * tokens / nanos) {
             stepsOn = 0;
             if (probing) {          // the last probe did not pay: wait longer before the next
                 probing = false;
@@ -95,6 +112,7 @@ final class AdaptiveDraftLength implements DraftLength {
 
     @Override
     public void verified(int drafted, int agreed) {
+        verifiedOnce = true;
         agreedWeight = agreedWeight * ACCEPTANCE_DECAY + agreed;
         disagreedWeight = disagreedWeight * ACCEPTANCE_DECAY + (agreed < drafted ? 1 : 0);
     }

@@ -24,8 +24,11 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
      */
     int draftMin();
 
-    /** The per-generation state that answers "how long a draft now?". */
-    DraftLength start();
+    /**
+     * The per-generation state that answers "how long a draft now?", for a sequence whose drafter has had the
+     * acceptance {@code history} so far.
+     */
+    DraftLength start(AcceptanceHistory history);
 
     /**
      * llama.cpp's controls: draft up to {@code draftMax} tokens, stop when the draft's top probability is below
@@ -45,7 +48,7 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
         public static Fixed always(int draftMax) { return new Fixed(draftMax, 0, 0f); }
 
         @Override
-        public DraftLength start() { return new FixedDraftLength(draftMax); }
+        public DraftLength start(AcceptanceHistory history) { return new FixedDraftLength(draftMax); }
     }
 
     /**
@@ -70,6 +73,6 @@ public sealed interface DraftPolicy permits DraftPolicy.Fixed, DraftPolicy.Adapt
         @Override public int draftMin() { return 0; }
 
         @Override
-        public DraftLength start() { return new AdaptiveDraftLength(draftMax, probeInterval); }
+        public DraftLength start(AcceptanceHistory history) { return new AdaptiveDraftLength(draftMax, probeInterval, history); }
     }
 }

@@ -36,6 +36,9 @@ public interface Drafter {
      */
     default PassCostModel passCosts() { return null; }
 
+    /** The acceptance of this drafter's drafts over all its sessions, which {@link SpeculativeStep}s record. */
+    AcceptanceHistory acceptance();
+
     /** Largest position count the drafter can work with (its model's context length); unlimited by default. */
     default int contextLength() { return Integer.MAX_VALUE; }
 

@@ -30,6 +30,7 @@ public final class ModelDrafter implements Drafter {
     private final AtomicLong passes = new AtomicLong();
     /** What its draft passes cost by row count (prefills are not drafting and ask fewer logits: not recorded). */
     private final PassCostModel passCosts = new PassCostModel(MAX_DRAFT_ROWS);
+    private final AcceptanceHistory acceptance = new AcceptanceHistory();
 
     public ModelDrafter(LoadedModel draft) {
         this(draft, null);
@@ -65,6 +66,9 @@ public final class ModelDrafter implements Drafter {
     /** Confined to the thread that drafts, as the proposals are. */
     @Override
     public PassCostModel passCosts() { return passCosts; }
+
+    @Override
+    public AcceptanceHistory acceptance() { return acceptance; }
 
     /**
      * Sessions that write into the shared storage and draw on the host draft together: one pass per draft position

@@ -7,6 +7,7 @@ package dev.tandem.decode;
  */
 public final class NgramDrafter implements Drafter {
     private final int minN, maxN;
+    private final AcceptanceHistory acceptance = new AcceptanceHistory();
 
     public NgramDrafter(int minN, int maxN) {
         if (minN < 1 || maxN < minN) throw new IllegalArgumentException("n-gram sizes must satisfy 1 <= min <= max, got " + minN + ".." + maxN);
@@ -18,6 +19,9 @@ public final class NgramDrafter implements Drafter {
     public NgramDrafter() {
         this(1, 3);
     }
+
+    @Override
+    public AcceptanceHistory acceptance() { return acceptance; }
 
     @Override
     public Session open(Context context) {

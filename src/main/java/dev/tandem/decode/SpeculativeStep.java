@@ -60,7 +60,7 @@ public final class SpeculativeStep implements AutoCloseable {
     public SpeculativeStep(Drafter drafter, DraftPolicy policy, TokenChoice choice, PagedKvCache tables, int sequence) {
         this.drafter = drafter;
         this.policy = policy;
-        this.length = policy.start();
+        this.length = policy.start(drafter.acceptance());
         this.draftCosts = drafter.passCosts();
         this.choice = choice;
         this.rule = new AcceptanceRule(choice);
@@ -210,6 +210,7 @@ public final class SpeculativeStep implements AutoCloseable {
         verifiedLength = k;
         next = context[n + agreed];
         length.verified(k, agreed);
+        drafter.acceptance().verified(k, agreed);
         guessCameTrue = agreed == k && bonusGuess.size() > 0 && bonusGuess.token(0) == next;
         bonusGuess.clear();
         if (!guessCameTrue) {

@@ -15,7 +15,7 @@ class AdaptiveDraftLengthTest {
 
     /** A policy, the main and draft models' pass costs, and the one-sequence plan a lone generator uses. */
     record World(AdaptiveDraftLength a, PassCostModel main, PassCostModel draft, StepPlan plan) {
-        World() { this(new AdaptiveDraftLength(16, 32), new PassCostModel(64), new PassCostModel(64)); }
+        World() { this(new AdaptiveDraftLength(16, 32, new AcceptanceHistory()), new PassCostModel(64), new PassCostModel(64)); }
 
         World(AdaptiveDraftLength a, PassCostModel main, PassCostModel draft) { this(a, main, draft, new StepPlan(main)); }
 
@@ -102,5 +102,41 @@ class AdaptiveDraftLengthTest {
         // Without back-off: 4000 / 32 = 125 probes. With it: 32+64+...+512 (=992 steps, 5 probes), then one per 512.
         assertTrue(probes <= 5 + 4000 / 512 + 1, "probes " + probes);
         assertTrue(probes >= 4, "it still probes now and then: " + probes);
+    }
+
+    /** A drafter whose every verification so far agreed with {@code agreed} of {@code drafted} tokens, {@code times} times. */
+    static AcceptanceHistory history(int times, int drafted, int agreed) {
+        AcceptanceHistory h = new AcceptanceHistory();
+        for (int i = 0; i < times; i++) h.verified(drafted, agreed);
+        return h;
+    }
+
+    /** Measured costs: a one-row pass 10 ms, each further row {@code perRow} ms (1 to 6 rows), a draft token 0.5 ms. */
+    static World measured(AcceptanceHistory history, double perRow) {
+        World w = new World(new AdaptiveDraftLength(16, 32, history), new PassCostModel(64), new PassCostModel(64));
+        for (int r = 1; r <= 6; r++) w.main().record(r, (long) ((10 + perRow * (r - 1)) * MS));
+        w.draft().record(1, MS / 2);
+        return w;
+    }
+
+    /**
+     * A short request must not spend its few steps learning what its drafter already knows: it starts from the
+     * drafter's acceptance over earlier sequences, drafting at once behind a drafter that is usually right and not
+     * at all behind one that is usually wrong. With no history anywhere it probes to learn.
+     */
+    @Test
+    void aNewSequenceStartsFromItsDraftersAcceptance() {
+        // An extra row costs half a pass: at α = 0.9 four tokens pay (4.1 tokens for 32 ms against 1 per 10 ms), at α = 0.3 nothing does.
+        assertTrue(measured(history(20, 4, 4), 5).next(100) >= 3, "a drafter whose drafts are accepted");
+        assertEquals(0, measured(history(20, 4, 0), 5).next(100), "a drafter whose first token is rejected every time");
+        assertEquals(4, measured(new AcceptanceHistory(), 5).next(100), "nothing known: a first probe");
+    }
+
+    /** Near break-even the plain step wins: a draft must promise a few per cent more than the plain rate. */
+    @Test
+    void draftsOnlyForAClearGain() {
+        // α = 1/2 from the history. One draft token: 1.5 tokens for 10 + perRow + 0.5 ms, against 1 token per 10 ms.
+        assertEquals(0, measured(history(50, 2, 1), 4.2).next(100), "1.5 tokens in 14.7 ms is 2 % faster: not enough");
+        assertEquals(1, measured(history(50, 2, 1), 3.5).next(100), "1.5 tokens in 14 ms is 7 % faster");
     }
 }

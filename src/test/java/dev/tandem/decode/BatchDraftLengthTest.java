@@ -32,7 +32,7 @@ class BatchDraftLengthTest {
 
     /** A policy whose verifications agreed with 4 of 5 draft tokens, over and over: α ≈ 0.8. */
     static AdaptiveDraftLength accepting() {
-        AdaptiveDraftLength a = new AdaptiveDraftLength(16, 32);
+        AdaptiveDraftLength a = new AdaptiveDraftLength(16, 32, new AcceptanceHistory());
         for (int i = 0; i < 200; i++) a.verified(5, 4);
         assertEquals(0.8, a.acceptance(), 0.01);
         return a;
