@@ -212,11 +212,11 @@ final class BenchCommand implements Callable<Integer> {
     private int chatTurns(PrintWriter out, PrintWriter err) throws IOException {
         if (chatTurns < 1) throw new UsageException("--chat-turns must be at least 1 token, got " + chatTurns);
         if (draft != null) throw new UsageException("--chat-turns times plain prefill; leave out --draft");
+        runtime.check();
         List<String> texts = promptTexts();
         if (texts.size() < 2) throw new UsageException("--chat-turns needs at least two prompts (the next one is the second turn's message)");
         java.util.function.Function<Boolean, Engine> engines = cache -> {
-            Tandem.Builder b = Tandem.builder().model(model.model()).backend(runtime.backend).threads(runtime.threads()).kvType(runtime.kv())
-                    .parallel(1).prefixCache(cache);
+            Tandem.Builder b = runtime.engineBuilder(model.model()).parallel(1).prefixCache(cache);
             // Room for the conversation (the message is a prompt line), not the model's whole trained context.
             return b.contextLength(runtime.context != null ? runtime.context : chatTurns + 2 * maxTokens + 256).build();
         };

@@ -40,11 +40,13 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingSettings settings = sampling.settings();
         PrintWriter out = spec.commandLine().getOut();
         try (CommandEngine e = CommandEngine.open(model.model(), draft, runtime, json, spec.commandLine().getErr())) {
-            GenerationRequest request = e.request(maxTokens, settings).prompt(prompt).build();
+            // Tokenised once, here, so that --json reports the very ids the engine ran.
+            int[] promptTokens = e.engine.promptTokens(e.request(maxTokens, settings).prompt(prompt).build());
+            GenerationRequest request = e.request(maxTokens, settings).promptTokens(promptTokens).build();
             GenerationOutput r = e.generate(request, json ? chunk -> { } : new ChunkPrinter(out, draft.color));
             if (json) {
                 Map<String, Object> o = new LinkedHashMap<>();
-                o.put("prompt_tokens", e.engine.promptTokens(request));
+                o.put("prompt_tokens", promptTokens);
                 o.put("tokens", r.tokenIds());
                 o.put("text", r.text());
                 o.put("stop_reason", stopReason(r.finishReason()));

@@ -32,14 +32,19 @@ final class RuntimeOptions {
      * context and the rest.
      */
     Tandem.Builder engineBuilder(Path model) {
+        check();
+        if (profile) System.setProperty("tandem.profile", "true");
+        return Tandem.builder().model(model).backend(backend).threads(threads()).kvType(kv());
+    }
+
+    /** --ctx and --backend as usage errors, for a command that checks them before it builds an engine. */
+    void check() {
         if (context != null && context < 1) throw new UsageException("--ctx must be at least 1, got " + context);
         try {
             Backends.checkName(backend);
         } catch (IllegalArgumentException e) {
             throw new UsageException("--backend: " + e.getMessage());
         }
-        if (profile) System.setProperty("tandem.profile", "true");
-        return Tandem.builder().model(model).backend(backend).threads(threads()).kvType(kv());
     }
 
     KvType kv() {

@@ -108,6 +108,18 @@ class BenchAndDraftsCommandTest {
         assertTrue(run.out().contains("median time to first token of the second turn"), run.out());
     }
 
+    /** --ctx and --backend are usage errors here as in every other bench, before any model is loaded. */
+    @Test
+    void benchChatTurnsChecksContextAndBackendFirst() {
+        String main = SharedData.kjv("kjv-main-q8_0.gguf").toString();
+        CliRun ctx = CliRun.of("bench", "-m", main, "--chat-turns", "40", "--ctx", "0");
+        assertEquals(UserErrors.USAGE, ctx.exitCode(), ctx.err());
+        assertTrue(ctx.failedWithOneLine() && ctx.err().contains("--ctx must be at least 1, got 0"), ctx.err());
+        CliRun backend = CliRun.of("bench", "-m", main, "--chat-turns", "40", "--backend", "tpu");
+        assertEquals(UserErrors.USAGE, backend.exitCode(), backend.err());
+        assertTrue(backend.failedWithOneLine() && backend.err().contains("--backend: "), backend.err());
+    }
+
     @Test
     void benchWithADraftReportsEveryDraftLength() throws IOException {
         Path prompts = tmp.resolve("prompts.txt");
