@@ -16,7 +16,8 @@ package dev.tandem.decode;
  * much as whole passes, so k = 0 wins and the sequence takes plain steps. When k = 0 wins, one draft is tried every
  * {@code probeInterval} steps to re-measure acceptance; each probe that changes nothing doubles the wait (up to
  * {@link #MAX_BACKOFF} times), since a probe costs a draft catch-up pass and a verification, and on a pair where
- * speculation cannot pay those would otherwise eat a steady share of the speed. While speculating, a plain step now
+ * speculation cannot pay those would otherwise eat a steady share of the speed; nor is one tried within draft-max
+ * tokens of the request's end. While speculating, a plain step now
  * and then keeps the one-row cost fresh.
  */
 final class AdaptiveDraftLength implements DraftLength {
@@ -80,7 +81,8 @@ final class AdaptiveDraftLength implements DraftLength {
                 probing = false;
                 interval = Math.min(interval * 2, probeInterval * MAX_BACKOFF);
             }
-            if (++stepsOff >= interval) {
+            // A probe in a request's last tokens measures a draft that could not pay back before the end.
+            if (++stepsOff >= interval && limit >= draftMax) {
                 stepsOff = 0;
                 probing = true;
                 return bestSpeculative;

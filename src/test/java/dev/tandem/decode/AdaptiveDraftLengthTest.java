@@ -139,4 +139,17 @@ class AdaptiveDraftLengthTest {
         assertEquals(0, measured(history(50, 2, 1), 4.2).next(100), "1.5 tokens in 14.7 ms is 2 % faster: not enough");
         assertEquals(1, measured(history(50, 2, 1), 3.5).next(100), "1.5 tokens in 14 ms is 7 % faster");
     }
+
+    /** A probe falls due every 32 plain steps, but not within draft-max tokens of the end, where it could not pay back. */
+    @Test
+    void noProbeNearTheEndOfARequest() {
+        World nearEnd = measured(history(20, 4, 0), 5), early = measured(history(20, 4, 0), 5);
+        int nearEndProbes = 0, earlyProbes = 0;
+        for (int i = 0; i < 64; i++) {
+            if (nearEnd.next(15) > 0) nearEndProbes++;      // limit 15 < draft-max 16
+            if (early.next(100) > 0) earlyProbes++;
+        }
+        assertEquals(0, nearEndProbes);
+        assertTrue(earlyProbes >= 1, "with tokens to spare it still probes: " + earlyProbes);
+    }
 }
