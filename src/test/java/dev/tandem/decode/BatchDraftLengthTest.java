@@ -114,6 +114,7 @@ class BatchDraftLengthTest {
         int f = fixed.next(100, plan, null);
         plan.commitDraft(null, f, fixed.expectedExtraTokens(f));
         assertEquals(10, plan.rows(), "the fixed draft keeps its length");
-        assertEquals(2, a.next(100, plan, null), "beside a fixed draft of eight, each row costs 1.25 ms");
+        assertEquals(0, a.next(100, plan, null), "beside a fixed draft of eight each row costs 1.25 ms: two more tokens "
+                + "would gain a few per cent, under the policy's margin");
     }
 }
