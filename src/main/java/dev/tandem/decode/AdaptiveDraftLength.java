@@ -36,8 +36,9 @@ final class AdaptiveDraftLength implements DraftLength {
     static final double PRIOR_WEIGHT = 2;
 
     private final int draftMax, probeInterval;
-    private double agreedWeight, disagreedWeight;
-    private final AcceptanceHistory history;
+    /** This sequence's acceptance, starting from its drafter's. */
+    private final AcceptanceHistory own;
+    private final AcceptanceHistory drafterHistory;
     private boolean verifiedOnce;
     private int stepsOff, stepsOn;
     /** Steps between probes while speculation is off; grows while probes keep losing. */
@@ -48,10 +49,9 @@ final class AdaptiveDraftLength implements DraftLength {
         this.draftMax = draftMax;
         this.probeInterval = probeInterval;
         this.interval = probeInterval;
-        this.history = history;
+        this.drafterHistory = history;
         double prior = history.isMeasured() ? history.acceptance() : 0.5;
-        agreedWeight = PRIOR_WEIGHT * prior;
-        disagreedWeight = PRIOR_WEIGHT * (1 - prior);
+        this.own = new AcceptanceHistory(ACCEPTANCE_DECAY, prior, PRIOR_WEIGHT);
     }
 
     @Override
@@ -61,7 +61,7 @@ final class AdaptiveDraftLength implements DraftLength {
         PassCostModel main = plan.mainCosts();
         if (!main.isMeasured()) return 0;                                         // measure the baseline first
         if ((draftCosts != null && !draftCosts.isMeasured()) || main.largestMeasured() < 2
-                || (!verifiedOnce && !history.isMeasured())) return Math.min(kMax, FIRST_PROBE);
+                || (!verifiedOnce && !drafterHistory.isMeasured())) return Math.min(kMax, FIRST_PROBE);
         double alpha = acceptance(), tokens = plan.tokens(), nanos = plan.nanos();
         int bestSpeculative = 1;
         double bestSpeculativeRate = 0;
@@ -112,12 +112,11 @@ final class AdaptiveDraftLength implements DraftLength {
         return extra;
     }
 
-    double acceptance() { return agreedWeight / (agreedWeight + disagreedWeight); }
+    double acceptance() { return own.acceptance(); }
 
     @Override
     public void verified(int drafted, int agreed) {
         verifiedOnce = true;
-        agreedWeight = agreedWeight * ACCEPTANCE_DECAY + agreed;
-        disagreedWeight = disagreedWeight * ACCEPTANCE_DECAY + (agreed < drafted ? 1 : 0);
+        own.verified(drafted, agreed);
     }
 }
