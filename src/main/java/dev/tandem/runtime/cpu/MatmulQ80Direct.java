@@ -15,8 +15,8 @@ import java.nio.ByteOrder;
  * Q8_0 weights times Q8_0 activations without an unpacking pass, read straight from the mapped file: each
  * 32-weight block is widened to floats in registers and used at once for up to {@link #MAX_ROWS} activation
  * rows, so a weight row is read from memory once per pass and the widening is shared by every row of the
- * batch. Every pass, decoding's one row included, takes two weight rows at a time, from the two halves of the
- * range so that each is a sequential stream: each activation load then serves two FMAs, which halves the
+ * batch. Every pass, decoding's one row included (unless its rows are shorter than {@link #PAIRED_COLUMNS}),
+ * takes two weight rows at a time, from the two halves of the range so that each is a sequential stream: each activation load then serves two FMAs, which halves the
  * activation traffic (one activation row of 8192 floats, 32 KB, did not stay in L1 beside the streaming
  * weights: one weight row at a time ran at 9.8-12.4 GB/s per core there against 17 in pairs).
  *
@@ -75,7 +75,7 @@ final class MatmulQ80Direct {
             for (int o = first; o < end; o++) row(w, o * rowBytes, columns, x, out, o, lanes);
             return;
         }
-        if (batch == 1) {  // decoding: a loop of its own, so that its compiled form does not carry the batch shapes
+        if (batch == 1) {  // decoding: its own loop, apart from the batch shapes
             for (int o = first; o < first + half; o++) {
                 int o1 = o + half < end ? o + half : o;
                 rows1(w, o * rowBytes, o1 * rowBytes, columns, x, 0, out, outRows, o, o1, lanes);
